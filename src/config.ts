@@ -1,0 +1,110 @@
+// The one place the environment is described. @fastify/env validates the raw variables against
+// `envSchema` at start-up; `toConfig` turns them into the typed Config the rest of the code uses.
+// A bad value stops start-up with a message naming the variable.
+import { Type, type Static } from 'typebox'
+import { errors } from './errors.js'
+import { FORMATS, type ReservationsFormat } from './reservations/render.js'
+import { minionIdProblem, Subnets } from './reservations/validate.js'
+
+export const envSchema = Type.Object({
+  HOST: Type.String({ default: '127.0.0.1' }),
+  PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+
+  SALT_API_URL: Type.String({ pattern: '^https?://' }),
+  SALT_API_USER: Type.String({ minLength: 1 }),
+  SALT_API_PASSWORD: Type.String({ minLength: 1 }),
+  SALT_API_EAUTH: Type.String({ default: 'pam', minLength: 1 }),
+  SALT_API_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  SALT_API_TIMEOUT_MS: Type.Integer({ default: 10000, minimum: 100 }),
+
+  WEBHOOK_TOKEN: Type.String({ minLength: 32 }),
+
+  MINE_TARGET: Type.String({ default: '*', minLength: 1 }),
+  MINE_FUNCTION: Type.String({ default: 'network.ip_addrs', minLength: 1 }),
+  MANAGED_SUBNETS: Type.String({ minLength: 1 }),
+
+  RESERVATIONS_FORMAT: Type.Union(FORMATS.map((f) => Type.Literal(f)), { default: 'conf' }),
+  RESERVATIONS_FILE: Type.String({ default: '/etc/dnsmasq.d/reservations.conf' }),
+  DHCP_HOSTSFILE: Type.String({ default: '/etc/dnsmasq.saltmasq/dhcp-hosts' }),
+  ADDN_HOSTS_FILE: Type.String({ default: '/etc/dnsmasq.saltmasq/addn-hosts' }),
+  DNS_DOMAIN: Type.Optional(Type.String({ minLength: 1 })),
+  STATE_FILE: Type.String({ default: '/var/lib/saltmasq/state.json' }),
+
+  DNSMASQ_MINION: Type.String({ minLength: 1 }),
+  DNSMASQ_APPLY_FUNCTION: Type.String({ default: 'service.restart', minLength: 1 }),
+  DNSMASQ_APPLY_ARGS: Type.String({ default: '["dnsmasq"]' }),
+})
+
+export type Env = Static<typeof envSchema>
+
+export interface Config {
+  host: string
+  port: number
+  logLevel: string
+  salt: {
+    url: string
+    username: string
+    password: string
+    eauth: string
+    caFile?: string
+    timeoutMs: number
+  }
+  webhookToken: string
+  mine: { target: string, fun: string, byMac: boolean }
+  subnets: Subnets
+  format: ReservationsFormat
+  files: { conf: string, dhcpHosts: string, addnHosts: string, state: string }
+  dnsDomain?: string
+  dnsmasq: { minion: string, applyFunction: string, applyArgs: string[] }
+}
+
+function jsonStringArray (name: string, text: string): string[] {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    throw new errors.BadConfig(name, `must be a JSON array of strings, got ${text}`)
+  }
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
+    throw new errors.BadConfig(name, `must be a JSON array of strings, got ${text}`)
+  }
+  return value
+}
+
+export function toConfig (env: Env): Config {
+  let subnets: Subnets
+  try {
+    subnets = new Subnets(env.MANAGED_SUBNETS.split(',').map((s) => s.trim()).filter((s) => s !== ''))
+  } catch (err) {
+    throw new errors.BadConfig('MANAGED_SUBNETS', (err as Error).message)
+  }
+  if (env.DNS_DOMAIN !== undefined && minionIdProblem(env.DNS_DOMAIN) !== null) {
+    throw new errors.BadConfig('DNS_DOMAIN', `'${env.DNS_DOMAIN}' is not a valid domain name`)
+  }
+  const config: Config = {
+    host: env.HOST,
+    port: env.PORT,
+    logLevel: env.LOG_LEVEL,
+    salt: {
+      url: env.SALT_API_URL.replace(/\/+$/, ''),
+      username: env.SALT_API_USER,
+      password: env.SALT_API_PASSWORD,
+      eauth: env.SALT_API_EAUTH,
+      timeoutMs: env.SALT_API_TIMEOUT_MS,
+    },
+    webhookToken: env.WEBHOOK_TOKEN,
+    mine: { target: env.MINE_TARGET, fun: env.MINE_FUNCTION, byMac: env.MINE_FUNCTION === 'network.interfaces' },
+    subnets,
+    format: env.RESERVATIONS_FORMAT,
+    files: { conf: env.RESERVATIONS_FILE, dhcpHosts: env.DHCP_HOSTSFILE, addnHosts: env.ADDN_HOSTS_FILE, state: env.STATE_FILE },
+    dnsmasq: {
+      minion: env.DNSMASQ_MINION,
+      applyFunction: env.DNSMASQ_APPLY_FUNCTION,
+      applyArgs: jsonStringArray('DNSMASQ_APPLY_ARGS', env.DNSMASQ_APPLY_ARGS),
+    },
+  }
+  if (env.SALT_API_CA_FILE !== undefined) config.salt.caFile = env.SALT_API_CA_FILE
+  if (env.DNS_DOMAIN !== undefined) config.dnsDomain = env.DNS_DOMAIN
+  return config
+}

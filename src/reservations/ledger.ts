@@ -1,0 +1,145 @@
+// The reservation ledger: which minion holds which IP. Pure (no I/O, the clock is passed in).
+// Its rules are the project's promises:
+// - a reservation, once made, keeps its IP until its minion is destroyed, whatever the mine says;
+// - a minion missing from the mine keeps its reservation and is marked stale;
+// - new reservations take the minion's first address inside the managed subnets;
+// - an IP, a MAC or a host name is never held twice: the older reservation wins and the
+//   newcomer is reported as a conflict.
+import type { MineSnapshot } from '../salt/mine.js'
+import { hostNameKey, minionIdProblem, type Subnets } from './validate.js'
+
+export interface Reservation {
+  minionId: string
+  ip: string
+  mac?: string
+  firstSeen: string
+  lastSeen: string
+  staleSince?: string
+}
+
+/** Reservations by minion id. */
+export type Ledger = ReadonlyMap<string, Reservation>
+
+export type ConflictReason = 'ip-taken' | 'mac-taken' | 'name-taken'
+
+export interface Conflict {
+  minionId: string
+  reason: ConflictReason
+  heldBy: string
+  ip?: string
+  mac?: string
+}
+
+export interface Skipped {
+  minionId: string
+  reason: string
+}
+
+export interface LedgerInput {
+  mine: MineSnapshot
+  /** Minions destroyed since the last update: their reservations go, and they are not re-added now. */
+  destroyed: ReadonlySet<string>
+  subnets: Subnets
+  /** Reserve by MAC where the mine knows it (network.interfaces). */
+  byMac: boolean
+  now: Date
+}
+
+export interface LedgerUpdate {
+  ledger: Ledger
+  added: Reservation[]
+  removed: Reservation[]
+  kept: string[]
+  stale: Reservation[]
+  conflicts: Conflict[]
+  skipped: Skipped[]
+}
+
+class Holders {
+  readonly ip = new Map<string, string>()
+  readonly mac = new Map<string, string>()
+  readonly name = new Map<string, string>()
+
+  hold (r: Reservation): void {
+    this.ip.set(r.ip, r.minionId)
+    if (r.mac !== undefined) this.mac.set(r.mac, r.minionId)
+    this.name.set(hostNameKey(r.minionId), r.minionId)
+  }
+}
+
+export function emptyLedger (): Ledger {
+  return new Map()
+}
+
+export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdate {
+  const now = input.now.toISOString()
+  const next = new Map<string, Reservation>()
+  const removed: Reservation[] = []
+  const kept: string[] = []
+  const stale: Reservation[] = []
+  const holders = new Holders()
+
+  for (const [id, reservation] of previous) {
+    if (input.destroyed.has(id)) {
+      removed.push(reservation)
+      continue
+    }
+    let current: Reservation
+    if (input.mine.has(id)) {
+      const { staleSince: _dropped, ...rest } = reservation
+      current = { ...rest, lastSeen: now }
+    } else {
+      current = { ...reservation, staleSince: reservation.staleSince ?? now }
+      stale.push(current)
+    }
+    next.set(id, current)
+    holders.hold(current)
+    kept.push(id)
+  }
+
+  const added: Reservation[] = []
+  const conflicts: Conflict[] = []
+  const skipped: Skipped[] = []
+  const newcomers = [...input.mine.keys()].filter((id) => !next.has(id) && !input.destroyed.has(id)).sort()
+
+  for (const minionId of newcomers) {
+    const problem = minionIdProblem(minionId)
+    if (problem !== null) {
+      skipped.push({ minionId, reason: `not a valid dnsmasq host name: ${problem}` })
+      continue
+    }
+    const nameHolder = holders.name.get(hostNameKey(minionId))
+    if (nameHolder !== undefined) {
+      conflicts.push({ minionId, reason: 'name-taken', heldBy: nameHolder })
+      continue
+    }
+    const addresses = input.mine.get(minionId)?.addresses ?? []
+    const candidates = addresses.filter((a) => input.subnets.contains(a.ip))
+    if (candidates.length === 0) {
+      const seen = addresses.map((a) => a.ip).join(', ') || 'none'
+      skipped.push({ minionId, reason: `no address inside MANAGED_SUBNETS (mine has: ${seen})` })
+      continue
+    }
+    const free = candidates.find((a) => !holders.ip.has(a.ip) && !(input.byMac && a.mac !== undefined && holders.mac.has(a.mac)))
+    if (free === undefined) {
+      const first = candidates[0]!
+      const ipHolder = holders.ip.get(first.ip)
+      conflicts.push(ipHolder !== undefined
+        ? { minionId, reason: 'ip-taken', heldBy: ipHolder, ip: first.ip }
+        : { minionId, reason: 'mac-taken', heldBy: holders.mac.get(first.mac!)!, mac: first.mac! })
+      continue
+    }
+    const reservation: Reservation = { minionId, ip: free.ip, firstSeen: now, lastSeen: now }
+    if (input.byMac && free.mac !== undefined) reservation.mac = free.mac
+    next.set(minionId, reservation)
+    holders.hold(reservation)
+    added.push(reservation)
+  }
+
+  const ledger = new Map([...next].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+  return { ledger, added, removed, kept, stale, conflicts, skipped }
+}
+
+export function reservationsOf (ledger: Ledger): Reservation[] {
+  return [...ledger.values()]
+}

@@ -1,0 +1,87 @@
+// Ledger → dnsmasq file contents, for the configured format. Pure. This is the last gate before
+// dnsmasq: it refuses (throws) rather than emit a line dnsmasq's parser would reject or that
+// could smuggle in another directive, whatever validation happened upstream.
+import { errors } from '../errors.js'
+import type { Reservation } from './ledger.js'
+import { canonicalIp, canonicalMac, ipFamily, minionIdProblem } from './validate.js'
+
+export const FORMATS = ['conf', 'hostsfile'] as const
+export type ReservationsFormat = typeof FORMATS[number]
+
+/** What each rendered file is for; the store maps roles to paths from the config. */
+export type FileRole = 'conf' | 'dhcpHosts' | 'addnHosts'
+
+export type RenderedFiles = Partial<Record<FileRole, string>>
+
+export interface RenderOptions {
+  /** Also publish `<id>.<domain>` in DNS for ids that are bare host names. */
+  domain?: string
+}
+
+const HEADER = '# Managed by saltmasq. Any change made here will be overwritten.\n'
+
+function checked (r: Reservation): Reservation {
+  const nameProblem = minionIdProblem(r.minionId)
+  if (nameProblem !== null) throw new errors.RenderRefused(`host name '${r.minionId}': ${nameProblem}`)
+  if (canonicalIp(r.ip) !== r.ip) throw new errors.RenderRefused(`address '${r.ip}' of ${r.minionId}`)
+  if (r.mac !== undefined && canonicalMac(r.mac) !== r.mac) throw new errors.RenderRefused(`MAC '${r.mac}' of ${r.minionId}`)
+  return r
+}
+
+/** The part after `dhcp-host=`: `[mac,]ip,name` (IPv6 in brackets), as dnsmasq reads it. */
+function dhcpHostFields (r: Reservation): string {
+  const ip = ipFamily(r.ip) === 'ipv6' ? `[${r.ip}]` : r.ip
+  return r.mac === undefined ? `${r.minionId},${ip}` : `${r.mac},${ip},${r.minionId}`
+}
+
+function hostsLine (r: Reservation, domain: string | undefined): string {
+  const names = [r.minionId]
+  if (domain !== undefined && !r.minionId.includes('.')) names.push(`${r.minionId}.${domain}`)
+  return `${r.ip} ${names.join(' ')}`
+}
+
+function lines (body: string[]): string {
+  return HEADER + body.map((line) => `${line}\n`).join('')
+}
+
+export function render (format: ReservationsFormat, reservations: readonly Reservation[], options: RenderOptions = {}): RenderedFiles {
+  if (options.domain !== undefined) {
+    const problem = minionIdProblem(options.domain)
+    if (problem !== null) throw new errors.RenderRefused(`domain '${options.domain}': ${problem}`)
+  }
+  const sorted = [...reservations].map(checked).sort((a, b) => (a.minionId < b.minionId ? -1 : a.minionId > b.minionId ? 1 : 0))
+  if (format === 'conf') {
+    return { conf: lines(sorted.map((r) => `dhcp-host=${dhcpHostFields(r)}`)) }
+  }
+  return {
+    dhcpHosts: lines(sorted.map(dhcpHostFields)),
+    addnHosts: lines(sorted.map((r) => hostsLine(r, options.domain))),
+  }
+}
+
+/**
+ * Reads reservations back from a file this module wrote (either format's DHCP part), so a lost
+ * state file can be rebuilt from what dnsmasq is serving. Lines it cannot read are returned
+ * apart, never guessed at.
+ */
+export function parseDhcpHosts (text: string): { entries: Array<Pick<Reservation, 'minionId' | 'ip' | 'mac'>>, unreadable: string[] } {
+  const entries: Array<Pick<Reservation, 'minionId' | 'ip' | 'mac'>> = []
+  const unreadable: string[] = []
+  for (const raw of text.split('\n')) {
+    const line = raw.trim()
+    if (line === '' || line.startsWith('#')) continue
+    const fields = line.replace(/^dhcp-host=/, '').split(',').map((f) => f.replace(/^\[(.*)\]$/, '$1'))
+    const [a, b, c] = fields
+    const entry = fields.length === 2 && a !== undefined && b !== undefined
+      ? { minionId: a, ip: canonicalIp(b) }
+      : fields.length === 3 && a !== undefined && b !== undefined && c !== undefined
+        ? { minionId: c, ip: canonicalIp(b), mac: canonicalMac(a) ?? undefined }
+        : null
+    if (entry === null || entry.ip === null || minionIdProblem(entry.minionId) !== null || (fields.length === 3 && entry.mac === undefined)) {
+      unreadable.push(line)
+      continue
+    }
+    entries.push(entry.mac === undefined ? { minionId: entry.minionId, ip: entry.ip } : { minionId: entry.minionId, ip: entry.ip, mac: entry.mac })
+  }
+  return { entries, unreadable }
+}

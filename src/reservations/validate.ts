@@ -1,0 +1,90 @@
+// Pure checks for everything that may end up in a dnsmasq file: minion ids as host names,
+// IP addresses (returned in one canonical spelling so that equal addresses compare equal),
+// and the managed subnets. No I/O, no clock.
+import { BlockList, isIPv4, isIPv6 } from 'node:net'
+
+const LABEL = /^[A-Za-z0-9][A-Za-z0-9_-]*$/
+const MAX_LABEL = 63
+const MAX_NAME = 253
+
+/** Why `id` cannot be a dnsmasq host name, or null when it can. */
+export function minionIdProblem (id: string): string | null {
+  if (id.length === 0) return 'it is empty'
+  if (id.length > MAX_NAME) return `it is ${id.length} characters long (at most ${MAX_NAME})`
+  for (const label of id.split('.')) {
+    if (label.length === 0) return 'it has an empty label'
+    if (label.length > MAX_LABEL) return `a label is ${label.length} characters long (at most ${MAX_LABEL})`
+    if (!LABEL.test(label)) {
+      return 'labels may hold only letters, digits, - and _, and may not start with - or _'
+    }
+  }
+  return null
+}
+
+export function isValidMinionId (id: string): boolean {
+  return minionIdProblem(id) === null
+}
+
+/** dnsmasq takes the first label as the host name: two ids sharing it would collide in DHCP. */
+export function hostNameKey (id: string): string {
+  const dot = id.indexOf('.')
+  return (dot === -1 ? id : id.slice(0, dot)).toLowerCase()
+}
+
+export type IpFamily = 'ipv4' | 'ipv6'
+
+/** The canonical spelling of an IP address, or null when `text` is not one. */
+export function canonicalIp (text: string): string | null {
+  if (isIPv4(text)) {
+    // node accepts no leading zeros, so the dotted form is already canonical
+    return text
+  }
+  if (isIPv6(text) && !text.includes('%')) {
+    const host = new URL(`http://[${text}]`).hostname
+    return host.slice(1, -1)
+  }
+  return null
+}
+
+export function ipFamily (ip: string): IpFamily {
+  return ip.includes(':') ? 'ipv6' : 'ipv4'
+}
+
+const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/
+
+/** A MAC address in dnsmasq's lower-case colon form, or null. The all-zero MAC is no MAC. */
+export function canonicalMac (text: string): string | null {
+  const mac = text.toLowerCase().replaceAll('-', ':')
+  if (!MAC.test(mac) || mac === '00:00:00:00:00:00') return null
+  return mac
+}
+
+/** The subnets saltmasq hands out reservations in, parsed once from MANAGED_SUBNETS. */
+export class Subnets {
+  readonly cidrs: readonly string[]
+  readonly #list = new BlockList()
+
+  constructor (cidrs: readonly string[]) {
+    const parsed: string[] = []
+    for (const cidr of cidrs) {
+      const slash = cidr.indexOf('/')
+      const ip = canonicalIp(slash === -1 ? cidr : cidr.slice(0, slash))
+      const prefixText = slash === -1 ? '' : cidr.slice(slash + 1)
+      if (ip === null || !/^\d{1,3}$/.test(prefixText)) {
+        throw new Error(`'${cidr}' is not a CIDR such as 10.0.0.0/24 or fd00::/64`)
+      }
+      const family = ipFamily(ip)
+      const prefix = Number(prefixText)
+      if (prefix > (family === 'ipv4' ? 32 : 128)) throw new Error(`'${cidr}' has a prefix longer than the address`)
+      this.#list.addSubnet(ip, prefix, family)
+      parsed.push(`${ip}/${prefix}`)
+    }
+    if (parsed.length === 0) throw new Error('at least one subnet is needed')
+    this.cidrs = parsed
+  }
+
+  /** `ip` must already be canonical. */
+  contains (ip: string): boolean {
+    return this.#list.check(ip, ipFamily(ip))
+  }
+}

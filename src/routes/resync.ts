@@ -1,0 +1,22 @@
+// POST /resync: a full sync on demand (curl, cron). With ?wait=true the answer is the sync's
+// result; otherwise 202 at once.
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { SyncEngine } from '../sync/engine.js'
+import { ErrorReply, SyncResultSchema, WaitQuery } from './schemas.js'
+
+const resync: FastifyPluginAsyncTypebox<{ engine: SyncEngine }> = async (app, { engine }) => {
+  app.post('/resync', {
+    preHandler: app.requireToken,
+    schema: {
+      querystring: WaitQuery,
+      response: { 200: SyncResultSchema, 202: Type.Object({ accepted: Type.Literal(true) }), 400: ErrorReply, 401: ErrorReply, 502: ErrorReply, 504: ErrorReply },
+    },
+  }, async (request, reply) => {
+    const run = engine.sync()
+    if (request.query.wait) return await run
+    run.catch(() => undefined)
+    return await reply.code(202).send({ accepted: true })
+  })
+}
+
+export default resync

@@ -1,0 +1,193 @@
+// The only code that speaks to salt-api (rest_cherrypy). It owns the login token: reused until
+// shortly before it expires, renewed once on any 401 (sessions die when the master restarts).
+// Every call has a timeout; every failure is a coded error. The password and the token never
+// reach a log line or an error message.
+import { Pool, type Dispatcher } from 'undici'
+import type { Logger } from 'pino'
+import { errors } from '../errors.js'
+
+export interface SaltClientOptions {
+  url: string
+  username: string
+  password: string
+  eauth: string
+  timeoutMs: number
+  /** PEM text of the CA that signed salt-api's certificate. */
+  ca?: string
+  logger: Logger
+  /** Tests pass a MockAgent; otherwise a keep-alive pool to salt-api's origin. */
+  dispatcher?: Dispatcher
+  now?: () => number
+}
+
+export type Lowstate = Record<string, unknown> & { client: 'local' | 'runner', fun: string }
+
+interface Token {
+  value: string
+  /** epoch ms after which we log in again rather than risk a 401 */
+  renewAt: number
+}
+
+/** Renew this long before salt-api's own expiry. */
+const RENEW_MARGIN_MS = 60_000
+
+function plainText (body: string): string {
+  return body.replace(/<style[\s\S]*?<\/style>/gi, ' ').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 300)
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
+
+/** A network-level failure (no HTTP answer) as one of our coded errors. */
+function networkError (err: unknown, timeoutMs: number): Error {
+  const e = err as { code?: string, message?: string, cause?: { code?: string } }
+  const code = e.code ?? e.cause?.code
+  if (code !== undefined && TIMEOUT_CODES.has(code)) return new errors.SaltTimeout(timeoutMs)
+  return new errors.SaltUnreachable(code ?? e.message ?? String(err))
+}
+
+export class SaltClient {
+  readonly #opts: SaltClientOptions
+  readonly #origin: string
+  readonly #basePath: string
+  readonly #dispatcher: Dispatcher
+  readonly #ownsDispatcher: boolean
+  readonly #now: () => number
+  #token: Token | null = null
+  #login: Promise<Token> | null = null
+
+  constructor (opts: SaltClientOptions) {
+    this.#opts = opts
+    const url = new URL(opts.url)
+    this.#origin = url.origin
+    this.#basePath = url.pathname.replace(/\/+$/, '')
+    this.#now = opts.now ?? Date.now
+    this.#ownsDispatcher = opts.dispatcher === undefined
+    this.#dispatcher = opts.dispatcher ?? new Pool(this.#origin, {
+      connections: 4,
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.timeoutMs,
+      connect: opts.ca === undefined ? { timeout: opts.timeoutMs } : { timeout: opts.timeoutMs, ca: opts.ca },
+    })
+  }
+
+  async close (): Promise<void> {
+    if (this.#ownsDispatcher) await this.#dispatcher.close()
+  }
+
+  /**
+   * One authenticated round trip that runs nothing (an empty lowstate list): proves salt-api is
+   * up, the master is reachable from it and our session is accepted, without creating a new
+   * session per probe.
+   */
+  async probe (): Promise<void> {
+    await this.#run([])
+  }
+
+  async mineGet (target: string, fun: string): Promise<unknown> {
+    return await this.#one({ client: 'runner', fun: 'mine.get', arg: [target, fun] })
+  }
+
+  async mineUpdate (target: string): Promise<unknown> {
+    return await this.#one({ client: 'runner', fun: 'mine.update', kwarg: { tgt: target } })
+  }
+
+  /** Runs an execution function through the local client: `{minion id: return}` of the minions that answered. */
+  async local (target: string, fun: string, args: readonly string[]): Promise<Record<string, unknown>> {
+    const ret = await this.#one({ client: 'local', tgt: target, fun, arg: [...args] })
+    if (typeof ret !== 'object' || ret === null || Array.isArray(ret)) {
+      throw new errors.SaltBadResponse(`local ${fun} returned ${JSON.stringify(ret).slice(0, 200)}`)
+    }
+    return ret as Record<string, unknown>
+  }
+
+  async #one (chunk: Lowstate): Promise<unknown> {
+    const [ret] = await this.#run([chunk])
+    return ret
+  }
+
+  async #run (chunks: Lowstate[]): Promise<unknown[]> {
+    const what = chunks.map((c) => `${c.client} ${c.fun}`).join(', ') || 'an empty call'
+    let token = await this.#currentToken()
+    let res = await this.#post('/', chunks, { 'x-auth-token': token.value })
+    if (res.status === 401) {
+      this.#opts.logger.info({ call: what }, 'salt-api session rejected; logging in again')
+      this.#token = null
+      token = await this.#currentToken()
+      res = await this.#post('/', chunks, { 'x-auth-token': token.value })
+      if (res.status === 401) throw new errors.SaltForbidden(what)
+    }
+    this.#raiseForStatus(res)
+    const ret = (res.json as { return?: unknown } | undefined)?.return
+    if (!Array.isArray(ret) || ret.length !== chunks.length) {
+      throw new errors.SaltBadResponse(`expected {"return": [${chunks.length} result(s)]} for ${what}`)
+    }
+    return ret
+  }
+
+  async #currentToken (): Promise<Token> {
+    if (this.#token !== null && this.#now() < this.#token.renewAt) return this.#token
+    // Concurrent callers share one login rather than racing several.
+    this.#login ??= this.#doLogin().finally(() => { this.#login = null })
+    this.#token = await this.#login
+    return this.#token
+  }
+
+  async #doLogin (): Promise<Token> {
+    const { username, password, eauth } = this.#opts
+    const res = await this.#post('/login', { username, password, eauth }, {})
+    if (res.status === 401 || res.status === 403) throw new errors.SaltAuthFailed(res.status)
+    this.#raiseForStatus(res)
+    const value = res.headers['x-auth-token']
+    const body = (res.json as { return?: Array<{ token?: unknown, expire?: unknown }> } | undefined)?.return?.[0]
+    const token = typeof value === 'string' ? value : body?.token
+    if (typeof token !== 'string' || token === '') throw new errors.SaltBadResponse('login answered without a token')
+    const expireMs = typeof body?.expire === 'number' ? body.expire * 1000 : this.#now() + 10 * 60_000
+    this.#opts.logger.debug({ user: username, eauth }, 'logged in to salt-api')
+    return { value: token, renewAt: Math.max(this.#now(), expireMs - RENEW_MARGIN_MS) }
+  }
+
+  #raiseForStatus (res: { status: number, text: string }): void {
+    if (res.status === 200) return
+    const detail = plainText(res.text)
+    if (res.status === 400) {
+      const disabled = /Client disabled[^.<]*/i.exec(detail)
+      if (disabled !== null) throw new errors.SaltClientDisabled(disabled[0])
+      throw new errors.SaltBadRequest(detail)
+    }
+    throw new errors.SaltUnavailable(res.status, detail)
+  }
+
+  async #post (path: string, body: unknown, headers: Record<string, string>): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, text: string, json: unknown }> {
+    const started = this.#now()
+    let res: Dispatcher.ResponseData
+    try {
+      res = await this.#dispatcher.request({
+        origin: this.#origin,
+        path: `${this.#basePath}${path}`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
+        body: JSON.stringify(body),
+        headersTimeout: this.#opts.timeoutMs,
+        bodyTimeout: this.#opts.timeoutMs,
+      })
+    } catch (err) {
+      throw networkError(err, this.#opts.timeoutMs)
+    }
+    let text: string
+    try {
+      text = await res.body.text()
+    } catch (err) {
+      throw networkError(err, this.#opts.timeoutMs)
+    }
+    let json: unknown
+    if (res.statusCode === 200) {
+      try {
+        json = JSON.parse(text)
+      } catch {
+        throw new errors.SaltBadResponse(`${path} answered 200 with a body that is not JSON: ${plainText(text).slice(0, 100)}`)
+      }
+    }
+    this.#opts.logger.debug({ path, status: res.statusCode, ms: this.#now() - started }, 'salt-api call')
+    return { status: res.statusCode, headers: res.headers, text, json }
+  }
+}

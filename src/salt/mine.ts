@@ -1,0 +1,76 @@
+// Turns the return of the mine.get runner into a mine snapshot. Pure: whatever a minion put in
+// its mine is untrusted input, so anything malformed is reported, never thrown.
+import { canonicalIp, canonicalMac } from '../reservations/validate.js'
+
+export interface MineAddress {
+  ip: string
+  mac?: string
+}
+
+export interface MineHost {
+  addresses: MineAddress[]
+}
+
+export type MineSnapshot = Map<string, MineHost>
+
+export interface MineProblem {
+  minionId: string
+  reason: string
+}
+
+export interface ParsedMine {
+  snapshot: MineSnapshot
+  problems: MineProblem[]
+}
+
+function isRecord (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** network.ip_addrs and friends: a list of address strings. */
+function fromAddressList (list: unknown[]): MineAddress[] {
+  const out: MineAddress[] = []
+  for (const item of list) {
+    const ip = typeof item === 'string' ? canonicalIp(item) : null
+    if (ip !== null) out.push({ ip })
+  }
+  return out
+}
+
+/** network.interfaces: { eth0: { hwaddr, inet: [{address}], inet6: [{address}] } }. */
+function fromInterfaces (interfaces: Record<string, unknown>): MineAddress[] {
+  const out: MineAddress[] = []
+  for (const name of Object.keys(interfaces).sort()) {
+    const iface = interfaces[name]
+    if (!isRecord(iface) || name === 'lo') continue
+    const mac = typeof iface.hwaddr === 'string' ? canonicalMac(iface.hwaddr) : null
+    for (const key of ['inet', 'inet6']) {
+      const entries = iface[key]
+      if (!Array.isArray(entries)) continue
+      for (const entry of entries) {
+        const ip = isRecord(entry) && typeof entry.address === 'string' ? canonicalIp(entry.address) : null
+        if (ip !== null) out.push(mac === null ? { ip } : { ip, mac })
+      }
+    }
+  }
+  return out
+}
+
+export function parseMine (ret: unknown): ParsedMine {
+  const snapshot: MineSnapshot = new Map()
+  const problems: MineProblem[] = []
+  if (!isRecord(ret)) {
+    return { snapshot, problems: [{ minionId: '*', reason: `mine.get returned ${Array.isArray(ret) ? 'a list' : typeof ret}, not a mapping of minions` }] }
+  }
+  for (const [minionId, value] of Object.entries(ret)) {
+    let addresses: MineAddress[]
+    if (Array.isArray(value)) addresses = fromAddressList(value)
+    else if (isRecord(value)) addresses = fromInterfaces(value)
+    else {
+      problems.push({ minionId, reason: `its mine data is ${value === null ? 'null' : typeof value}, not a list of addresses or interfaces` })
+      continue
+    }
+    snapshot.set(minionId, { addresses })
+  }
+  return { snapshot, problems }
+}
