@@ -1,0 +1,107 @@
+// A real dnsmasq serving DNS only, on a loopback port, reading the files saltmasq writes. Used
+// where no DHCP is needed (integration tests, demo): a restart that dnsmasq survives proves it
+// accepted the reservations, and a DNS answer proves a name resolves.
+import { readFile, writeFile, mkdir, chmod } from 'node:fs/promises'
+import { Resolver } from 'node:dns/promises'
+import { join } from 'node:path'
+import { freePort, mustRun, waitFor } from './processes.js'
+
+export class LoopbackDnsmasq {
+  readonly dir: string
+  readonly port: number
+  readonly confFile: string
+  readonly pidFile: string
+  readonly logFile: string
+  /** The conf-dir file saltmasq writes in conf format. */
+  readonly reservationsConf: string
+  readonly dhcpHostsFile: string
+  readonly addnHostsFile: string
+  /** Scripts the dnsmasq minion runs through salt-api (cmd.run_all) to apply. */
+  readonly restartScript: string
+  readonly reloadScript: string
+
+  private constructor (dir: string, port: number) {
+    this.dir = dir
+    this.port = port
+    this.confFile = join(dir, 'dnsmasq.conf')
+    this.pidFile = join(dir, 'dnsmasq.pid')
+    this.logFile = join(dir, 'dnsmasq.log')
+    this.reservationsConf = join(dir, 'dnsmasq.d', 'reservations.conf')
+    this.dhcpHostsFile = join(dir, 'hosts', 'dhcp-hosts')
+    this.addnHostsFile = join(dir, 'hosts', 'addn-hosts')
+    this.restartScript = join(dir, 'restart-dnsmasq.sh')
+    this.reloadScript = join(dir, 'reload-dnsmasq.sh')
+  }
+
+  static async start (dir: string): Promise<LoopbackDnsmasq> {
+    const d = new LoopbackDnsmasq(dir, await freePort())
+    await mkdir(join(dir, 'dnsmasq.d'), { recursive: true })
+    await mkdir(join(dir, 'hosts'), { recursive: true })
+    // dnsmasq refuses to start on a missing dhcp-hostsfile or addn-hosts file.
+    await writeFile(d.dhcpHostsFile, '', { flag: 'a' })
+    await writeFile(d.addnHostsFile, '', { flag: 'a' })
+    await writeFile(d.confFile, [
+      `port=${d.port}`,
+      'listen-address=127.0.0.1',
+      'bind-interfaces',
+      'no-resolv',
+      'no-hosts',
+      'user=root',
+      `pid-file=${d.pidFile}`,
+      `log-facility=${d.logFile}`,
+      `conf-dir=${join(dir, 'dnsmasq.d')},*.conf`,
+      `dhcp-hostsfile=${d.dhcpHostsFile}`,
+      `addn-hosts=${d.addnHostsFile}`,
+      '',
+    ].join('\n'))
+    await writeFile(d.restartScript, [
+      '#!/bin/sh',
+      `pid=$(cat ${d.pidFile} 2>/dev/null)`,
+      'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done; fi',
+      `exec dnsmasq --conf-file=${d.confFile}`,
+      '',
+    ].join('\n'))
+    await writeFile(d.reloadScript, `#!/bin/sh\nexec kill -HUP "$(cat ${d.pidFile})"\n`)
+    await chmod(d.restartScript, 0o755)
+    await chmod(d.reloadScript, 0o755)
+    await mustRun('dnsmasq', [`--conf-file=${d.confFile}`])
+    await waitFor('dnsmasq pid file', async () => await d.pid())
+    return d
+  }
+
+  /** The running dnsmasq's pid, or undefined when none runs. */
+  async pid (): Promise<number | undefined> {
+    try {
+      const pid = Number((await readFile(this.pidFile, 'utf8')).trim())
+      process.kill(pid, 0)
+      return pid
+    } catch {
+      return undefined
+    }
+  }
+
+  async resolve (name: string): Promise<string[]> {
+    const resolver = new Resolver({ timeout: 1000, tries: 1 })
+    resolver.setServers([`127.0.0.1:${this.port}`])
+    try {
+      return await resolver.resolve4(name)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOTFOUND' || (err as NodeJS.ErrnoException).code === 'ENODATA') return []
+      throw err
+    }
+  }
+
+  async stop (): Promise<void> {
+    const pid = await this.pid()
+    if (pid === undefined) return
+    process.kill(pid, 'SIGTERM')
+    await waitFor('dnsmasq to exit', () => {
+      try {
+        process.kill(pid, 0)
+        return false
+      } catch {
+        return true
+      }
+    }, 10_000, 50)
+  }
+}

@@ -1,0 +1,111 @@
+// Process plumbing shared by the integration tests, the lab, the benchmarks and the demo:
+// start daemons in their own process group, stop them for sure, run commands, wait for things.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { openSync, closeSync } from 'node:fs'
+import { createServer } from 'node:net'
+
+export interface Daemon {
+  name: string
+  child: ChildProcess
+  exited: Promise<number | null>
+}
+
+const live = new Set<Daemon>()
+
+// Whatever happens to the test process, no daemon of ours outlives it.
+process.on('exit', () => {
+  for (const d of live) killGroup(d, 'SIGKILL')
+})
+
+function killGroup (d: Daemon, signal: NodeJS.Signals): void {
+  if (d.child.pid === undefined) return
+  try {
+    process.kill(-d.child.pid, signal)
+  } catch {
+    // already gone
+  }
+}
+
+export function startDaemon (name: string, command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): Daemon {
+  const fd = openSync(logFile, 'a')
+  const child = spawn(command, args, { detached: true, stdio: ['ignore', fd, fd], env })
+  closeSync(fd)
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const daemon: Daemon = { name, child, exited }
+  live.add(daemon)
+  void exited.then(() => live.delete(daemon))
+  return daemon
+}
+
+/** SIGTERM to the whole group, SIGKILL after `graceMs`; resolves once the leader is gone. */
+export async function stopDaemon (d: Daemon, graceMs = 8000): Promise<void> {
+  if (d.child.exitCode !== null || d.child.signalCode !== null) {
+    killGroup(d, 'SIGKILL')
+    return
+  }
+  killGroup(d, 'SIGTERM')
+  const timer = setTimeout(() => killGroup(d, 'SIGKILL'), graceMs)
+  await d.exited
+  clearTimeout(timer)
+  // salt daemons leave workers behind their leader; the group goes with it.
+  killGroup(d, 'SIGKILL')
+}
+
+export interface RunResult {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+export async function run (command: string, args: string[], opts: { env?: NodeJS.ProcessEnv, timeoutMs?: number, input?: string } = {}): Promise<RunResult> {
+  return await new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000)
+    child.once('error', (err) => { clearTimeout(timer); reject(err) })
+    child.once('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
+    child.stdin.end(opts.input ?? '')
+  })
+}
+
+export async function mustRun (command: string, args: string[], opts: Parameters<typeof run>[2] = {}): Promise<string> {
+  const res = await run(command, args, opts)
+  if (res.code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${res.code}: ${res.stderr.trim() || res.stdout.trim()}`)
+  return res.stdout
+}
+
+export async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0) })
+    })
+  })
+}
+
+export async function sleep (ms: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/** Polls `probe` until it returns a value other than undefined/false, or fails naming `what`. */
+export async function waitFor<T> (what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, intervalMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let lastError: unknown
+  for (;;) {
+    try {
+      const value = await probe()
+      if (value !== undefined && value !== false) return value
+    } catch (err) {
+      lastError = err
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError === undefined ? '' : `: ${String(lastError)}`}`)
+    }
+    await sleep(intervalMs)
+  }
+}

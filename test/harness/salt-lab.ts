@@ -1,0 +1,210 @@
+// A real Salt master, salt-api (rest_cherrypy) and salt-minions from the project's virtualenv,
+// each with its own config dir under one temporary root, on loopback. The master gets the
+// project's own salt/ files (reactor map, reactor SLS, api config); only ports, paths, the URL
+// saltmasq listens on and a lab-only eauth (sharedsecret) are the lab's own.
+import { randomBytes } from 'node:crypto'
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { freePort, mustRun, run, startDaemon, stopDaemon, waitFor, type Daemon } from './processes.js'
+import { saltFiles, venvBin } from './paths.js'
+
+export interface LabMinion {
+  id: string
+  /** What this minion's mine reports for network.ip_addrs (a grain-backed alias). */
+  ips: string[]
+}
+
+export interface SaltLabOptions {
+  minions: LabMinion[]
+  /** Where the reactor posts: saltmasq's webhook. */
+  webhookUrl: string
+  webhookToken: string
+  /** Extra local-client permissions for the eauth user, as YAML lines under the user (lab apply functions). */
+  extraPermissions?: string
+}
+
+function yamlList (items: string[]): string {
+  return `[${items.map((i) => JSON.stringify(i)).join(', ')}]`
+}
+
+export class SaltLab {
+  readonly root: string
+  readonly apiUrl: string
+  readonly apiUser = 'saltmasq'
+  readonly apiPassword: string
+  readonly apiEauth = 'sharedsecret'
+  readonly #opts: SaltLabOptions
+  readonly #ports: { publish: number, ret: number, api: number }
+  #master: Daemon | null = null
+  #api: Daemon | null = null
+  readonly #minions = new Map<string, Daemon>()
+
+  private constructor (root: string, opts: SaltLabOptions, ports: { publish: number, ret: number, api: number }) {
+    this.root = root
+    this.#opts = opts
+    this.#ports = ports
+    this.apiUrl = `http://127.0.0.1:${ports.api}`
+    this.apiPassword = randomBytes(24).toString('hex')
+  }
+
+  static async start (opts: SaltLabOptions): Promise<SaltLab> {
+    // Short root: salt's unix sockets live under it and their paths are limited to ~107 bytes.
+    const root = await mkdtemp(join(tmpdir(), 'smq-'))
+    const lab = new SaltLab(root, opts, { publish: await freePort(), ret: await freePort(), api: await freePort() })
+    try {
+      await lab.#writeMasterConfig()
+      lab.#startMaster()
+      await lab.startApi()
+      for (const m of opts.minions) await lab.startMinion(m)
+      await lab.waitForMinions(opts.minions.map((m) => m.id))
+      await lab.refreshMine(opts.minions.map((m) => m.id))
+    } catch (err) {
+      await lab.stop()
+      throw err
+    }
+    return lab
+  }
+
+  get masterConf (): string {
+    return join(this.root, 'master')
+  }
+
+  get masterLog (): string {
+    return join(this.root, 'master', 'root', 'var', 'log', 'salt', 'master')
+  }
+
+  async #writeMasterConfig (): Promise<void> {
+    const conf = this.masterConf
+    await mkdir(join(conf, 'master.d'), { recursive: true })
+    await mkdir(join(this.root, 'reactor'), { recursive: true })
+    await copyFile(join(saltFiles, 'reactor', 'saltmasq.sls'), join(this.root, 'reactor', 'saltmasq.sls'))
+    const reactorMap = await readFile(join(saltFiles, 'master.d', 'reactor.conf'), 'utf8')
+    await writeFile(join(conf, 'master.d', 'reactor.conf'), reactorMap.replaceAll('/srv/reactor/', `${this.root}/reactor/`))
+    await copyFile(join(saltFiles, 'master.d', 'api.conf'), join(conf, 'master.d', 'api.conf'))
+    await writeFile(join(conf, 'master.d', 'saltmasq.conf'), [
+      'saltmasq:',
+      `  url: ${JSON.stringify(this.#opts.webhookUrl)}`,
+      `  token: ${JSON.stringify(this.#opts.webhookToken)}`,
+      '',
+    ].join('\n'))
+    // Loaded after api.conf: the lab's ports, no TLS, and a sharedsecret eauth in place of pam.
+    await writeFile(join(conf, 'master.d', 'zz-lab.conf'), [
+      'rest_cherrypy:',
+      '  host: 127.0.0.1',
+      `  port: ${this.#ports.api}`,
+      '  disable_ssl: True',
+      `sharedsecret: ${JSON.stringify(this.apiPassword)}`,
+      'external_auth:',
+      '  sharedsecret:',
+      `    ${this.apiUser}:`,
+      "      - '@runner':",
+      '        - mine.get',
+      '        - mine.update',
+      this.#opts.extraPermissions ?? '',
+      '',
+    ].join('\n'))
+    await writeFile(join(conf, 'master'), [
+      'id: lab-master',
+      `root_dir: ${join(conf, 'root')}`,
+      'interface: 127.0.0.1',
+      `publish_port: ${this.#ports.publish}`,
+      `ret_port: ${this.#ports.ret}`,
+      'auto_accept: True',
+      'enable_fqdns_grains: False',
+      'log_level_logfile: info',
+      'user: root',
+      '',
+    ].join('\n'))
+  }
+
+  #startMaster (): void {
+    this.#master = startDaemon('salt-master', join(venvBin, 'salt-master'), ['-c', this.masterConf, '-l', 'warning'], join(this.root, 'master.out'))
+  }
+
+  async startApi (): Promise<void> {
+    this.#api = startDaemon('salt-api', join(venvBin, 'salt-api'), ['-c', this.masterConf, '-l', 'warning'], join(this.root, 'api.out'))
+    await waitFor('salt-api to answer', async () => {
+      const res = await fetch(`${this.apiUrl}/`)
+      await res.body?.cancel()
+      return res.status === 200
+    }, 90_000)
+  }
+
+  async stopApi (): Promise<void> {
+    if (this.#api !== null) await stopDaemon(this.#api)
+    this.#api = null
+  }
+
+  async startMinion (m: LabMinion): Promise<void> {
+    const dir = join(this.root, m.id)
+    await mkdir(dir, { recursive: true })
+    await writeFile(join(dir, 'minion'), [
+      `id: ${m.id}`,
+      `root_dir: ${join(dir, 'root')}`,
+      'master: 127.0.0.1',
+      `master_port: ${this.#ports.ret}`,
+      `publish_port: ${this.#ports.publish}`,
+      'acceptance_wait_time: 1',
+      'enable_fqdns_grains: False',
+      'grains:',
+      `  lab_ips: ${yamlList(m.ips)}`,
+      'mine_functions:',
+      '  network.ip_addrs:',
+      '    - mine_function: grains.get',
+      '    - lab_ips',
+      '',
+    ].join('\n'))
+    this.#minions.set(m.id, startDaemon(`salt-minion ${m.id}`, join(venvBin, 'salt-minion'), ['-c', dir, '-l', 'warning'], join(dir, 'minion.out')))
+  }
+
+  /** Stops the minion and deletes its key, which also drops its mine data: what salt-cloud destroy does. */
+  async destroyMinion (id: string): Promise<void> {
+    const d = this.#minions.get(id)
+    if (d !== undefined) await stopDaemon(d)
+    this.#minions.delete(id)
+    await mustRun(join(venvBin, 'salt-key'), ['-c', this.masterConf, '-y', '-d', id])
+  }
+
+  async salt (args: string[]): Promise<unknown> {
+    return JSON.parse(await mustRun(join(venvBin, 'salt'), ['-c', this.masterConf, '--out=json', '--static', ...args]))
+  }
+
+  async saltRun (args: string[]): Promise<unknown> {
+    return JSON.parse(await mustRun(join(venvBin, 'salt-run'), ['-c', this.masterConf, '--out=json', ...args]))
+  }
+
+  async fireEvent (tag: string, data: Record<string, unknown>): Promise<void> {
+    await mustRun(join(venvBin, 'salt-run'), ['-c', this.masterConf, 'event.send', tag, JSON.stringify(data)])
+  }
+
+  async waitForMinions (ids: string[]): Promise<void> {
+    await waitFor(`minions ${ids.join(', ')} to answer test.ping`, async () => {
+      const res = await run(join(venvBin, 'salt'), ['-c', this.masterConf, '--out=json', '--static', '-t', '5', '*', 'test.ping'])
+      const pinged = JSON.parse(res.stdout || '{}') as Record<string, unknown>
+      return ids.every((id) => pinged[id] === true)
+    }, 120_000, 1000)
+  }
+
+  async mine (): Promise<Record<string, unknown>> {
+    return await this.saltRun(['mine.get', '*', 'network.ip_addrs']) as Record<string, unknown>
+  }
+
+  /** Asks the minions to send their mine data and waits until the master has it for each. */
+  async refreshMine (ids: string[]): Promise<void> {
+    await this.salt(['-L', ids.join(','), 'mine.update'])
+    await waitFor(`mine data for ${ids.join(', ')}`, async () => {
+      const mine = await this.mine()
+      return ids.every((id) => id in mine)
+    }, 60_000, 500)
+  }
+
+  async stop (): Promise<void> {
+    await Promise.all([...this.#minions.values()].map(async (d) => { await stopDaemon(d) }))
+    this.#minions.clear()
+    await this.stopApi()
+    if (this.#master !== null) await stopDaemon(this.#master)
+    this.#master = null
+    if (process.env.SALTMASQ_KEEP_LAB === undefined) await rm(this.root, { recursive: true, force: true })
+  }
+}
