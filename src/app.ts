@@ -56,7 +56,10 @@ export async function buildApp (opts: BuildOptions) {
   })
   const engine = await SyncEngine.open({ config, client, logger: app.log, ...(opts.now === undefined ? {} : { now: opts.now }) })
   app.decorate('saltmasq', { config, engine })
-  app.addHook('onClose', async () => { await client.close() })
+  app.addHook('onClose', async () => {
+    await engine.idle()
+    await client.close()
+  })
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const statusCode = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500

@@ -39,9 +39,9 @@ const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'
 
 /** A network-level failure (no HTTP answer) as one of our coded errors. */
 function networkError (err: unknown, timeoutMs: number): Error {
-  const e = err as { code?: string, message?: string, cause?: { code?: string } }
+  const e = err as { name?: string, code?: string, message?: string, cause?: { code?: string } }
   const code = e.code ?? e.cause?.code
-  if (code !== undefined && TIMEOUT_CODES.has(code)) return new errors.SaltTimeout(timeoutMs)
+  if ((code !== undefined && TIMEOUT_CODES.has(code)) || e.name === 'TimeoutError' || e.name === 'AbortError') return new errors.SaltTimeout(timeoutMs)
   return new errors.SaltUnreachable(code ?? e.message ?? String(err))
 }
 
@@ -169,6 +169,9 @@ export class SaltClient {
         body: JSON.stringify(body),
         headersTimeout: this.#opts.timeoutMs,
         bodyTimeout: this.#opts.timeoutMs,
+        // A hard deadline for the whole exchange: the per-phase timeouts alone let a server
+        // that trickles bytes hold a sync for much longer.
+        signal: AbortSignal.timeout(this.#opts.timeoutMs),
       })
     } catch (err) {
       throw networkError(err, this.#opts.timeoutMs)

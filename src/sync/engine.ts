@@ -116,6 +116,13 @@ export class SyncEngine {
     return await this.#queued
   }
 
+  /** Resolves once no sync is running or queued: shutdown waits for this, so no file is left half-done. */
+  async idle (): Promise<void> {
+    while (this.#running !== null || this.#queued !== null) {
+      await (this.#queued ?? this.#running)?.catch(() => undefined)
+    }
+  }
+
   async readiness (): Promise<Readiness> {
     try {
       await this.#client.probe()

@@ -1,0 +1,213 @@
+// The HTTP interface through app.inject, with salt-api faked on undici's MockAgent.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { pino } from 'pino'
+import { buildApp } from '../../src/app.js'
+import { fakeSaltApi, SALT_URL, type FakeSaltApi } from './fake-salt-api.js'
+
+const TOKEN = 'unit-test-webhook-token-0123456789abcdef'
+
+async function setup (t: Tap.Test, env: Record<string, string> = {}) {
+  const dir = await mkdtemp(join(tmpdir(), 'smq-app-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const fake = fakeSaltApi()
+  const app = await buildApp({
+    env: {
+      SALT_API_URL: SALT_URL,
+      SALT_API_USER: 'saltmasq',
+      SALT_API_PASSWORD: 'salt-secret',
+      WEBHOOK_TOKEN: TOKEN,
+      MANAGED_SUBNETS: '10.0.0.0/16',
+      RESERVATIONS_FILE: join(dir, 'reservations.conf'),
+      STATE_FILE: join(dir, 'state.json'),
+      DNSMASQ_MINION: 'dns',
+      LOG_LEVEL: 'silent',
+      ...env,
+    },
+    logger: pino({ level: 'silent' }),
+    dispatcher: fake.agent,
+  })
+  t.teardown(async () => { await app.close() })
+  return { app, fake, dir }
+}
+
+const auth = { authorization: `Bearer ${TOKEN}` }
+
+async function settle (fake: FakeSaltApi, calls: number): Promise<void> {
+  for (let i = 0; i < 200 && fake.calls.length < calls; i++) await new Promise((resolve) => setTimeout(resolve, 5))
+}
+
+t.test('health needs no token', async (t) => {
+  const { app } = await setup(t)
+  const res = await app.inject({ method: 'GET', url: '/health' })
+  t.equal(res.statusCode, 200)
+  t.same(res.json(), { status: 'ok' })
+})
+
+t.test('hooks, resync and reservations refuse a missing or wrong token with 401', async (t) => {
+  const { app } = await setup(t)
+  for (const [method, url] of [['POST', '/hooks/salt'], ['POST', '/resync'], ['GET', '/reservations'], ['DELETE', '/reservations/web01']] as const) {
+    for (const authorization of [undefined, 'Bearer nope', `Basic ${TOKEN}`, `Bearer ${TOKEN}x`]) {
+      const res = await app.inject({ method, url, headers: authorization === undefined ? {} : { authorization }, payload: { tag: 'salt/cloud/web01/created' } })
+      t.equal(res.statusCode, 401, `${method} ${url} with ${authorization ?? 'no header'}`)
+      t.equal(res.json().code, 'SALTMASQ_UNAUTHORIZED')
+    }
+  }
+})
+
+t.test('a created event as JSON is accepted with 202 and leads to a sync that reserves the minion', async (t) => {
+  const { app, fake, dir } = await setup(t)
+  fake.mine = { web01: ['192.168.1.1', '10.0.0.5'] }
+  const res = await app.inject({ method: 'POST', url: '/hooks/salt', headers: auth, payload: { tag: 'salt/cloud/web01/created', data: { name: 'web01', profile: 'p' } } })
+  t.equal(res.statusCode, 202)
+  t.same(res.json(), { accepted: true, event: 'created', minionId: 'web01' })
+  await settle(fake, 4)
+  const listed = await app.inject({ method: 'GET', url: '/reservations', headers: auth })
+  t.same(listed.json().reservations.map((r: { minionId: string, ip: string }) => [r.minionId, r.ip]), [['web01', '10.0.0.5']])
+  t.match(await readFile(join(dir, 'reservations.conf'), 'utf8'), /^dhcp-host=web01,10\.0\.0\.5$/m)
+  t.match(fake.calls.at(-1)?.body, [{ client: 'local', tgt: 'dns', fun: 'service.restart', arg: ['dnsmasq'] }])
+})
+
+t.test('a url-encoded event (http.query with a dict body) is accepted too', async (t) => {
+  const { app } = await setup(t)
+  const res = await app.inject({
+    method: 'POST',
+    url: '/hooks/salt',
+    headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' },
+    payload: `tag=${encodeURIComponent('salt/cloud/web01/destroyed')}&data=${encodeURIComponent("{'name': 'web01'}")}`,
+  })
+  t.equal(res.statusCode, 202)
+  t.same(res.json(), { accepted: true, event: 'destroyed', minionId: 'web01' })
+})
+
+t.test('bad webhook input gets a 4xx that says what is wrong', async (t) => {
+  const { app } = await setup(t)
+  const cases: Array<[string, unknown, number, RegExp]> = [
+    ['application/json', { tag: 'salt/cloud/web01/started' }, 400, /salt\/cloud\/<minion id>\/created/],
+    ['application/json', { tag: 'salt/minion/web01/start' }, 400, /is not salt\/cloud/],
+    ['application/json', { data: {} }, 400, /must have required property 'tag'/],
+    ['application/json', { tag: 'salt/cloud/web 01/created' }, 400, /not a valid dnsmasq host name/],
+    ['application/json', { tag: 'salt/cloud/-web/created' }, 400, /may not start/],
+    ['application/json', { tag: `salt/cloud/${'a'.repeat(300)}/created` }, 400, /at most 253/],
+    ['application/json', { tag: `salt/cloud/${'a'.repeat(64)}.b/created` }, 400, /at most 63/],
+    ['application/json', { tag: 'salt/cloud/web,01/created' }, 400, /not a valid dnsmasq host name/],
+    ['application/json', { tag: 'salt/cloud/wéb/created' }, 400, /not a valid dnsmasq host name/],
+    ['application/json', { tag: 5 }, 400, /tag '5' is not salt\/cloud/],
+    ['application/json', { tag: ['a', 'b'] }, 400, /tag must be string/],
+    ['application/json', '{"tag": ', 400, /JSON/],
+    ['text/plain', 'tag=salt/cloud/web01/created', 400, /body must be object/],
+    ['application/xml', '<tag/>', 415, /Unsupported Media Type/],
+  ]
+  for (const [type, payload, status, message] of cases) {
+    const res = await app.inject({ method: 'POST', url: '/hooks/salt', headers: { ...auth, 'content-type': type }, payload: typeof payload === 'string' ? payload : JSON.stringify(payload) })
+    t.equal(res.statusCode, status, JSON.stringify(payload))
+    t.match(res.json().message, message)
+  }
+  const huge = await app.inject({ method: 'POST', url: '/hooks/salt', headers: auth, payload: { tag: 'salt/cloud/web01/created', data: { x: 'y'.repeat(100_000) } } })
+  t.equal(huge.statusCode, 413)
+})
+
+t.test('resync?wait=true returns the diff; without wait it answers 202', async (t) => {
+  const { app, fake } = await setup(t)
+  fake.mine = { web01: ['10.0.0.5'], db01: ['10.0.0.6'], other: ['172.16.0.1'] }
+  const first = await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
+  t.equal(first.statusCode, 200)
+  const r = first.json()
+  t.same(r.added.map((a: { minionId: string }) => a.minionId), ['db01', 'web01'])
+  t.same(r.skipped.map((s: { minionId: string }) => s.minionId), ['other'])
+  t.equal(r.applied, true)
+  t.equal(r.filesChanged.length, 1)
+
+  fake.mine = { web01: ['10.0.0.5'] }
+  const second = (await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })).json()
+  t.same(second.unchanged, ['db01', 'web01'])
+  t.same(second.stale.map((s: { minionId: string }) => s.minionId), ['db01'], 'gone from the mine: kept, marked stale')
+  t.equal(second.applied, false)
+
+  const queued = await app.inject({ method: 'POST', url: '/resync', headers: auth })
+  t.equal(queued.statusCode, 202)
+  const bad = await app.inject({ method: 'POST', url: '/resync?wait=maybe', headers: auth })
+  t.equal(bad.statusCode, 400)
+})
+
+t.test('a failing apply is a 502 naming the minion and the reason, /ready says so, and the next sync applies again', async (t) => {
+  const { app, fake } = await setup(t)
+  fake.mine = { web01: ['10.0.0.5'] }
+  fake.applyReturn = { retcode: 1, stderr: 'Job for dnsmasq.service failed', stdout: '' }
+  const res = await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
+  t.equal(res.statusCode, 502)
+  t.match(res.json(), { code: 'SALTMASQ_APPLY_FAILED', message: /service\.restart on dns failed: exit code 1: Job for dnsmasq/ })
+  const ready = await app.inject({ method: 'GET', url: '/ready' })
+  t.equal(ready.statusCode, 503)
+  t.match(ready.json().reason, /last sync failed/)
+
+  fake.applyReturn = undefined
+  t.match((await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })).json(), { code: 'SALTMASQ_APPLY_NO_MINION' })
+
+  fake.applyReturn = true
+  const retry = (await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })).json()
+  t.same(retry.filesChanged, [], 'the file was already written')
+  t.equal(retry.applied, true, 'but the owed apply is made')
+  t.equal((await app.inject({ method: 'GET', url: '/ready' })).statusCode, 200)
+})
+
+t.test('/ready is 503 with the reason when salt-api refuses the login', async (t) => {
+  const { app } = await setup(t, { SALT_API_PASSWORD: 'wrong' })
+  const res = await app.inject({ method: 'GET', url: '/ready' })
+  t.equal(res.statusCode, 503)
+  t.match(res.json().reason, /refused the login/)
+  t.notMatch(res.body, /wrong/)
+})
+
+t.test('DELETE /reservations/:id removes a reservation; unknown and invalid ids are 404 and 400', async (t) => {
+  const { app, fake } = await setup(t)
+  fake.mine = { web01: ['10.0.0.5'] }
+  await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
+  t.equal((await app.inject({ method: 'DELETE', url: '/reservations/nope', headers: auth })).statusCode, 404)
+  t.equal((await app.inject({ method: 'DELETE', url: '/reservations/bad%20id', headers: auth })).statusCode, 400)
+  const res = await app.inject({ method: 'DELETE', url: '/reservations/web01?wait=true', headers: auth })
+  t.equal(res.statusCode, 200)
+  t.same(res.json().removed.map((r: { minionId: string }) => r.minionId), ['web01'])
+  t.same((await app.inject({ method: 'GET', url: '/reservations', headers: auth })).json().reservations, [])
+})
+
+t.test('a restart keeps every reservation (state file), and a lost state file is rebuilt from the dnsmasq file', async (t) => {
+  const { app, fake, dir } = await setup(t)
+  fake.mine = { web01: ['10.0.0.5'] }
+  await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
+  await app.close()
+
+  const env = { RESERVATIONS_FILE: join(dir, 'reservations.conf'), STATE_FILE: join(dir, 'state.json') }
+  const again = await setup(t, env)
+  t.same((await again.app.inject({ method: 'GET', url: '/reservations', headers: auth })).json().reservations.map((r: { ip: string }) => r.ip), ['10.0.0.5'])
+  await again.app.close()
+
+  await rm(join(dir, 'state.json'))
+  const rebuilt = await setup(t, env)
+  t.same((await rebuilt.app.inject({ method: 'GET', url: '/reservations', headers: auth })).json().reservations.map((r: { ip: string }) => r.ip), ['10.0.0.5'])
+  await rebuilt.app.close()
+
+  await writeFile(join(dir, 'state.json'), '{not json')
+  await t.rejects(setup(t, env), { code: 'SALTMASQ_STATE_CORRUPT' }, 'a damaged state file stops start-up rather than losing reservations')
+})
+
+t.test('configuration errors stop start-up and name the variable', async (t) => {
+  const base = { SALT_API_URL: SALT_URL, SALT_API_USER: 'u', SALT_API_PASSWORD: 'p', WEBHOOK_TOKEN: TOKEN, MANAGED_SUBNETS: '10.0.0.0/8', DNSMASQ_MINION: 'dns' }
+  const cases: Array<[Record<string, string | undefined>, RegExp]> = [
+    [{ WEBHOOK_TOKEN: undefined }, /WEBHOOK_TOKEN/],
+    [{ WEBHOOK_TOKEN: 'short' }, /WEBHOOK_TOKEN must NOT have fewer than 32 characters/],
+    [{ SALT_API_URL: 'ftp://x' }, /SALT_API_URL/],
+    [{ PORT: '99999' }, /PORT/],
+    [{ MANAGED_SUBNETS: '10.0.0.0' }, /MANAGED_SUBNETS: '10\.0\.0\.0' is not a CIDR/],
+    [{ DNSMASQ_APPLY_ARGS: 'dnsmasq' }, /DNSMASQ_APPLY_ARGS: must be a JSON array/],
+    [{ DNSMASQ_APPLY_ARGS: '[1]' }, /DNSMASQ_APPLY_ARGS: must be a JSON array/],
+    [{ RESERVATIONS_FORMAT: 'yaml' }, /RESERVATIONS_FORMAT/],
+    [{ DNS_DOMAIN: 'bad domain' }, /DNS_DOMAIN/],
+    [{ DNSMASQ_MINION: undefined }, /DNSMASQ_MINION/],
+  ]
+  for (const [change, message] of cases) {
+    await t.rejects(buildApp({ env: { ...base, ...change }, logger: pino({ level: 'silent' }) }), { message }, JSON.stringify(change))
+  }
+})

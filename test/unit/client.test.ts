@@ -1,0 +1,105 @@
+import t from 'tap'
+import { MockAgent } from 'undici'
+import { pino } from 'pino'
+import { SaltClient } from '../../src/salt/client.js'
+import { fakeSaltApi, SALT_URL } from './fake-salt-api.js'
+
+const logger = pino({ level: 'silent' })
+
+function client (dispatcher: MockAgent, password = 'salt-secret', timeoutMs = 2000) {
+  return new SaltClient({ url: SALT_URL, username: 'saltmasq', password, eauth: 'pam', timeoutMs, logger, dispatcher })
+}
+
+function agentWith (setup: (pool: ReturnType<MockAgent['get']>) => void): MockAgent {
+  const agent = new MockAgent()
+  agent.disableNetConnect()
+  const pool = agent.get(SALT_URL)
+  pool.intercept({ path: '/login', method: 'POST' }).reply(200, { return: [{ token: 'tok', expire: Date.now() / 1000 + 3600 }] }, { headers: { 'x-auth-token': 'tok' } }).persist()
+  setup(pool)
+  return agent
+}
+
+t.test('logs in once, reuses the token, reads the mine through the runner client', async (t) => {
+  const fake = fakeSaltApi()
+  fake.mine = { web01: ['10.0.0.5'] }
+  const c = client(fake.agent)
+  t.same(await c.mineGet('*', 'network.ip_addrs'), { web01: ['10.0.0.5'] })
+  await c.mineGet('*', 'network.ip_addrs')
+  t.equal(fake.logins, 1)
+  t.same(fake.calls[1]?.body, [{ client: 'runner', fun: 'mine.get', arg: ['*', 'network.ip_addrs'] }])
+  t.same((fake.calls[0]?.body as Record<string, unknown>).eauth, 'pam')
+})
+
+t.test('a 401 on a call (salt-api restarted) logs in again once and retries', async (t) => {
+  const fake = fakeSaltApi()
+  const c = client(fake.agent)
+  await c.probe()
+  fake.validTokens.clear()
+  await c.probe()
+  t.equal(fake.logins, 2)
+})
+
+t.test('a 401 even after a fresh login is a permission problem, named as such', async (t) => {
+  const agent = agentWith((pool) => pool.intercept({ path: '/', method: 'POST' }).reply(401, '<html>401</html>').persist())
+  await t.rejects(client(agent).local('dns', 'service.reload', ['dnsmasq']), { code: 'SALTMASQ_SALT_FORBIDDEN', message: /local service\.reload.*external_auth/ })
+})
+
+t.test('bad credentials: a clear error that names the settings, never the password', async (t) => {
+  const fake = fakeSaltApi()
+  const err = await client(fake.agent, 'wrong-password').probe().catch((e: Error) => e)
+  t.match(err, { code: 'SALTMASQ_SALT_AUTH_FAILED', statusCode: 502 })
+  t.notMatch((err as Error).message, /wrong-password/)
+})
+
+t.test('netapi_enable_clients errors (400 with HTML) name the fix', async (t) => {
+  const html = "<html><body><h2>400 Bad Request</h2><p>Client disabled: 'runner'. Add to 'netapi_enable_clients' master config option to enable.</p></body></html>"
+  const agent = agentWith((pool) => pool.intercept({ path: '/', method: 'POST' }).reply(400, html))
+  await t.rejects(client(agent).mineGet('*', 'x'), { code: 'SALTMASQ_SALT_CLIENT_DISABLED', message: /Client disabled: 'runner'.*netapi_enable_clients/ })
+})
+
+t.test('other 400s, 5xx, malformed bodies and network failures are coded errors', async (t) => {
+  const bad = agentWith((pool) => pool.intercept({ path: '/', method: 'POST' }).reply(400, '<p>bad lowstate</p>'))
+  await t.rejects(client(bad).mineGet('*', 'x'), { code: 'SALTMASQ_SALT_BAD_REQUEST', message: /bad lowstate/ })
+
+  const down = agentWith((pool) => pool.intercept({ path: '/', method: 'POST' }).reply(503, 'Salt Master is not available.'))
+  await t.rejects(client(down).mineGet('*', 'x'), { code: 'SALTMASQ_SALT_UNAVAILABLE', message: /503.*not available/ })
+
+  const notJson = agentWith((pool) => pool.intercept({ path: '/', method: 'POST' }).reply(200, 'surprise'))
+  await t.rejects(client(notJson).mineGet('*', 'x'), { code: 'SALTMASQ_SALT_BAD_RESPONSE' })
+
+  const wrongShape = agentWith((pool) => pool.intercept({ path: '/', method: 'POST' }).reply(200, { return: 'x' }))
+  await t.rejects(client(wrongShape).mineGet('*', 'x'), { code: 'SALTMASQ_SALT_BAD_RESPONSE' })
+
+  const localNotMap = agentWith((pool) => pool.intercept({ path: '/', method: 'POST' }).reply(200, { return: [['x']] }))
+  await t.rejects(client(localNotMap).local('dns', 'f', []), { code: 'SALTMASQ_SALT_BAD_RESPONSE' })
+
+  const reset = agentWith((pool) => pool.intercept({ path: '/', method: 'POST' }).replyWithError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })))
+  await t.rejects(client(reset).mineGet('*', 'x'), { code: 'SALTMASQ_SALT_UNREACHABLE', message: /ECONNRESET/ })
+
+  const noToken = new MockAgent()
+  noToken.disableNetConnect()
+  noToken.get(SALT_URL).intercept({ path: '/login', method: 'POST' }).reply(200, { return: [{}] })
+  await t.rejects(client(noToken).probe(), { code: 'SALTMASQ_SALT_BAD_RESPONSE', message: /without a token/ })
+})
+
+t.test('a salt-api that does not answer in time is a timeout error', async (t) => {
+  const slow = agentWith((pool) => pool.intercept({ path: '/', method: 'POST' }).reply(200, { return: [{}] }).delay(500))
+  await t.rejects(client(slow, 'salt-secret', 100).mineGet('*', 'x'), { code: 'SALTMASQ_SALT_TIMEOUT', message: /100 ms/ })
+})
+
+t.test('a real refused connection is "unreachable"', async (t) => {
+  const c = new SaltClient({ url: 'http://127.0.0.1:1', username: 'u', password: 'p', eauth: 'pam', timeoutMs: 1000, logger })
+  await t.rejects(c.probe(), { code: 'SALTMASQ_SALT_UNREACHABLE', message: /ECONNREFUSED/ })
+  await c.close()
+})
+
+t.test('a base path in SALT_API_URL is kept', async (t) => {
+  const agent = new MockAgent()
+  agent.disableNetConnect()
+  const pool = agent.get(SALT_URL)
+  pool.intercept({ path: '/salt/login', method: 'POST' }).reply(200, { return: [{ token: 't', expire: Date.now() / 1000 + 3600 }] })
+  pool.intercept({ path: '/salt/', method: 'POST' }).reply(200, { return: [] })
+  const c = new SaltClient({ url: `${SALT_URL}/salt/`, username: 'u', password: 'p', eauth: 'pam', timeoutMs: 1000, logger, dispatcher: agent })
+  await c.probe()
+  t.pass('called /salt/login and /salt/')
+})

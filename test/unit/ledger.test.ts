@@ -1,0 +1,146 @@
+import fc from 'fast-check'
+import t from 'tap'
+import { emptyLedger, updateLedger, type Ledger, type LedgerInput } from '../../src/reservations/ledger.js'
+import type { MineSnapshot } from '../../src/salt/mine.js'
+import { Subnets } from '../../src/reservations/validate.js'
+
+const subnets = new Subnets(['10.0.0.0/16', 'fd00::/64'])
+const t0 = new Date('2026-01-01T00:00:00Z')
+const t1 = new Date('2026-01-01T01:00:00Z')
+
+function mine (entries: Record<string, Array<string | { ip: string, mac?: string }>>): MineSnapshot {
+  return new Map(Object.entries(entries).map(([id, list]) => [id, { addresses: list.map((a) => (typeof a === 'string' ? { ip: a } : a)) }]))
+}
+
+function step (ledger: Ledger, m: MineSnapshot, extra: Partial<LedgerInput> = {}) {
+  return updateLedger(ledger, { mine: m, destroyed: new Set(), subnets, byMac: false, now: t0, ...extra })
+}
+
+const ips = (l: Ledger) => Object.fromEntries([...l].map(([id, r]) => [id, r.ip]))
+
+t.test('a new minion gets its address inside the managed subnets, not the first of its list', async (t) => {
+  const u = step(emptyLedger(), mine({ web01: ['172.17.0.1', '192.168.1.4', '10.0.3.4'] }))
+  t.same(ips(u.ledger), { web01: '10.0.3.4' })
+  t.same(u.added.map((r) => r.minionId), ['web01'])
+  t.equal(u.added[0]?.firstSeen, t0.toISOString())
+})
+
+t.test('a minion with no managed address is skipped with the addresses it had', async (t) => {
+  const u = step(emptyLedger(), mine({ web01: ['172.17.0.1'], none: [] }))
+  t.same(u.ledger.size, 0)
+  t.match(u.skipped, [{ minionId: 'none', reason: /mine has: none/ }, { minionId: 'web01', reason: /172\.17\.0\.1/ }])
+})
+
+t.test('an invalid minion id is skipped, never reserved', async (t) => {
+  const u = step(emptyLedger(), mine({ 'bad,id': ['10.0.0.1'], 'good': ['10.0.0.2'] }))
+  t.same(ips(u.ledger), { good: '10.0.0.2' })
+  t.match(u.skipped, [{ minionId: 'bad,id', reason: /not a valid dnsmasq host name/ }])
+})
+
+t.test('sticky: the IP never changes while the mine says something else', async (t) => {
+  const first = step(emptyLedger(), mine({ web01: ['10.0.0.5'] }))
+  const second = updateLedger(first.ledger, { mine: mine({ web01: ['10.0.0.99'] }), destroyed: new Set(), subnets, byMac: false, now: t1 })
+  t.same(ips(second.ledger), { web01: '10.0.0.5' })
+  t.same(second.kept, ['web01'])
+  t.equal(second.ledger.get('web01')?.lastSeen, t1.toISOString())
+  t.equal(second.ledger.get('web01')?.firstSeen, t0.toISOString())
+})
+
+t.test('a minion missing from the mine keeps its reservation and is marked stale until it returns', async (t) => {
+  const first = step(emptyLedger(), mine({ web01: ['10.0.0.5'] }))
+  const gone = step(first.ledger, mine({}), { now: t1 })
+  t.same(ips(gone.ledger), { web01: '10.0.0.5' })
+  t.equal(gone.stale[0]?.staleSince, t1.toISOString())
+  const stillGone = step(gone.ledger, mine({}), { now: new Date('2026-01-02T00:00:00Z') })
+  t.equal(stillGone.stale[0]?.staleSince, t1.toISOString(), 'stale since the first miss')
+  const back = step(stillGone.ledger, mine({ web01: ['10.0.0.5'] }))
+  t.equal(back.ledger.get('web01')?.staleSince, undefined)
+  t.same(back.stale, [])
+})
+
+t.test('destroyed removes the reservation and the IP can be taken again later', async (t) => {
+  const first = step(emptyLedger(), mine({ web01: ['10.0.0.5'] }))
+  const destroyed = step(first.ledger, mine({ web01: ['10.0.0.5'] }), { destroyed: new Set(['web01']) })
+  t.same(ips(destroyed.ledger), {}, 'not re-added in the same update even if the mine still lists it')
+  t.same(destroyed.removed.map((r) => r.minionId), ['web01'])
+  const reused = step(destroyed.ledger, mine({ web02: ['10.0.0.5'] }))
+  t.same(ips(reused.ledger), { web02: '10.0.0.5' })
+})
+
+t.test('conflicts: the older reservation wins, the newcomer is reported', async (t) => {
+  const first = step(emptyLedger(), mine({ web01: ['10.0.0.5'] }))
+  const u = step(first.ledger, mine({ web01: ['10.0.0.5'], web02: ['10.0.0.5'], 'WEB01.other': ['10.0.0.8'] }))
+  t.same(ips(u.ledger), { web01: '10.0.0.5' })
+  t.same(u.conflicts, [
+    { minionId: 'WEB01.other', reason: 'name-taken', heldBy: 'web01' },
+    { minionId: 'web02', reason: 'ip-taken', heldBy: 'web01', ip: '10.0.0.5' },
+  ])
+})
+
+t.test('two newcomers in one snapshot claiming one IP: the first by id wins', async (t) => {
+  const u = step(emptyLedger(), mine({ b: ['10.0.0.5'], a: ['10.0.0.5'] }))
+  t.same(ips(u.ledger), { a: '10.0.0.5' })
+  t.same(u.conflicts, [{ minionId: 'b', reason: 'ip-taken', heldBy: 'a', ip: '10.0.0.5' }])
+})
+
+t.test('a newcomer with a second managed address takes the free one', async (t) => {
+  const first = step(emptyLedger(), mine({ a: ['10.0.0.5'] }))
+  const u = step(first.ledger, mine({ a: ['10.0.0.5'], b: ['10.0.0.5', '10.0.0.6'] }))
+  t.same(ips(u.ledger), { a: '10.0.0.5', b: '10.0.0.6' })
+  t.same(u.conflicts, [])
+})
+
+t.test('by MAC: the MAC is kept, and one MAC is never reserved twice', async (t) => {
+  const m = mine({ a: [{ ip: '10.0.0.5', mac: 'aa:bb:cc:dd:ee:01' }], b: [{ ip: '10.0.0.6', mac: 'aa:bb:cc:dd:ee:01' }], c: ['10.0.0.7'] })
+  const u = step(emptyLedger(), m, { byMac: true })
+  t.same(u.ledger.get('a')?.mac, 'aa:bb:cc:dd:ee:01')
+  t.same(u.ledger.get('c')?.mac, undefined, 'no MAC known: reserved by name')
+  t.same(u.conflicts, [{ minionId: 'b', reason: 'mac-taken', heldBy: 'a', mac: 'aa:bb:cc:dd:ee:01' }])
+  const noMac = step(emptyLedger(), m)
+  t.equal(noMac.ledger.get('a')?.mac, undefined, 'MACs are ignored unless reserving by MAC')
+})
+
+// Property: whatever the sequence of mine snapshots and destroy events, no reservation changes
+// its IP before its destroyed event, no two reservations share an IP, MAC or host name, and
+// every reservation is a valid id with an address inside the managed subnets.
+t.test('property: sticky, unique, valid under any sequence of snapshots and events', async (t) => {
+  const id = fc.constantFrom('a', 'b', 'c', 'd', 'A', 'a.x', 'b.y', 'bad id', '-x', 'e')
+  const ip = fc.oneof(
+    fc.integer({ min: 0, max: 7 }).map((n) => `10.0.0.${n}`),
+    fc.constantFrom('192.168.0.1', 'fd00::1', 'fd00::2', '10.1.0.0'),
+  )
+  const addr = fc.record({ ip, mac: fc.option(fc.constantFrom('aa:bb:cc:dd:ee:01', 'aa:bb:cc:dd:ee:02'), { nil: undefined }) })
+    .map((a) => (a.mac === undefined ? { ip: a.ip } : { ip: a.ip, mac: a.mac }))
+  const snapshot = fc.dictionary(id, fc.array(addr, { maxLength: 3 })).map((d) => new Map(Object.entries(d).map(([k, v]) => [k, { addresses: v }])))
+  const stepArb = fc.record({ snapshot, destroyed: fc.uniqueArray(id, { maxLength: 3 }) })
+
+  fc.assert(fc.property(fc.array(stepArb, { maxLength: 12 }), fc.boolean(), (steps, byMac) => {
+    let ledger: Ledger = emptyLedger()
+    const held = new Map<string, string>()
+    steps.forEach((s, i) => {
+      const destroyed = new Set(s.destroyed)
+      ledger = updateLedger(ledger, { mine: s.snapshot, destroyed, subnets, byMac, now: new Date(t0.getTime() + i * 1000) }).ledger
+      for (const gone of destroyed) held.delete(gone)
+      const seenIps = new Set<string>()
+      const seenMacs = new Set<string>()
+      const seenNames = new Set<string>()
+      for (const [minionId, r] of ledger) {
+        if (held.has(minionId) && held.get(minionId) !== r.ip) throw new Error(`${minionId} moved from ${held.get(minionId)} to ${r.ip}`)
+        held.set(minionId, r.ip)
+        if (seenIps.has(r.ip)) throw new Error(`IP ${r.ip} held twice`)
+        seenIps.add(r.ip)
+        if (r.mac !== undefined) {
+          if (seenMacs.has(r.mac)) throw new Error(`MAC ${r.mac} held twice`)
+          seenMacs.add(r.mac)
+        }
+        const name = minionId.split('.')[0]!.toLowerCase()
+        if (seenNames.has(name)) throw new Error(`name ${name} held twice`)
+        seenNames.add(name)
+        if (!subnets.contains(r.ip)) throw new Error(`${r.ip} outside the managed subnets`)
+        if (!/^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$/i.test(minionId)) throw new Error(`invalid id ${minionId}`)
+      }
+      for (const id of held.keys()) if (!ledger.has(id)) throw new Error(`${id} lost without a destroyed event`)
+    })
+  }), { numRuns: 2000 })
+  t.pass('2000 generated sequences held every rule')
+})

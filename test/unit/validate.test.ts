@@ -1,0 +1,61 @@
+import t from 'tap'
+import { canonicalIp, canonicalMac, hostNameKey, minionIdProblem, Subnets } from '../../src/reservations/validate.js'
+
+t.test('minion ids that dnsmasq accepts as host names', async (t) => {
+  for (const id of ['web01', 'Web-01', 'db_2', 'web01.example.com', 'a', 'x'.repeat(63), '0start']) {
+    t.equal(minionIdProblem(id), null, id)
+  }
+})
+
+t.test('minion ids that could break or inject into a dnsmasq file are refused with a reason', async (t) => {
+  const bad: Array<[string, RegExp]> = [
+    ['', /empty/],
+    ['-web', /may not start/],
+    ['_web', /may not start/],
+    ['web 01', /letters, digits/],
+    ['web01\ndhcp-range=1.2.3.4', /letters, digits/],
+    ['web01,10.0.0.1', /letters, digits/],
+    ['web=01', /letters, digits/],
+    ['web;rm -rf', /letters, digits/],
+    ['wéb', /letters, digits/],
+    ['web..example', /empty label/],
+    ['web.', /empty label/],
+    ['x'.repeat(64), /at most 63/],
+    [`${'a'.repeat(60)}.`.repeat(5), /at most 253/],
+  ]
+  for (const [id, reason] of bad) t.match(minionIdProblem(id), reason, JSON.stringify(id))
+})
+
+t.test('host name key is the first label, case-folded', async (t) => {
+  t.equal(hostNameKey('Web01.example.com'), 'web01')
+  t.equal(hostNameKey('web01'), 'web01')
+})
+
+t.test('IP addresses are canonical or null', async (t) => {
+  t.equal(canonicalIp('10.0.0.1'), '10.0.0.1')
+  t.equal(canonicalIp('FD00:0:0::0001'), 'fd00::1')
+  t.equal(canonicalIp('010.0.0.1'), null, 'leading zeros are ambiguous')
+  t.equal(canonicalIp('10.0.0.256'), null)
+  t.equal(canonicalIp('fe80::1%eth0'), null, 'zone ids are not reservable')
+  t.equal(canonicalIp('web01'), null)
+  t.equal(canonicalIp(''), null)
+})
+
+t.test('MACs are lower-case colon form; all-zero is no MAC', async (t) => {
+  t.equal(canonicalMac('AA-BB-CC-00-11-22'), 'aa:bb:cc:00:11:22')
+  t.equal(canonicalMac('00:00:00:00:00:00'), null)
+  t.equal(canonicalMac('aa:bb:cc'), null)
+})
+
+t.test('managed subnets', async (t) => {
+  const s = new Subnets(['10.1.0.0/16', 'fd00:1::/64'])
+  t.same(s.cidrs, ['10.1.0.0/16', 'fd00:1::/64'])
+  t.ok(s.contains('10.1.255.3'))
+  t.notOk(s.contains('10.2.0.1'))
+  t.ok(s.contains('fd00:1::5'))
+  t.notOk(s.contains('fd00:2::5'))
+  t.throws(() => new Subnets(['10.1.0.0']), /not a CIDR/)
+  t.throws(() => new Subnets(['10.1.0.0/33']), /prefix longer/)
+  t.throws(() => new Subnets(['bogus/8']), /not a CIDR/)
+  t.throws(() => new Subnets([]), /at least one/)
+})
