@@ -41,7 +41,6 @@ export async function buildApp (opts: BuildOptions) {
     connectionTimeout: 30_000,
     requestTimeout: 120_000,
     keepAliveTimeout: 5_000,
-    disableRequestLogging: false,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   await app.register(fastifyEnv, { schema: envSchema, data: opts.env, env: false, dotenv: false })

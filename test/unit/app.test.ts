@@ -2,14 +2,14 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { pino } from 'pino'
 import { buildApp } from '../../src/app.js'
-import { fakeSaltApi, SALT_URL, type FakeSaltApi } from './fake-salt-api.js'
+import { fakeSaltApi, SALT_URL, type FakeSaltApi } from '../harness/fake-salt-api.js'
 
 const TOKEN = 'unit-test-webhook-token-0123456789abcdef'
 
-async function setup (t: Tap.Test, env: Record<string, string> = {}) {
+async function setup (t: Test, env: Record<string, string> = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'smq-app-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const fake = fakeSaltApi()

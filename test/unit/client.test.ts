@@ -2,7 +2,7 @@ import t from 'tap'
 import { MockAgent } from 'undici'
 import { pino } from 'pino'
 import { SaltClient } from '../../src/salt/client.js'
-import { fakeSaltApi, SALT_URL } from './fake-salt-api.js'
+import { fakeSaltApi, SALT_URL } from '../harness/fake-salt-api.js'
 
 const logger = pino({ level: 'silent' })
 
