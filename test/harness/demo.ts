@@ -39,10 +39,7 @@ try {
   })
   app = await buildApp({
     env: {
-      SALT_API_URL: lab.apiUrl,
-      SALT_API_USER: lab.apiUser,
-      SALT_API_PASSWORD: lab.apiPassword,
-      SALT_API_EAUTH: lab.apiEauth,
+      ...lab.saltApiEnv,
       WEBHOOK_TOKEN: token,
       MANAGED_SUBNETS: '10.77.0.0/16',
       RESERVATIONS_FORMAT: 'hostsfile',

@@ -66,6 +66,11 @@ export class SaltLab {
     return lab
   }
 
+  /** The SALT_API_* variables that point saltmasq at this lab. */
+  get saltApiEnv (): Record<string, string> {
+    return { SALT_API_URL: this.apiUrl, SALT_API_USER: this.apiUser, SALT_API_PASSWORD: this.apiPassword, SALT_API_EAUTH: this.apiEauth }
+  }
+
   get masterConf (): string {
     return join(this.root, 'master')
   }

@@ -47,10 +47,7 @@ const hookArrivals: number[] = []
 app = await buildApp({
   env: {
     LOG_LEVEL: 'info',
-    SALT_API_URL: lab.apiUrl,
-    SALT_API_USER: lab.apiUser,
-    SALT_API_PASSWORD: lab.apiPassword,
-    SALT_API_EAUTH: lab.apiEauth,
+    ...lab.saltApiEnv,
     WEBHOOK_TOKEN: token,
     MANAGED_SUBNETS: '10.77.0.0/16',
     RESERVATIONS_FORMAT: 'conf',
