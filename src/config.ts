@@ -24,16 +24,25 @@ export const envSchema = Type.Object({
   MINE_FUNCTION: Type.String({ default: 'network.ip_addrs', minLength: 1 }),
   MANAGED_SUBNETS: Type.String({ minLength: 1 }),
 
-  RESERVATIONS_FORMAT: Type.Union(FORMATS.map((f) => Type.Literal(f)), { default: 'conf' }),
-  RESERVATIONS_FILE: Type.String({ default: '/etc/dnsmasq.d/reservations.conf' }),
-  DHCP_HOSTSFILE: Type.String({ default: '/etc/dnsmasq.saltmasq/dhcp-hosts' }),
-  ADDN_HOSTS_FILE: Type.String({ default: '/etc/dnsmasq.saltmasq/addn-hosts' }),
+  RESERVATIONS_FORMAT: Type.Union(FORMATS.map((f) => Type.Literal(f)), { default: 'hostsfile' }),
+  RESERVATIONS_FILE: Type.String({ default: '/etc/dnsmasq.d/reservations.conf', minLength: 1 }),
+  DHCP_HOSTSFILE: Type.String({ default: '/etc/dnsmasq.saltmasq/dhcp-hosts', minLength: 1 }),
+  ADDN_HOSTS_FILE: Type.String({ default: '/etc/dnsmasq.saltmasq/addn-hosts', minLength: 1 }),
   DNS_DOMAIN: Type.Optional(Type.String({ minLength: 1 })),
-  STATE_FILE: Type.String({ default: '/var/lib/saltmasq/state.json' }),
+  STATE_FILE: Type.String({ default: '/var/lib/saltmasq/state.json', minLength: 1 }),
 
   DNSMASQ_MINION: Type.String({ minLength: 1 }),
-  DNSMASQ_APPLY_FUNCTION: Type.String({ default: 'service.restart', minLength: 1 }),
+  // Unset: service.reload for hostsfile (SIGHUP re-reads it), service.restart for conf
+  // (dnsmasq reads conf-dir files only at start).
+  DNSMASQ_APPLY_FUNCTION: Type.Optional(Type.String({ minLength: 1 })),
   DNSMASQ_APPLY_ARGS: Type.String({ default: '["dnsmasq"]' }),
+  // conf format: the syntax check run before a restart. An empty value turns it off.
+  DNSMASQ_TEST_FUNCTION: Type.String({ default: 'saltmasq.check' }),
+  DNSMASQ_TEST_ARGS: Type.String({ default: '[]' }),
+  // After a destroyed machine's reservation is gone: free its lease at once (dhcp_release).
+  // Called as FUNCTION(ip, *ARGS). An empty value turns it off.
+  DNSMASQ_RELEASE_FUNCTION: Type.String({ default: 'saltmasq.release_lease' }),
+  DNSMASQ_RELEASE_ARGS: Type.String({ default: '[]' }),
 })
 
 export type Env = Static<typeof envSchema>
@@ -56,7 +65,24 @@ export interface Config {
   format: ReservationsFormat
   files: { conf: string, dhcpHosts: string, addnHosts: string, state: string }
   dnsDomain?: string
-  dnsmasq: { minion: string, applyFunction: string, applyArgs: string[] }
+  dnsmasq: {
+    minion: string
+    apply: SaltFunction
+    /** conf format only; null when turned off */
+    test: SaltFunction | null
+    /** null when turned off */
+    release: SaltFunction | null
+  }
+}
+
+export interface SaltFunction {
+  fun: string
+  args: string[]
+}
+
+function optionalFunction (fun: string, argsName: string, argsText: string): SaltFunction | null {
+  const args = jsonStringArray(argsName, argsText)
+  return fun === '' ? null : { fun, args }
 }
 
 function jsonStringArray (name: string, text: string): string[] {
@@ -82,6 +108,9 @@ export function toConfig (env: Env): Config {
   if (env.DNS_DOMAIN !== undefined && minionIdProblem(env.DNS_DOMAIN) !== null) {
     throw new errors.BadConfig('DNS_DOMAIN', `'${env.DNS_DOMAIN}' is not a valid domain name`)
   }
+  const format = env.RESERVATIONS_FORMAT
+  // Parsed whatever the format, so a bad value is caught before someone switches formats.
+  const check = optionalFunction(env.DNSMASQ_TEST_FUNCTION, 'DNSMASQ_TEST_ARGS', env.DNSMASQ_TEST_ARGS)
   const config: Config = {
     host: env.HOST,
     port: env.PORT,
@@ -96,12 +125,16 @@ export function toConfig (env: Env): Config {
     webhookToken: env.WEBHOOK_TOKEN,
     mine: { target: env.MINE_TARGET, fun: env.MINE_FUNCTION, byMac: env.MINE_FUNCTION === 'network.interfaces' },
     subnets,
-    format: env.RESERVATIONS_FORMAT,
+    format,
     files: { conf: env.RESERVATIONS_FILE, dhcpHosts: env.DHCP_HOSTSFILE, addnHosts: env.ADDN_HOSTS_FILE, state: env.STATE_FILE },
     dnsmasq: {
       minion: env.DNSMASQ_MINION,
-      applyFunction: env.DNSMASQ_APPLY_FUNCTION,
-      applyArgs: jsonStringArray('DNSMASQ_APPLY_ARGS', env.DNSMASQ_APPLY_ARGS),
+      apply: {
+        fun: env.DNSMASQ_APPLY_FUNCTION ?? (format === 'conf' ? 'service.restart' : 'service.reload'),
+        args: jsonStringArray('DNSMASQ_APPLY_ARGS', env.DNSMASQ_APPLY_ARGS),
+      },
+      test: format === 'conf' ? check : null,
+      release: optionalFunction(env.DNSMASQ_RELEASE_FUNCTION, 'DNSMASQ_RELEASE_ARGS', env.DNSMASQ_RELEASE_ARGS),
     },
   }
   if (env.SALT_API_CA_FILE !== undefined) config.salt.caFile = env.SALT_API_CA_FILE

@@ -37,6 +37,8 @@ export const SyncResultSchema = Type.Object({
   mineProblems: Type.Array(Type.Object({ minionId: Type.String(), reason: Type.String() })),
   filesChanged: Type.Array(Type.String()),
   applied: Type.Boolean(),
+  released: Type.Array(Type.String()),
+  releaseFailures: Type.Array(Type.Object({ minionId: Type.String(), ip: Type.String(), reason: Type.String() })),
 })
 
 export const WaitQuery = Type.Object({

@@ -4,14 +4,14 @@
 // folded into a single follow-up run, so a burst of events costs two syncs, not one per event.
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
-import { runOnDnsmasqMinion } from '../dnsmasq/apply.js'
+import { DnsmasqPublisher, type Released } from '../dnsmasq/apply.js'
 import type { SaltClient } from '../salt/client.js'
 import { parseMine, type MineProblem } from '../salt/mine.js'
 import { emptyLedger, updateLedger, type Conflict, type Ledger, type Reservation, type Skipped } from '../reservations/ledger.js'
-import { parseDhcpHosts, render, type FileRole } from '../reservations/render.js'
+import { parseDhcpHosts, render } from '../reservations/render.js'
 import { loadLedger, readIfExists, serializeLedger, writeIfChanged } from '../reservations/store.js'
 
-export interface SyncResult {
+export interface SyncResult extends Released {
   startedAt: string
   durationMs: number
   added: Reservation[]
@@ -42,12 +42,11 @@ export class SyncEngine {
   readonly #client: EngineOptions['client']
   readonly #log: Logger
   readonly #now: () => Date
+  readonly #publisher: DnsmasqPublisher
   #ledger: Ledger
   readonly #pendingDestroyed = new Set<string>()
   #running: Promise<SyncResult> | null = null
   #queued: Promise<SyncResult> | null = null
-  /** Set when files changed but the apply failed: the next sync applies even if nothing changes. */
-  #applyOwed = false
   #lastResult: SyncResult | null = null
   #lastError: Error | null = null
 
@@ -57,6 +56,7 @@ export class SyncEngine {
     this.#log = opts.logger
     this.#now = opts.now ?? (() => new Date())
     this.#ledger = ledger
+    this.#publisher = new DnsmasqPublisher(opts.config, opts.client, opts.logger)
   }
 
   /** Loads the durable ledger; with no state file, rebuilds it from the dnsmasq file on disk. */
@@ -175,19 +175,8 @@ export class SyncEngine {
     await writeIfChanged(config.files.state, serializeLedger(update.ledger))
     this.#ledger = update.ledger
 
-    const filesChanged: string[] = []
-    for (const [role, content] of Object.entries(rendered) as Array<[FileRole, string]>) {
-      const path = config.files[role]
-      if ((await writeIfChanged(path, content)).changed) filesChanged.push(path)
-    }
-    if (filesChanged.length > 0) this.#applyOwed = true
-    let applied = false
-    if (this.#applyOwed) {
-      const { minion, applyFunction, applyArgs } = config.dnsmasq
-      await runOnDnsmasqMinion(this.#client, { target: minion, fun: applyFunction, args: applyArgs })
-      this.#applyOwed = false
-      applied = true
-    }
+    const { filesChanged, applied } = await this.#publisher.publish(rendered)
+    const released = await this.#publisher.release(update.removed)
 
     return {
       startedAt: started.toISOString(),
@@ -201,6 +190,7 @@ export class SyncEngine {
       mineProblems: problems,
       filesChanged,
       applied,
+      ...released,
     }
   }
 }

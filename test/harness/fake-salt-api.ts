@@ -8,8 +8,8 @@ export interface FakeSaltApi {
   agent: MockAgent
   calls: Array<{ path: string, body: unknown, token?: string }>
   mine: Record<string, unknown>
-  /** What the dnsmasq minion returns for the apply function; undefined: the minion does not answer. */
-  applyReturn: unknown
+  /** What the dnsmasq minion returns per function (undefined: no minion answers); others return true. */
+  local: Map<string, unknown>
   logins: number
   /** Tokens salt-api currently accepts; clear it to simulate a restarted salt-api. */
   validTokens: Set<string>
@@ -19,7 +19,7 @@ export function fakeSaltApi (): FakeSaltApi {
   const agent = new MockAgent()
   agent.disableNetConnect()
   const pool = agent.get(SALT_URL)
-  const fake: FakeSaltApi = { agent, calls: [], mine: {}, applyReturn: { retcode: 0, stdout: '', stderr: '' }, logins: 0, validTokens: new Set() }
+  const fake: FakeSaltApi = { agent, calls: [], mine: {}, local: new Map(), logins: 0, validTokens: new Set() }
 
   pool.intercept({ path: '/login', method: 'POST' }).reply((req) => {
     fake.logins++
@@ -44,7 +44,10 @@ export function fakeSaltApi (): FakeSaltApi {
     const ret = chunks.map((c) => {
       if (c.client === 'runner' && c.fun === 'mine.get') return fake.mine
       if (c.client === 'runner' && c.fun === 'mine.update') return true
-      if (c.client === 'local') return fake.applyReturn === undefined ? {} : { [c.tgt ?? '']: fake.applyReturn }
+      if (c.client === 'local') {
+        const value = fake.local.has(c.fun) ? fake.local.get(c.fun) : true
+        return value === undefined ? {} : { [c.tgt ?? '']: value }
+      }
       return null
     })
     return { statusCode: 200, data: JSON.stringify({ return: ret }), responseOptions: { headers: { 'content-type': 'application/json' } } }

@@ -2,7 +2,7 @@
 // the master bus → the project's reactor → saltmasq's webhook → mine.get through salt-api →
 // reservations file → dnsmasq restarted on the dnsmasq minion through salt-api.
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -40,6 +40,9 @@ lab = await SaltLab.start({
     '        - cmd.run_all:',
     '            args:',
     `              - ${dns.restartScript}`,
+    '        - cmd.run_all:',
+    '            args:',
+    `              - 'dnsmasq --test --conf-file=${dns.confFile}'`,
   ].join('\n'),
 })
 
@@ -56,6 +59,10 @@ app = await buildApp({
     DNSMASQ_MINION: 'dns-host',
     DNSMASQ_APPLY_FUNCTION: 'cmd.run_all',
     DNSMASQ_APPLY_ARGS: JSON.stringify([dns.restartScript]),
+    DNSMASQ_TEST_FUNCTION: 'cmd.run_all',
+    DNSMASQ_TEST_ARGS: JSON.stringify([`dnsmasq --test --conf-file=${dns.confFile}`]),
+    // No DHCP on loopback: nothing to release (the DHCP lab covers releases).
+    DNSMASQ_RELEASE_FUNCTION: '',
   },
   logger: pino({ level: 'info' }, pino.destination({ dest: join(tmp, 'saltmasq.log'), sync: true })),
 })
@@ -129,6 +136,30 @@ t.test('a destroyed event after the minion is gone removes its reservation', asy
   await waitFor('dnsmasq restarted', async () => { const pid = await dns!.pid(); return pid !== undefined && pid !== pidBefore })
   const listed = (await app!.inject({ method: 'GET', url: '/reservations', headers: auth })).json()
   t.same(listed.reservations.map((r: { minionId: string }) => r.minionId), ['db01.example.com', 'web01'])
+})
+
+t.test('conf format: a file real dnsmasq --test rejects is rolled back and dnsmasq is not restarted', async (t) => {
+  // A reservation made by hand elsewhere in conf-dir holds the address the mine reports for clash01.
+  const manual = join(dns!.dir, 'dnsmasq.d', 'manual.conf')
+  await writeFile(manual, 'dhcp-host=legacy,10.77.9.9\n')
+  await lab!.startMinion({ id: 'clash01', ips: ['10.77.9.9'] })
+  await lab!.waitForMinions(['clash01'])
+  await lab!.refreshMine(['clash01'])
+  const before = await reservationsFile()
+  const pidBefore = await dns!.pid()
+  const res = await app!.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
+  t.equal(res.statusCode, 502)
+  t.match(res.json(), { code: 'SALTMASQ_DNSMASQ_CHECK_FAILED', message: /duplicate dhcp-host IP address 10\.77\.9\.9/ })
+  t.equal(await reservationsFile(), before, 'the previous file is back')
+  t.equal(await dns!.pid(), pidBefore, 'dnsmasq kept running, not restarted')
+  t.equal((await app!.inject({ method: 'GET', url: '/ready' })).statusCode, 503)
+
+  await rm(manual)
+  const fixed = (await app!.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })).json()
+  t.equal(fixed.applied, true)
+  t.match(await reservationsFile(), /dhcp-host=clash01,10\.77\.9\.9\n/)
+  await lab!.destroyMinion('clash01')
+  await app!.inject({ method: 'DELETE', url: '/reservations/clash01?wait=true', headers: auth })
 })
 
 t.test('/ready follows salt-api: 503 while it is down, 200 once it is back', async (t) => {

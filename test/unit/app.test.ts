@@ -20,7 +20,10 @@ async function setup (t: Test, env: Record<string, string> = {}) {
       SALT_API_PASSWORD: 'salt-secret',
       WEBHOOK_TOKEN: TOKEN,
       MANAGED_SUBNETS: '10.0.0.0/16',
+      RESERVATIONS_FORMAT: 'conf',
       RESERVATIONS_FILE: join(dir, 'reservations.conf'),
+      DHCP_HOSTSFILE: join(dir, 'dhcp-hosts'),
+      ADDN_HOSTS_FILE: join(dir, 'addn-hosts'),
       STATE_FILE: join(dir, 'state.json'),
       DNSMASQ_MINION: 'dns',
       LOG_LEVEL: 'silent',
@@ -67,7 +70,8 @@ t.test('a created event as JSON is accepted with 202 and leads to a sync that re
   const listed = await app.inject({ method: 'GET', url: '/reservations', headers: auth })
   t.same(listed.json().reservations.map((r: { minionId: string, ip: string }) => [r.minionId, r.ip]), [['web01', '10.0.0.5']])
   t.match(await readFile(join(dir, 'reservations.conf'), 'utf8'), /^dhcp-host=web01,10\.0\.0\.5$/m)
-  t.match(fake.calls.at(-1)?.body, [{ client: 'local', tgt: 'dns', fun: 'service.restart', arg: ['dnsmasq'] }])
+  t.match(fake.calls.at(-2)?.body, [{ client: 'local', tgt: 'dns', fun: 'saltmasq.check', arg: [] }], 'conf format: dnsmasq --test first')
+  t.match(fake.calls.at(-1)?.body, [{ client: 'local', tgt: 'dns', fun: 'service.restart', arg: ['dnsmasq'] }], 'then the restart')
 })
 
 t.test('a url-encoded event (http.query with a dict body) is accepted too', async (t) => {
@@ -135,7 +139,7 @@ t.test('resync?wait=true returns the diff; without wait it answers 202', async (
 t.test('a failing apply is a 502 naming the minion and the reason, /ready says so, and the next sync applies again', async (t) => {
   const { app, fake } = await setup(t)
   fake.mine = { web01: ['10.0.0.5'] }
-  fake.applyReturn = { retcode: 1, stderr: 'Job for dnsmasq.service failed', stdout: '' }
+  fake.local.set('service.restart', { retcode: 1, stderr: 'Job for dnsmasq.service failed', stdout: '' })
   const res = await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
   t.equal(res.statusCode, 502)
   t.match(res.json(), { code: 'SALTMASQ_APPLY_FAILED', message: /service\.restart on dns failed: exit code 1: Job for dnsmasq/ })
@@ -143,10 +147,10 @@ t.test('a failing apply is a 502 naming the minion and the reason, /ready says s
   t.equal(ready.statusCode, 503)
   t.match(ready.json().reason, /last sync failed/)
 
-  fake.applyReturn = undefined
+  fake.local.set('service.restart', undefined)
   t.match((await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })).json(), { code: 'SALTMASQ_APPLY_NO_MINION' })
 
-  fake.applyReturn = true
+  fake.local.set('service.restart', true)
   const retry = (await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })).json()
   t.same(retry.filesChanged, [], 'the file was already written')
   t.equal(retry.applied, true, 'but the owed apply is made')
@@ -205,9 +209,52 @@ t.test('configuration errors stop start-up and name the variable', async (t) => 
     [{ DNSMASQ_APPLY_ARGS: '[1]' }, /DNSMASQ_APPLY_ARGS: must be a JSON array/],
     [{ RESERVATIONS_FORMAT: 'yaml' }, /RESERVATIONS_FORMAT/],
     [{ DNS_DOMAIN: 'bad domain' }, /DNS_DOMAIN/],
+    [{ STATE_FILE: '' }, /STATE_FILE/],
+    [{ DNSMASQ_TEST_ARGS: '{}' }, /DNSMASQ_TEST_ARGS/],
     [{ DNSMASQ_MINION: undefined }, /DNSMASQ_MINION/],
   ]
   for (const [change, message] of cases) {
     await t.rejects(buildApp({ env: { ...base, ...change }, logger: pino({ level: 'silent' }) }), { message }, JSON.stringify(change))
   }
+})
+
+t.test('conf format: when dnsmasq --test rejects the new file, the previous one is put back and nothing restarts', async (t) => {
+  const { app, fake, dir } = await setup(t)
+  fake.mine = { web01: ['10.0.0.5'] }
+  await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
+  const before = await readFile(join(dir, 'reservations.conf'), 'utf8')
+  fake.mine = { web01: ['10.0.0.5'], web02: ['10.0.0.6'] }
+  fake.local.set('saltmasq.check', { result: false, comment: 'dnsmasq: duplicate dhcp-host IP address 10.0.0.6 at line 3 of /etc/dnsmasq.d/manual.conf' })
+  const restartsBefore = fake.calls.filter((c) => JSON.stringify(c.body).includes('service.restart')).length
+  const res = await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
+  t.equal(res.statusCode, 502)
+  t.match(res.json(), { code: 'SALTMASQ_DNSMASQ_CHECK_FAILED', message: /previous file was restored.*duplicate dhcp-host IP address 10\.0\.0\.6/ })
+  t.equal(await readFile(join(dir, 'reservations.conf'), 'utf8'), before)
+  t.equal(fake.calls.filter((c) => JSON.stringify(c.body).includes('service.restart')).length, restartsBefore, 'no restart')
+})
+
+t.test('hostsfile format (the default): two files, applied with service.reload, no --test', async (t) => {
+  const { app, fake, dir } = await setup(t, { RESERVATIONS_FORMAT: 'hostsfile', DNS_DOMAIN: 'lab' })
+  fake.mine = { web01: ['10.0.0.5'] }
+  const result = (await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })).json()
+  t.same(result.filesChanged, [join(dir, 'dhcp-hosts'), join(dir, 'addn-hosts')])
+  t.match(await readFile(join(dir, 'dhcp-hosts'), 'utf8'), /^web01,10\.0\.0\.5$/m)
+  t.match(await readFile(join(dir, 'addn-hosts'), 'utf8'), /^10\.0\.0\.5 web01 web01\.lab$/m)
+  const local = fake.calls.filter((c) => JSON.stringify(c.body).includes('"local"')).map((c) => (c.body as Array<{ fun: string, arg: string[] }>)[0])
+  t.same(local, [{ client: 'local', tgt: 'dns', fun: 'service.reload', arg: ['dnsmasq'] }])
+})
+
+t.test('destroyed: the reservation goes, then the lease is released through salt-api; a failed release is reported, not fatal', async (t) => {
+  const { app, fake } = await setup(t, { DNSMASQ_RELEASE_ARGS: '["interface=br0"]' })
+  fake.mine = { web01: ['10.0.0.5'], web02: ['10.0.0.6'] }
+  await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
+  fake.mine = {}
+  const ok = (await app.inject({ method: 'DELETE', url: '/reservations/web01?wait=true', headers: auth })).json()
+  t.same(ok.released, ['10.0.0.5'])
+  t.match(fake.calls.at(-1)?.body, [{ client: 'local', tgt: 'dns', fun: 'saltmasq.release_lease', arg: ['10.0.0.5', 'interface=br0'] }])
+  fake.local.set('saltmasq.release_lease', { result: false, comment: 'dhcp_release: no such interface' })
+  const failed = await app.inject({ method: 'DELETE', url: '/reservations/web02?wait=true', headers: auth })
+  t.equal(failed.statusCode, 200)
+  t.same(failed.json().removed.map((r: { minionId: string }) => r.minionId), ['web02'])
+  t.match(failed.json().releaseFailures, [{ minionId: 'web02', ip: '10.0.0.6', reason: /no such interface/ }])
 })
