@@ -6,13 +6,19 @@ import { randomBytes } from 'node:crypto'
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort, mustRun, run, startDaemon, stopDaemon, waitFor, type Daemon } from './processes.js'
+import type { Namespace } from './netns.js'
+import { freePort, run, startDaemon, stopDaemon, waitFor, type Daemon, type RunResult } from './processes.js'
 import { saltFiles, venvBin } from './paths.js'
 
 export interface LabMinion {
   id: string
-  /** What this minion's mine reports for network.ip_addrs (a grain-backed alias). */
-  ips: string[]
+  /**
+   * What this minion's mine reports for network.ip_addrs (a grain-backed alias). Without it the
+   * mine holds the real network.ip_addrs of the minion's namespace.
+   */
+  ips?: string[]
+  /** Run the minion inside this network namespace (a DHCP lab machine). */
+  netns?: Namespace
 }
 
 export interface SaltLabOptions {
@@ -22,6 +28,9 @@ export interface SaltLabOptions {
   webhookToken: string
   /** Extra local-client permissions for the eauth user, as YAML lines under the user (lab apply functions). */
   extraPermissions?: string
+  /** Run master, salt-api and the salt CLI inside this namespace, the master bound to `masterAddress`. */
+  masterNetns?: Namespace
+  masterAddress?: string
 }
 
 function yamlList (items: string[]): string {
@@ -46,6 +55,28 @@ export class SaltLab {
     this.#ports = ports
     this.apiUrl = `http://127.0.0.1:${ports.api}`
     this.apiPassword = randomBytes(24).toString('hex')
+  }
+
+  /** Runs a command where the master runs (its namespace, if any). */
+  async #exec (command: string, args: string[]): Promise<RunResult> {
+    const ns = this.#opts.masterNetns
+    return ns === undefined ? await run(command, args) : await ns.run(command, args)
+  }
+
+  async #mustExec (command: string, args: string[]): Promise<string> {
+    const res = await this.#exec(command, args)
+    if (res.code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${res.code}: ${res.stderr.trim() || res.stdout.trim()}`)
+    return res.stdout
+  }
+
+  #daemon (label: string, ns: Namespace | undefined, command: string, args: string[], logFile: string): Daemon {
+    return ns === undefined ? startDaemon(label, command, args, logFile) : ns.daemon(label, command, args, logFile)
+  }
+
+  /** HTTP status of a GET where the master runs (node's fetch, inside the namespace if any). */
+  async httpStatus (url: string): Promise<number> {
+    const script = `fetch(${JSON.stringify(url)}).then(r => { process.stdout.write(String(r.status)) }, () => { process.stdout.write('0') })`
+    return Number((await this.#exec(process.execPath, ['-e', script])).stdout)
   }
 
   static async start (opts: SaltLabOptions): Promise<SaltLab> {
@@ -112,7 +143,11 @@ export class SaltLab {
     await writeFile(join(conf, 'master'), [
       'id: lab-master',
       `root_dir: ${join(conf, 'root')}`,
-      'interface: 127.0.0.1',
+      `interface: ${this.#opts.masterAddress ?? '127.0.0.1'}`,
+      // The project's salt/states: the saltmasq execution module and the dnsmasq state.
+      'file_roots:',
+      '  base:',
+      `    - ${join(saltFiles, 'states')}`,
       `publish_port: ${this.#ports.publish}`,
       `ret_port: ${this.#ports.ret}`,
       'auto_accept: True',
@@ -124,16 +159,12 @@ export class SaltLab {
   }
 
   #startMaster (): void {
-    this.#master = startDaemon('salt-master', join(venvBin, 'salt-master'), ['-c', this.masterConf, '-l', 'warning'], join(this.root, 'master.out'))
+    this.#master = this.#daemon('salt-master', this.#opts.masterNetns, join(venvBin, 'salt-master'), ['-c', this.masterConf, '-l', 'warning'], join(this.root, 'master.out'))
   }
 
   async startApi (): Promise<void> {
-    this.#api = startDaemon('salt-api', join(venvBin, 'salt-api'), ['-c', this.masterConf, '-l', 'warning'], join(this.root, 'api.out'))
-    await waitFor('salt-api to answer', async () => {
-      const res = await fetch(`${this.apiUrl}/`)
-      await res.body?.cancel()
-      return res.status === 200
-    }, 90_000)
+    this.#api = this.#daemon('salt-api', this.#opts.masterNetns, join(venvBin, 'salt-api'), ['-c', this.masterConf, '-l', 'warning'], join(this.root, 'api.out'))
+    await waitFor('salt-api to answer', async () => await this.httpStatus(`${this.apiUrl}/`) === 200, 90_000)
   }
 
   async stopApi (): Promise<void> {
@@ -147,45 +178,46 @@ export class SaltLab {
     await writeFile(join(dir, 'minion'), [
       `id: ${m.id}`,
       `root_dir: ${join(dir, 'root')}`,
-      'master: 127.0.0.1',
+      `master: ${this.#opts.masterAddress ?? '127.0.0.1'}`,
       `master_port: ${this.#ports.ret}`,
       `publish_port: ${this.#ports.publish}`,
       'acceptance_wait_time: 1',
       'enable_fqdns_grains: False',
-      'grains:',
-      `  lab_ips: ${yamlList(m.ips)}`,
-      'mine_functions:',
-      '  network.ip_addrs:',
-      '    - mine_function: grains.get',
-      '    - lab_ips',
+      ...(m.ips === undefined
+        ? ['mine_functions:', '  network.ip_addrs: []']
+        : ['grains:', `  lab_ips: ${yamlList(m.ips)}`, 'mine_functions:', '  network.ip_addrs:', '    - mine_function: grains.get', '    - lab_ips']),
       '',
     ].join('\n'))
-    this.#minions.set(m.id, startDaemon(`salt-minion ${m.id}`, join(venvBin, 'salt-minion'), ['-c', dir, '-l', 'warning'], join(dir, 'minion.out')))
+    this.#minions.set(m.id, this.#daemon(`salt-minion ${m.id}`, m.netns, join(venvBin, 'salt-minion'), ['-c', dir, '-l', 'warning'], join(dir, 'minion.out')))
+  }
+
+  async stopMinion (id: string): Promise<void> {
+    const d = this.#minions.get(id)
+    if (d !== undefined) await stopDaemon(d)
+    this.#minions.delete(id)
   }
 
   /** Stops the minion and deletes its key, which also drops its mine data: what salt-cloud destroy does. */
   async destroyMinion (id: string): Promise<void> {
-    const d = this.#minions.get(id)
-    if (d !== undefined) await stopDaemon(d)
-    this.#minions.delete(id)
-    await mustRun(join(venvBin, 'salt-key'), ['-c', this.masterConf, '-y', '-d', id])
+    await this.stopMinion(id)
+    await this.#mustExec(join(venvBin, 'salt-key'), ['-c', this.masterConf, '-y', '-d', id])
   }
 
   async salt (args: string[]): Promise<unknown> {
-    return JSON.parse(await mustRun(join(venvBin, 'salt'), ['-c', this.masterConf, '--out=json', '--static', ...args]))
+    return JSON.parse(await this.#mustExec(join(venvBin, 'salt'), ['-c', this.masterConf, '--out=json', '--static', ...args]))
   }
 
   async saltRun (args: string[]): Promise<unknown> {
-    return JSON.parse(await mustRun(join(venvBin, 'salt-run'), ['-c', this.masterConf, '--out=json', ...args]))
+    return JSON.parse(await this.#mustExec(join(venvBin, 'salt-run'), ['-c', this.masterConf, '--out=json', ...args]))
   }
 
   async fireEvent (tag: string, data: Record<string, unknown>): Promise<void> {
-    await mustRun(join(venvBin, 'salt-run'), ['-c', this.masterConf, 'event.send', tag, JSON.stringify(data)])
+    await this.#mustExec(join(venvBin, 'salt-run'), ['-c', this.masterConf, 'event.send', tag, JSON.stringify(data)])
   }
 
   async waitForMinions (ids: string[]): Promise<void> {
     await waitFor(`minions ${ids.join(', ')} to answer test.ping`, async () => {
-      const res = await run(join(venvBin, 'salt'), ['-c', this.masterConf, '--out=json', '--static', '-t', '5', '*', 'test.ping'])
+      const res = await this.#exec(join(venvBin, 'salt'), ['-c', this.masterConf, '--out=json', '--static', '-t', '5', '*', 'test.ping'])
       const pinged = JSON.parse(res.stdout || '{}') as Record<string, unknown>
       return ids.every((id) => pinged[id] === true)
     }, 120_000, 1000)

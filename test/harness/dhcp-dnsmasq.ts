@@ -1,0 +1,108 @@
+// A real dnsmasq serving DHCP and DNS on the lab bridge, inside the master's namespace. Its
+// reservation files come from conf-dir, where the project's saltmasq.dnsmasq state points
+// dnsmasq at the files saltmasq writes.
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Namespace } from './netns.js'
+import { waitFor } from './processes.js'
+
+export interface Lease {
+  expiry: number
+  mac: string
+  ip: string
+  hostname: string
+}
+
+export class DhcpDnsmasq {
+  readonly dir: string
+  readonly confFile: string
+  readonly confDir: string
+  readonly hostsDir: string
+  readonly pidFile: string
+  readonly logFile: string
+  readonly leaseFile: string
+  readonly #ns: Namespace
+
+  constructor (ns: Namespace, dir: string) {
+    this.#ns = ns
+    this.dir = dir
+    this.confFile = join(dir, 'dnsmasq.conf')
+    this.confDir = join(dir, 'dnsmasq.d')
+    this.hostsDir = join(dir, 'hosts')
+    this.pidFile = join(dir, 'dnsmasq.pid')
+    this.logFile = join(dir, 'dnsmasq.log')
+    this.leaseFile = join(dir, 'dnsmasq.leases')
+  }
+
+  get dhcpHostsFile (): string {
+    return join(this.hostsDir, 'dhcp-hosts')
+  }
+
+  get addnHostsFile (): string {
+    return join(this.hostsDir, 'addn-hosts')
+  }
+
+  /** dnsmasq's own configuration; the reservations part comes from the salt state in conf-dir. */
+  async writeConfig (range: { first: string, last: string }, domain: string): Promise<void> {
+    await mkdir(this.confDir, { recursive: true })
+    await writeFile(this.confFile, [
+      'interface=br0',
+      'bind-interfaces',
+      'no-resolv',
+      'no-hosts',
+      `domain=${domain}`,
+      `local=/${domain}/`,
+      `dhcp-range=${range.first},${range.last},255.255.255.0,1h`,
+      'dhcp-authoritative',
+      `dhcp-leasefile=${this.leaseFile}`,
+      'log-dhcp',
+      'user=root',
+      `pid-file=${this.pidFile}`,
+      `log-facility=${this.logFile}`,
+      `conf-dir=${this.confDir},*.conf`,
+      '',
+    ].join('\n'))
+  }
+
+  async start (): Promise<number> {
+    await rm(this.pidFile, { force: true })
+    await this.#ns.mustRun('dnsmasq', [`--conf-file=${this.confFile}`])
+    return await waitFor('dnsmasq to write its pid', async () => await this.pid())
+  }
+
+  async pid (): Promise<number | undefined> {
+    try {
+      const pid = Number((await readFile(this.pidFile, 'utf8')).trim())
+      process.kill(pid, 0)
+      return pid
+    } catch {
+      return undefined
+    }
+  }
+
+  async stop (): Promise<void> {
+    const pid = await this.pid()
+    if (pid === undefined) return
+    process.kill(pid, 'SIGTERM')
+    await waitFor('dnsmasq to exit', () => {
+      try {
+        process.kill(pid, 0)
+        return false
+      } catch {
+        return true
+      }
+    }, 10_000, 50)
+  }
+
+  async leases (): Promise<Lease[]> {
+    const text = await readFile(this.leaseFile, 'utf8').catch(() => '')
+    return text.split('\n').filter((l) => l.trim() !== '').map((line) => {
+      const [expiry, mac, ip, hostname] = line.split(' ')
+      return { expiry: Number(expiry), mac: mac ?? '', ip: ip ?? '', hostname: hostname ?? '' }
+    })
+  }
+
+  async log (): Promise<string> {
+    return await readFile(this.logFile, 'utf8').catch(() => '')
+  }
+}

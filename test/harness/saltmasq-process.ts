@@ -1,0 +1,68 @@
+// saltmasq as its own process (dist/src/server.js, the production entry), optionally inside a
+// network namespace, with HTTP requests made from that namespace. `npm test` builds dist first.
+import { join } from 'node:path'
+import type { Namespace } from './netns.js'
+import { repoRoot } from './paths.js'
+import { freePort, run, startDaemon, stopDaemon, waitFor, type Daemon } from './processes.js'
+
+export interface HttpAnswer {
+  status: number
+  body: any
+}
+
+const FETCH = `
+const [method, url, token, body] = process.argv.slice(1)
+const headers = { authorization: 'Bearer ' + token }
+if (body) headers['content-type'] = 'application/json'
+fetch(url, { method, headers, body: body || undefined }).then(async (r) => {
+  process.stdout.write(JSON.stringify({ status: r.status, text: await r.text() }))
+}, (err) => { process.stdout.write(JSON.stringify({ status: 0, text: String(err) })) })
+`
+
+export class SaltmasqProcess {
+  readonly url: string
+  readonly logFile: string
+  readonly #daemon: Daemon
+  readonly #ns: Namespace | undefined
+  readonly #token: string
+
+  private constructor (daemon: Daemon, url: string, logFile: string, token: string, ns: Namespace | undefined) {
+    this.#daemon = daemon
+    this.url = url
+    this.logFile = logFile
+    this.#token = token
+    this.#ns = ns
+  }
+
+  static async start (env: Record<string, string>, logFile: string, ns?: Namespace): Promise<SaltmasqProcess> {
+    const port = env.PORT ?? String(await freePort())
+    const fullEnv = { PATH: process.env.PATH, HOST: '127.0.0.1', ...env, PORT: port }
+    const args = [join(repoRoot, 'dist', 'src', 'server.js')]
+    const daemon = ns === undefined
+      ? startDaemon('saltmasq', process.execPath, args, logFile, fullEnv)
+      : ns.daemon('saltmasq', process.execPath, args, logFile, fullEnv)
+    const svc = new SaltmasqProcess(daemon, `http://127.0.0.1:${port}`, logFile, env.WEBHOOK_TOKEN ?? '', ns)
+    await waitFor('saltmasq /health', async () => {
+      if (daemon.child.exitCode !== null) throw new Error(`saltmasq exited with ${daemon.child.exitCode}; see ${logFile}`)
+      return (await svc.request('GET', '/health')).status === 200
+    }, 30_000, 100)
+    return svc
+  }
+
+  async request (method: string, path: string, body?: unknown): Promise<HttpAnswer> {
+    const args = ['-e', FETCH, method, `${this.url}${path}`, this.#token, body === undefined ? '' : JSON.stringify(body)]
+    const res = this.#ns === undefined ? await run(process.execPath, args) : await this.#ns.run(process.execPath, args)
+    const { status, text } = JSON.parse(res.stdout) as { status: number, text: string }
+    let parsed: unknown = text
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status, body: parsed }
+  }
+
+  async stop (): Promise<void> {
+    await stopDaemon(this.#daemon)
+  }
+}
