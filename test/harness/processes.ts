@@ -57,9 +57,9 @@ export interface RunResult {
   stderr: string
 }
 
-export async function run (command: string, args: string[], opts: { env?: NodeJS.ProcessEnv, timeoutMs?: number, input?: string } = {}): Promise<RunResult> {
+export async function run (command: string, args: string[], opts: { env?: NodeJS.ProcessEnv, timeoutMs?: number } = {}): Promise<RunResult> {
   return await new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(command, args, { env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
@@ -67,7 +67,6 @@ export async function run (command: string, args: string[], opts: { env?: NodeJS
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000)
     child.once('error', (err) => { clearTimeout(timer); reject(err) })
     child.once('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
-    child.stdin.end(opts.input ?? '')
   })
 }
 
