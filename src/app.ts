@@ -55,10 +55,12 @@ export async function buildApp (opts: BuildOptions) {
   })
   const engine = await SyncEngine.open({ config, client, logger: app.log, ...(opts.now === undefined ? {} : { now: opts.now }) })
   app.decorate('saltmasq', { config, engine })
+  engine.startReconcile(config.reconcileIntervalMs)
   app.addHook('onClose', async () => {
-    await engine.idle()
+    await engine.close()
     await client.close()
   })
+  if (config.salt.insecure) app.log.warn('SALT_API_INSECURE=true: salt-api\'s TLS certificate is not verified')
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const statusCode = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500
@@ -75,7 +77,7 @@ export async function buildApp (opts: BuildOptions) {
   })
 
   await app.register(formbody)
-  await app.register(auth, { token: config.webhookToken })
+  await app.register(auth, { token: config.webhook.token })
   await app.register(health, { engine })
   await app.register(hooks, { engine })
   await app.register(resync, { engine })

@@ -17,12 +17,19 @@ export const envSchema = Type.Object({
   SALT_API_EAUTH: Type.String({ default: 'pam', minLength: 1 }),
   SALT_API_CA_FILE: Type.Optional(Type.String({ minLength: 1 })),
   SALT_API_TIMEOUT_MS: Type.Integer({ default: 10000, minimum: 100 }),
+  SALT_API_RETRIES: Type.Integer({ default: 3, minimum: 0, maximum: 10 }),
+  SALT_API_INSECURE: Type.Boolean({ default: false }),
 
   WEBHOOK_TOKEN: Type.String({ minLength: 32 }),
+  WEBHOOK_HMAC_SECRET: Type.Optional(Type.String({ minLength: 24 })),
+  HOOK_RATE_LIMIT: Type.Integer({ default: 1200, minimum: 1 }),
+  RESYNC_RATE_LIMIT: Type.Integer({ default: 30, minimum: 1 }),
 
   MINE_TARGET: Type.String({ default: '*', minLength: 1 }),
   MINE_FUNCTION: Type.String({ default: 'network.ip_addrs', minLength: 1 }),
   MANAGED_SUBNETS: Type.String({ minLength: 1 }),
+  MINE_WAIT_MS: Type.Integer({ default: 60000, minimum: 0 }),
+  RECONCILE_INTERVAL_S: Type.Integer({ default: 300, minimum: 0 }),
 
   RESERVATIONS_FORMAT: Type.Union(FORMATS.map((f) => Type.Literal(f)), { default: 'hostsfile' }),
   RESERVATIONS_FILE: Type.String({ default: '/etc/dnsmasq.d/reservations.conf', minLength: 1 }),
@@ -57,10 +64,19 @@ export interface Config {
     password: string
     eauth: string
     caFile?: string
+    insecure: boolean
     timeoutMs: number
+    retries: number
   }
-  webhookToken: string
-  mine: { target: string, fun: string, byMac: boolean }
+  webhook: {
+    token: string
+    /** Standard Webhooks signing secret; null: signatures are not checked. */
+    hmacSecret: Buffer | null
+    hookRateLimit: number
+    resyncRateLimit: number
+  }
+  mine: { target: string, fun: string, byMac: boolean, waitMs: number }
+  reconcileIntervalMs: number
   subnets: Subnets
   format: ReservationsFormat
   files: { conf: string, dhcpHosts: string, addnHosts: string, state: string }
@@ -83,6 +99,16 @@ export interface SaltFunction {
 function optionalFunction (fun: string, argsName: string, argsText: string): SaltFunction | null {
   const args = jsonStringArray(argsName, argsText)
   return fun === '' ? null : { fun, args }
+}
+
+/** Standard Webhooks secrets are `whsec_` + base64; anything else is used as raw bytes. */
+function hmacKey (secret: string): Buffer {
+  if (secret.startsWith('whsec_')) {
+    const key = Buffer.from(secret.slice('whsec_'.length), 'base64')
+    if (key.length < 16) throw new errors.BadConfig('WEBHOOK_HMAC_SECRET', 'a whsec_ secret must hold at least 16 bytes of base64')
+    return key
+  }
+  return Buffer.from(secret, 'utf8')
 }
 
 function jsonStringArray (name: string, text: string): string[] {
@@ -120,10 +146,18 @@ export function toConfig (env: Env): Config {
       username: env.SALT_API_USER,
       password: env.SALT_API_PASSWORD,
       eauth: env.SALT_API_EAUTH,
+      insecure: env.SALT_API_INSECURE,
       timeoutMs: env.SALT_API_TIMEOUT_MS,
+      retries: env.SALT_API_RETRIES,
     },
-    webhookToken: env.WEBHOOK_TOKEN,
-    mine: { target: env.MINE_TARGET, fun: env.MINE_FUNCTION, byMac: env.MINE_FUNCTION === 'network.interfaces' },
+    webhook: {
+      token: env.WEBHOOK_TOKEN,
+      hmacSecret: env.WEBHOOK_HMAC_SECRET === undefined ? null : hmacKey(env.WEBHOOK_HMAC_SECRET),
+      hookRateLimit: env.HOOK_RATE_LIMIT,
+      resyncRateLimit: env.RESYNC_RATE_LIMIT,
+    },
+    mine: { target: env.MINE_TARGET, fun: env.MINE_FUNCTION, byMac: env.MINE_FUNCTION === 'network.interfaces', waitMs: env.MINE_WAIT_MS },
+    reconcileIntervalMs: env.RECONCILE_INTERVAL_S * 1000,
     subnets,
     format,
     files: { conf: env.RESERVATIONS_FILE, dhcpHosts: env.DHCP_HOSTSFILE, addnHosts: env.ADDN_HOSTS_FILE, state: env.STATE_FILE },

@@ -8,6 +8,7 @@ export const errors = {
   BadMinionId: createError<[string, string]>('SALTMASQ_BAD_MINION_ID', "minion id '%s' is not a valid dnsmasq host name: %s", 400),
   BadTag: createError<[string]>('SALTMASQ_BAD_TAG', "tag '%s' is not salt/cloud/<minion id>/created or salt/cloud/<minion id>/destroyed", 400),
   Unauthorized: createError('SALTMASQ_UNAUTHORIZED', 'missing or wrong bearer token', 401),
+  QueueFull: createError<[number]>('SALTMASQ_QUEUE_FULL', '%d events are already waiting for a sync; try again shortly (the periodic resync will also catch up)', 503),
   NotFound: createError<[string]>('SALTMASQ_NO_RESERVATION', "no reservation for minion '%s'", 404),
 
   SaltAuthFailed: createError<[number]>('SALTMASQ_SALT_AUTH_FAILED', 'salt-api refused the login (HTTP %d): check SALT_API_USER, SALT_API_PASSWORD, SALT_API_EAUTH and external_auth on the master', 502),
@@ -27,6 +28,13 @@ export const errors = {
 } as const
 
 export type SaltmasqError = Error & { code: string; statusCode?: number }
+
+/** salt-api answered with a status that says "try again" (or did not answer at all). */
+export function isTransientSaltError (err: unknown): boolean {
+  const e = err as { code?: string, upstreamStatus?: number }
+  if (e.code === 'SALTMASQ_SALT_UNREACHABLE' || e.code === 'SALTMASQ_SALT_TIMEOUT') return true
+  return e.code === 'SALTMASQ_SALT_UNAVAILABLE' && [502, 503, 504].includes(e.upstreamStatus ?? 0)
+}
 
 export function isCoded (err: unknown, code: string): boolean {
   return err instanceof Error && (err as SaltmasqError).code === code

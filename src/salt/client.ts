@@ -4,7 +4,8 @@
 // reach a log line or an error message.
 import { Pool, type Dispatcher } from 'undici'
 import type { Logger } from 'pino'
-import { errors } from '../errors.js'
+import { errors, isTransientSaltError } from '../errors.js'
+import { backoffDelay, sleep } from '../sync/backoff.js'
 
 export interface SaltClientOptions {
   url: string
@@ -14,6 +15,11 @@ export interface SaltClientOptions {
   timeoutMs: number
   /** PEM text of the CA that signed salt-api's certificate. */
   ca?: string
+  /** Accept any certificate (SALT_API_INSECURE): only ever set explicitly. */
+  insecure?: boolean
+  /** Retries of idempotent calls (login, mine reads, probes) after a transient failure. */
+  retries?: number
+  retryBaseMs?: number
   logger: Logger
   /** Tests pass a MockAgent; otherwise a keep-alive pool to salt-api's origin. */
   dispatcher?: Dispatcher
@@ -66,7 +72,11 @@ export class SaltClient {
       connections: 4,
       headersTimeout: opts.timeoutMs,
       bodyTimeout: opts.timeoutMs,
-      connect: opts.ca === undefined ? { timeout: opts.timeoutMs } : { timeout: opts.timeoutMs, ca: opts.ca },
+      connect: {
+        timeout: opts.timeoutMs,
+        ...(opts.ca === undefined ? {} : { ca: opts.ca }),
+        ...(opts.insecure === true ? { rejectUnauthorized: false } : {}),
+      },
     })
   }
 
@@ -80,24 +90,43 @@ export class SaltClient {
    * session per probe.
    */
   async probe (): Promise<void> {
-    await this.#run([])
+    await this.#retrying('probe', async () => await this.#run([]))
   }
 
   async mineGet (target: string, fun: string): Promise<unknown> {
-    return await this.#one({ client: 'runner', fun: 'mine.get', arg: [target, fun] })
+    return await this.#retrying('mine.get', async () => await this.#one({ client: 'runner', fun: 'mine.get', arg: [target, fun] }))
   }
 
-  async mineUpdate (target: string): Promise<unknown> {
-    return await this.#one({ client: 'runner', fun: 'mine.update', kwarg: { tgt: target } })
+  /** Asks these minions to send their mine data now (a new minion's may be an hour away). */
+  async mineUpdate (minionIds: readonly string[]): Promise<unknown> {
+    return await this.#retrying('mine.update', async () => await this.#one({ client: 'runner', fun: 'mine.update', kwarg: { tgt: minionIds.join(','), tgt_type: 'list' } }))
   }
 
-  /** Runs an execution function through the local client: `{minion id: return}` of the minions that answered. */
+  /**
+   * Runs an execution function through the local client: `{minion id: return}` of the minions
+   * that answered. Not retried here: a restart is not idempotent, and a failed apply is owed
+   * to the next sync anyway.
+   */
   async local (target: string, fun: string, args: readonly string[]): Promise<Record<string, unknown>> {
     const ret = await this.#one({ client: 'local', tgt: target, fun, arg: [...args] })
     if (typeof ret !== 'object' || ret === null || Array.isArray(ret)) {
       throw new errors.SaltBadResponse(`local ${fun} returned ${JSON.stringify(ret).slice(0, 200)}`)
     }
     return ret as Record<string, unknown>
+  }
+
+  async #retrying<T> (what: string, call: () => Promise<T>): Promise<T> {
+    const retries = this.#opts.retries ?? 3
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await call()
+      } catch (err) {
+        if (attempt >= retries || !isTransientSaltError(err)) throw err
+        const delay = backoffDelay(attempt, this.#opts.retryBaseMs ?? 250, 5000)
+        this.#opts.logger.warn({ call: what, code: (err as { code?: string }).code, attempt: attempt + 1, delayMs: delay }, 'salt-api call failed; retrying')
+        await sleep(delay)
+      }
+    }
   }
 
   async #one (chunk: Lowstate): Promise<unknown> {
@@ -154,7 +183,7 @@ export class SaltClient {
       if (disabled !== null) throw new errors.SaltClientDisabled(disabled[0])
       throw new errors.SaltBadRequest(detail)
     }
-    throw new errors.SaltUnavailable(res.status, detail)
+    throw Object.assign(new errors.SaltUnavailable(res.status, detail), { upstreamStatus: res.status })
   }
 
   async #post (path: string, body: unknown, headers: Record<string, string>): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, text: string, json: unknown }> {

@@ -4,12 +4,17 @@
 // folded into a single follow-up run, so a burst of events costs two syncs, not one per event.
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
+import { errors } from '../errors.js'
 import { DnsmasqPublisher, type Released } from '../dnsmasq/apply.js'
 import type { SaltClient } from '../salt/client.js'
 import { parseMine, type MineProblem } from '../salt/mine.js'
 import { emptyLedger, updateLedger, type Conflict, type Ledger, type Reservation, type Skipped } from '../reservations/ledger.js'
 import { parseDhcpHosts, render } from '../reservations/render.js'
 import { loadLedger, readIfExists, serializeLedger, writeIfChanged } from '../reservations/store.js'
+import { backoffDelay } from './backoff.js'
+
+/** Events waiting for a sync, at most, by default. Past this a hook is refused (503), never dropped silently. */
+export const MAX_BACKLOG = 10_000
 
 export interface SyncResult extends Released {
   startedAt: string
@@ -32,9 +37,10 @@ export interface Readiness {
 
 export interface EngineOptions {
   config: Config
-  client: Pick<SaltClient, 'mineGet' | 'local' | 'probe'>
+  client: Pick<SaltClient, 'mineGet' | 'mineUpdate' | 'local' | 'probe'>
   logger: Logger
   now?: () => Date
+  maxBacklog?: number
 }
 
 export class SyncEngine {
@@ -45,6 +51,13 @@ export class SyncEngine {
   readonly #publisher: DnsmasqPublisher
   #ledger: Ledger
   readonly #pendingDestroyed = new Set<string>()
+  /** Created minions not yet in the mine: chased with mine.update and retried until their deadline. */
+  readonly #awaiting = new Map<string, { deadline: number, attempts: number, asked: boolean }>()
+  #followUp: { timer: NodeJS.Timeout, at: number } | null = null
+  #reconcile: NodeJS.Timeout | null = null
+  #failures = 0
+  #closed = false
+  readonly #maxBacklog: number
   #running: Promise<SyncResult> | null = null
   #queued: Promise<SyncResult> | null = null
   #lastResult: SyncResult | null = null
@@ -56,6 +69,7 @@ export class SyncEngine {
     this.#log = opts.logger
     this.#now = opts.now ?? (() => new Date())
     this.#ledger = ledger
+    this.#maxBacklog = opts.maxBacklog ?? MAX_BACKLOG
     this.#publisher = new DnsmasqPublisher(opts.config, opts.client, opts.logger)
   }
 
@@ -89,15 +103,63 @@ export class SyncEngine {
     return this.#ledger.has(minionId)
   }
 
-  /** A new machine: a sync picks it up from the mine. */
-  async created (_minionId: string): Promise<SyncResult> {
-    return await this.sync()
+  /** Events waiting for a sync; hooks are refused past MAX_BACKLOG. */
+  get backlog (): number {
+    return this.#pendingDestroyed.size + this.#awaiting.size
   }
 
-  /** A destroyed machine (or an operator's delete): its reservation goes at the next sync. */
-  async destroyed (minionId: string): Promise<SyncResult> {
+  /**
+   * A new machine: a sync picks it up from the mine. If the mine does not have it yet, the sync
+   * asks the minion for mine.update and retries with backoff for up to MINE_WAIT_MS.
+   */
+  created (minionId: string): Promise<SyncResult> {
+    if (!this.#ledger.has(minionId) && !this.#awaiting.has(minionId)) {
+      this.#admit()
+      this.#awaiting.set(minionId, { deadline: Date.now() + this.#config.mine.waitMs, attempts: 0, asked: false })
+    }
+    return this.sync()
+  }
+
+  /** A destroyed machine (or an operator's delete): its reservation goes at the next sync. Throws QueueFull at once when the backlog is full. */
+  destroyed (minionId: string): Promise<SyncResult> {
+    if (!this.#pendingDestroyed.has(minionId)) this.#admit()
     this.#pendingDestroyed.add(minionId)
-    return await this.sync()
+    this.#awaiting.delete(minionId)
+    return this.sync()
+  }
+
+  #admit (): void {
+    if (this.backlog >= this.#maxBacklog) throw new errors.QueueFull(this.backlog)
+  }
+
+  /** Periodic full syncs catch events the reactor lost (or sent while saltmasq was down). */
+  startReconcile (intervalMs: number): void {
+    if (intervalMs <= 0 || this.#reconcile !== null) return
+    this.#reconcile = setInterval(() => { this.sync().catch(() => undefined) }, intervalMs)
+    this.#reconcile.unref()
+  }
+
+  /** Stops timers and waits for the sync in flight: nothing is left half-written. */
+  async close (): Promise<void> {
+    this.#closed = true
+    if (this.#reconcile !== null) clearInterval(this.#reconcile)
+    if (this.#followUp !== null) clearTimeout(this.#followUp.timer)
+    this.#reconcile = null
+    this.#followUp = null
+    await this.idle()
+  }
+
+  /** A sync in `delayMs` (the earliest one asked for wins). */
+  #scheduleFollowUp (delayMs: number): void {
+    const at = Date.now() + delayMs
+    if (this.#closed || (this.#followUp !== null && this.#followUp.at <= at)) return
+    if (this.#followUp !== null) clearTimeout(this.#followUp.timer)
+    const timer = setTimeout(() => {
+      this.#followUp = null
+      this.sync().catch(() => undefined)
+    }, delayMs)
+    timer.unref()
+    this.#followUp = { timer, at }
   }
 
   /**
@@ -141,6 +203,7 @@ export class SyncEngine {
       const result = await this.#syncWith(destroyed, started)
       this.#lastResult = result
       this.#lastError = null
+      this.#failures = 0
       this.#log.info({
         added: result.added.map((r) => `${r.minionId}=${r.ip}`),
         removed: result.removed.map((r) => r.minionId),
@@ -156,15 +219,47 @@ export class SyncEngine {
       // Destroy requests not yet in the ledger stay pending for the next run.
       for (const id of destroyed) if (this.#ledger.has(id)) this.#pendingDestroyed.add(id)
       this.#lastError = err as Error
-      this.#log.error({ err }, 'sync failed')
+      // Converge on our own once salt-api (or dnsmasq) is back, sooner than the reconcile.
+      const retryMs = backoffDelay(this.#failures++, 1000, 60_000)
+      this.#log.error({ err, retryMs }, 'sync failed')
+      this.#scheduleFollowUp(retryMs)
       throw err
     }
+  }
+
+  /** New minions the mine does not have yet: ask them for mine.update once, then retry with backoff. */
+  async #chaseNewMinions (snapshot: ReadonlyMap<string, unknown>): Promise<void> {
+    const now = Date.now()
+    const missing: string[] = []
+    for (const [id, wait] of this.#awaiting) {
+      if (snapshot.has(id) || this.#ledger.has(id)) {
+        this.#awaiting.delete(id)
+      } else if (now >= wait.deadline) {
+        this.#awaiting.delete(id)
+        this.#log.warn({ minionId: id, waitedMs: this.#config.mine.waitMs }, 'created minion never appeared in the mine; the periodic resync will pick it up when it does')
+      } else {
+        missing.push(id)
+      }
+    }
+    if (missing.length === 0) return
+    const unasked = missing.filter((id) => !this.#awaiting.get(id)!.asked)
+    if (unasked.length > 0) {
+      try {
+        await this.#client.mineUpdate(unasked)
+      } catch (err) {
+        this.#log.warn({ err, minions: unasked }, 'mine.update failed; retrying the mine read anyway')
+      }
+      for (const id of unasked) this.#awaiting.get(id)!.asked = true
+    }
+    const attempt = Math.min(...missing.map((id) => this.#awaiting.get(id)!.attempts++))
+    this.#scheduleFollowUp(backoffDelay(attempt, 500, 8000) + 250)
   }
 
   async #syncWith (destroyed: Set<string>, started: Date): Promise<SyncResult> {
     const config = this.#config
     const { snapshot, problems } = parseMine(await this.#client.mineGet(config.mine.target, config.mine.fun))
     for (const p of problems) this.#log.warn(p, 'mine data ignored')
+    await this.#chaseNewMinions(snapshot)
 
     const update = updateLedger(this.#ledger, { mine: snapshot, destroyed, subnets: config.subnets, byMac: config.mine.byMac, now: started })
     for (const s of update.skipped) this.#log.warn(s, 'minion skipped')

@@ -13,9 +13,11 @@ export interface FakeSaltApi {
   logins: number
   /** Tokens salt-api currently accepts; clear it to simulate a restarted salt-api. */
   validTokens: Set<string>
+  /** Called when saltmasq asks for mine.update: lets a test make a late minion's data appear. */
+  onMineUpdate?: (chunk: { kwarg: { tgt: string } }) => void
 }
 
-export function fakeSaltApi (): FakeSaltApi {
+export function fakeSaltApi (opts: { latencyMs?: number } = {}): FakeSaltApi {
   const agent = new MockAgent()
   agent.disableNetConnect()
   const pool = agent.get(SALT_URL)
@@ -35,7 +37,7 @@ export function fakeSaltApi (): FakeSaltApi {
     }
   }).persist()
 
-  pool.intercept({ path: '/', method: 'POST' }).reply((req) => {
+  const answers = pool.intercept({ path: '/', method: 'POST' }).reply((req) => {
     const headers = req.headers as Record<string, string>
     const token = headers['x-auth-token']
     const chunks = JSON.parse(String(req.body)) as Array<{ client: string, fun: string, tgt?: string }>
@@ -43,7 +45,10 @@ export function fakeSaltApi (): FakeSaltApi {
     if (token === undefined || !fake.validTokens.has(token)) return { statusCode: 401, data: '<html>401 Unauthorized</html>' }
     const ret = chunks.map((c) => {
       if (c.client === 'runner' && c.fun === 'mine.get') return fake.mine
-      if (c.client === 'runner' && c.fun === 'mine.update') return true
+      if (c.client === 'runner' && c.fun === 'mine.update') {
+        fake.onMineUpdate?.(c as unknown as { kwarg: { tgt: string } })
+        return true
+      }
       if (c.client === 'local') {
         const value = fake.local.has(c.fun) ? fake.local.get(c.fun) : true
         return value === undefined ? {} : { [c.tgt ?? '']: value }
@@ -51,7 +56,10 @@ export function fakeSaltApi (): FakeSaltApi {
       return null
     })
     return { statusCode: 200, data: JSON.stringify({ return: ret }), responseOptions: { headers: { 'content-type': 'application/json' } } }
-  }).persist()
+  })
+  // MockAgent refuses a zero delay.
+  if (opts.latencyMs !== undefined && opts.latencyMs > 0) answers.delay(opts.latencyMs)
+  answers.persist()
 
   return fake
 }

@@ -6,8 +6,8 @@ import { fakeSaltApi, SALT_URL } from '../harness/fake-salt-api.js'
 
 const logger = pino({ level: 'silent' })
 
-function client (dispatcher: MockAgent, password = 'salt-secret', timeoutMs = 2000) {
-  return new SaltClient({ url: SALT_URL, username: 'saltmasq', password, eauth: 'pam', timeoutMs, logger, dispatcher })
+function client (dispatcher: MockAgent, password = 'salt-secret', timeoutMs = 2000, retries = 0) {
+  return new SaltClient({ url: SALT_URL, username: 'saltmasq', password, eauth: 'pam', timeoutMs, logger, dispatcher, retries, retryBaseMs: 1 })
 }
 
 function agentWith (setup: (pool: ReturnType<MockAgent['get']>) => void): MockAgent {
@@ -102,4 +102,33 @@ t.test('a base path in SALT_API_URL is kept', async (t) => {
   const c = new SaltClient({ url: `${SALT_URL}/salt/`, username: 'u', password: 'p', eauth: 'pam', timeoutMs: 1000, logger, dispatcher: agent })
   await c.probe()
   t.pass('called /salt/login and /salt/')
+})
+
+t.test('transient failures (refused, reset, timeout, 502/503/504) of idempotent calls are retried with backoff', async (t) => {
+  const agent = agentWith((pool) => {
+    pool.intercept({ path: '/', method: 'POST' }).reply(503, 'Salt Master is not available.')
+    pool.intercept({ path: '/', method: 'POST' }).replyWithError(Object.assign(new Error('reset'), { code: 'ECONNRESET' }))
+    pool.intercept({ path: '/', method: 'POST' }).reply(504, 'Gateway Time-out')
+    pool.intercept({ path: '/', method: 'POST' }).reply(200, { return: [{ web01: ['10.0.0.5'] }] })
+  })
+  t.same(await client(agent, 'salt-secret', 2000, 3).mineGet('*', 'network.ip_addrs'), { web01: ['10.0.0.5'] })
+
+  const exhausted = agentWith((pool) => pool.intercept({ path: '/', method: 'POST' }).reply(502, 'Bad Gateway').times(3))
+  await t.rejects(client(exhausted, 'salt-secret', 2000, 2).probe(), { code: 'SALTMASQ_SALT_UNAVAILABLE', message: /502/ })
+})
+
+t.test('what is not transient is not retried: a 500, a 400, a refused login, an apply', async (t) => {
+  const fivehundred = agentWith((pool) => pool.intercept({ path: '/', method: 'POST' }).reply(500, { status: 500, return: 'An unexpected error occurred' }))
+  await t.rejects(client(fivehundred, 'salt-secret', 2000, 3).mineGet('*', 'x'), { code: 'SALTMASQ_SALT_UNAVAILABLE', message: /500/ })
+  const fake = fakeSaltApi()
+  await t.rejects(client(fake.agent, 'wrong', 2000, 3).probe(), { code: 'SALTMASQ_SALT_AUTH_FAILED' })
+  t.equal(fake.logins, 1, 'one login attempt')
+  const applyDown = agentWith((pool) => pool.intercept({ path: '/', method: 'POST' }).reply(503, 'down'))
+  await t.rejects(client(applyDown, 'salt-secret', 2000, 3).local('dns', 'service.restart', ['dnsmasq']), { code: 'SALTMASQ_SALT_UNAVAILABLE' })
+})
+
+t.test('mine.update asks exactly the listed minions', async (t) => {
+  const fake = fakeSaltApi()
+  await client(fake.agent).mineUpdate(['web01', 'web02'])
+  t.same(fake.calls.at(-1)?.body, [{ client: 'runner', fun: 'mine.update', kwarg: { tgt: 'web01,web02', tgt_type: 'list' } }])
 })
