@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises'
 import { STATUS_CODES } from 'node:http'
 import fastifyEnv from '@fastify/env'
 import formbody from '@fastify/formbody'
+import rateLimit from '@fastify/rate-limit'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyError } from 'fastify'
 import { pino, type Logger } from 'pino'
@@ -77,10 +78,11 @@ export async function buildApp (opts: BuildOptions) {
   })
 
   await app.register(formbody)
-  await app.register(auth, { token: config.webhook.token })
+  await app.register(rateLimit, { global: false })
+  await app.register(auth, { token: config.webhook.token, hmacSecret: config.webhook.hmacSecret })
   await app.register(health, { engine })
-  await app.register(hooks, { engine })
-  await app.register(resync, { engine })
+  await app.register(hooks, { engine, rateLimit: config.webhook.hookRateLimit })
+  await app.register(resync, { engine, rateLimit: config.webhook.resyncRateLimit })
   await app.register(reservations, { engine })
   return app
 }

@@ -20,9 +20,10 @@ const Accepted = Type.Object({
   minionId: Type.String(),
 })
 
-const hooks: FastifyPluginAsyncTypebox<{ engine: SyncEngine }> = async (app, { engine }) => {
+const hooks: FastifyPluginAsyncTypebox<{ engine: SyncEngine, rateLimit: number }> = async (app, { engine, rateLimit }) => {
   app.post('/hooks/salt', {
-    preHandler: app.requireToken,
+    preHandler: app.requireAuth,
+    config: { rateLimit: { max: rateLimit, timeWindow: 60_000 } },
     schema: {
       body: HookBody,
       response: { 202: Accepted, 400: ErrorReply, 401: ErrorReply, 415: ErrorReply },

@@ -8,7 +8,7 @@ import { ErrorReply, Reservations, SyncResultSchema, WaitQuery } from './schemas
 
 const reservations: FastifyPluginAsyncTypebox<{ engine: SyncEngine }> = async (app, { engine }) => {
   app.get('/reservations', {
-    preHandler: app.requireToken,
+    preHandler: app.requireAuth,
     schema: {
       response: {
         200: Type.Object({
@@ -21,7 +21,7 @@ const reservations: FastifyPluginAsyncTypebox<{ engine: SyncEngine }> = async (a
   }, async () => ({ reservations: engine.reservations, lastSync: engine.lastResult }))
 
   app.delete('/reservations/:minionId', {
-    preHandler: app.requireToken,
+    preHandler: app.requireAuth,
     schema: {
       params: Type.Object({ minionId: Type.String({ maxLength: 512 }) }),
       querystring: WaitQuery,

@@ -4,9 +4,10 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import type { SyncEngine } from '../sync/engine.js'
 import { ErrorReply, SyncResultSchema, WaitQuery } from './schemas.js'
 
-const resync: FastifyPluginAsyncTypebox<{ engine: SyncEngine }> = async (app, { engine }) => {
+const resync: FastifyPluginAsyncTypebox<{ engine: SyncEngine, rateLimit: number }> = async (app, { engine, rateLimit }) => {
   app.post('/resync', {
-    preHandler: app.requireToken,
+    preHandler: app.requireAuth,
+    config: { rateLimit: { max: rateLimit, timeWindow: 60_000 } },
     schema: {
       querystring: WaitQuery,
       response: { 200: SyncResultSchema, 202: Type.Object({ accepted: Type.Literal(true) }), 400: ErrorReply, 401: ErrorReply, 502: ErrorReply, 504: ErrorReply },

@@ -258,3 +258,49 @@ t.test('destroyed: the reservation goes, then the lease is released through salt
   t.same(failed.json().removed.map((r: { minionId: string }) => r.minionId), ['web02'])
   t.match(failed.json().releaseFailures, [{ minionId: 'web02', ip: '10.0.0.6', reason: /no such interface/ }])
 })
+
+t.test('Standard Webhooks signatures: accepted when valid, refused when wrong, stale or replayed', async (t) => {
+  const { sign } = await import('../../src/plugins/signature.js')
+  const secret = Buffer.from('0123456789abcdef0123456789abcdef')
+  const { app } = await setup(t, { WEBHOOK_HMAC_SECRET: `whsec_${secret.toString('base64')}` })
+  const body = JSON.stringify({ tag: 'salt/cloud/web01/created', data: { name: 'web01' } })
+  const now = Math.floor(Date.now() / 1000)
+  const signed = (id: string, ts: number, signature = sign(id, ts, body, secret)) => ({
+    'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': signature,
+  })
+  const post = async (headers: Record<string, string>, payload = body) => await app.inject({ method: 'POST', url: '/hooks/salt', headers, payload })
+
+  t.equal((await post(signed('msg_1', now))).statusCode, 202, 'valid signature, no bearer token needed')
+  const replay = await post(signed('msg_1', now))
+  t.equal(replay.statusCode, 401)
+  t.match(replay.json().message, /already used/)
+  t.match((await post(signed('msg_2', now - 600))).json().message, /more than 300 s/)
+  t.match((await post(signed('msg_3', now), body.replace('web01', 'web02'))).json().message, /no v1 signature matches/, 'a changed body breaks the signature')
+  t.match((await post({ ...signed('msg_4', now), 'webhook-signature': 'v1,AAAA' })).json().message, /no v1 signature matches/)
+  t.match((await post({ 'content-type': 'application/json', 'webhook-signature': 'v1,x' })).json().message, /are all required/)
+  t.equal((await post({ 'content-type': 'application/json', ...auth })).statusCode, 202, 'the reactor\'s bearer token still works')
+})
+
+t.test('hooks and resync are rate limited with a 429', async (t) => {
+  const { app } = await setup(t, { HOOK_RATE_LIMIT: '3', RESYNC_RATE_LIMIT: '1' })
+  const codes = []
+  for (let i = 0; i < 4; i++) codes.push((await app.inject({ method: 'POST', url: '/hooks/salt', headers: auth, payload: { tag: 'salt/cloud/web01/created' } })).statusCode)
+  t.same(codes, [202, 202, 202, 429])
+  t.equal((await app.inject({ method: 'POST', url: '/resync', headers: auth })).statusCode, 202)
+  const limited = await app.inject({ method: 'POST', url: '/resync', headers: auth })
+  t.equal(limited.statusCode, 429)
+  t.match(limited.json().message, /Rate limit exceeded/)
+  t.equal((await app.inject({ method: 'GET', url: '/health' })).statusCode, 200, 'health is not limited')
+})
+
+t.test('SALT_API_INSECURE must be explicit, and says so in the log', async (t) => {
+  const lines: string[] = []
+  const logger = pino({ level: 'warn' }, { write: (line: string) => { lines.push(line) } })
+  const app = await buildApp({
+    env: { SALT_API_URL: 'https://salt.test:8000', SALT_API_USER: 'u', SALT_API_PASSWORD: 'p', WEBHOOK_TOKEN: TOKEN, MANAGED_SUBNETS: '10.0.0.0/8', DNSMASQ_MINION: 'dns', SALT_API_INSECURE: 'true', LOG_LEVEL: 'warn', STATE_FILE: join(tmpdir(), `smq-insecure-${process.pid}.json`) },
+    logger,
+  })
+  await app.close()
+  t.equal(app.saltmasq.config.salt.insecure, true)
+  t.match(lines.join(''), /SALT_API_INSECURE=true: salt-api's TLS certificate is not verified/)
+})
