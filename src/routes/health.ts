@@ -1,6 +1,7 @@
 // GET /health (the process is up) and GET /ready (salt-api accepts us and the last sync worked).
 // Neither needs a token: load balancers and orchestrators probe them.
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
 import type { SyncEngine } from '../sync/engine.js'
 
 const health: FastifyPluginAsyncTypebox<{ engine: SyncEngine }> = async (app, { engine }) => {

@@ -1,6 +1,7 @@
 // POST /hooks/salt: the Salt reactor's webhook. Accepts a salt-cloud created/destroyed event,
 // as JSON or url-encoded (Salt's http.query url-encodes dict bodies), and schedules a sync.
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
 import { errors } from '../errors.js'
 import { minionIdProblem } from '../reservations/validate.js'
 import type { SyncEngine } from '../sync/engine.js'

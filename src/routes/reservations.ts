@@ -1,6 +1,7 @@
 // GET /reservations: what saltmasq serves, with the last sync's conflicts and stale entries.
 // DELETE /reservations/:minionId: an operator's destroy, for a machine removed outside salt-cloud.
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
 import { errors } from '../errors.js'
 import { minionIdProblem } from '../reservations/validate.js'
 import type { SyncEngine } from '../sync/engine.js'

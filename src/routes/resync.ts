@@ -1,6 +1,7 @@
 // POST /resync: a full sync on demand (curl, cron). With ?wait=true the answer is the sync's
 // result; otherwise 202 at once.
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
 import type { SyncEngine } from '../sync/engine.js'
 import { ErrorReply, SyncResultSchema, WaitQuery } from './schemas.js'
 

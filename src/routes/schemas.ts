@@ -1,5 +1,5 @@
 // Response shapes shared by several routes.
-import { Type } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
 
 export const ErrorReply = Type.Object({
   statusCode: Type.Integer(),

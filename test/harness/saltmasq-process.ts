@@ -3,7 +3,7 @@
 import { join } from 'node:path'
 import type { Namespace } from './netns.js'
 import { repoRoot } from './paths.js'
-import { freePort, run, startDaemon, stopDaemon, waitFor, type Daemon } from './processes.js'
+import { freePort, startDaemon, stopDaemon, waitFor, type Daemon } from './processes.js'
 
 export interface HttpAnswer {
   status: number
@@ -50,9 +50,7 @@ export class SaltmasqProcess {
   }
 
   async request (method: string, path: string, body?: unknown): Promise<HttpAnswer> {
-    const args = ['-e', FETCH, method, `${this.url}${path}`, this.#token, body === undefined ? '' : JSON.stringify(body)]
-    const res = this.#ns === undefined ? await run(process.execPath, args) : await this.#ns.run(process.execPath, args)
-    const { status, text } = JSON.parse(res.stdout) as { status: number, text: string }
+    const { status, text } = this.#ns === undefined ? await this.#fetchHere(method, path, body) : await this.#fetchInNamespace(this.#ns, method, path, body)
     let parsed: unknown = text
     try {
       parsed = JSON.parse(text)
@@ -60,6 +58,29 @@ export class SaltmasqProcess {
       // not JSON: keep the text
     }
     return { status, body: parsed }
+  }
+
+  async #fetchHere (method: string, path: string, body: unknown): Promise<{ status: number, text: string }> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.#token}` }
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    try {
+      const res = await fetch(`${this.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
+      return { status: res.status, text: await res.text() }
+    } catch (err) {
+      return { status: 0, text: String(err) }
+    }
+  }
+
+  /** Our process cannot enter a namespace: a short-lived node inside it makes the request. */
+  async #fetchInNamespace (ns: Namespace, method: string, path: string, body: unknown): Promise<{ status: number, text: string }> {
+    const res = await ns.run(process.execPath, ['-e', FETCH, method, `${this.url}${path}`, this.#token, body === undefined ? '' : JSON.stringify(body)])
+    return JSON.parse(res.stdout) as { status: number, text: string }
+  }
+
+  /** Sends `signal` to saltmasq and resolves with its exit code once it is gone. */
+  async kill (signal: NodeJS.Signals): Promise<number | null> {
+    this.#daemon.child.kill(signal)
+    return await this.#daemon.exited
   }
 
   async stop (): Promise<void> {
