@@ -167,6 +167,15 @@ export class SaltLab {
     await waitFor('salt-api to answer', async () => await this.httpStatus(`${this.apiUrl}/`) === 200, 90_000)
   }
 
+  /** What `systemctl restart salt-master salt-api` does: every salt-api session is gone after it. */
+  async restartMasterAndApi (): Promise<void> {
+    await this.stopApi()
+    if (this.#master !== null) await stopDaemon(this.#master)
+    this.#startMaster()
+    await this.startApi()
+    await this.waitForMinions([...this.#minions.keys()])
+  }
+
   async stopApi (): Promise<void> {
     if (this.#api !== null) await stopDaemon(this.#api)
     this.#api = null

@@ -201,3 +201,10 @@ t.test('6. two minions claiming one IP: one conflict reported, the file stays va
   t.match(await readFile(svc!.logFile, 'utf8'), /reservation conflict/)
   await assertSamePid(t, 'through every saltmasq operation since the deliberate restart')
 })
+
+t.test('no secret in saltmasq\'s log of the whole lab run', async (t) => {
+  const log = await readFile(svc!.logFile, 'utf8')
+  t.ok(log.includes('sync done'))
+  t.notOk(log.includes(token), 'webhook token')
+  t.notOk(log.includes(salt!.apiPassword), 'salt-api password')
+})

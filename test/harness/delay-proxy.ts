@@ -1,0 +1,46 @@
+// A loopback HTTP proxy in front of salt-api that can hold each answer back: how a slow or
+// overloaded salt-api looks to saltmasq.
+import { createServer, request, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+export class DelayProxy {
+  readonly url: string
+  /** Added before each answer is passed on. */
+  delayMs = 0
+  forwarded = 0
+  readonly #server: Server
+
+  private constructor (server: Server) {
+    this.#server = server
+    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  }
+
+  static async start (target: string): Promise<DelayProxy> {
+    const upstream = new URL(target)
+    let proxy: DelayProxy | undefined
+    const server = createServer((req, res) => {
+      const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+        const chunks: Buffer[] = []
+        answer.on('data', (c: Buffer) => chunks.push(c))
+        answer.on('end', () => {
+          setTimeout(() => {
+            proxy!.forwarded++
+            if (res.destroyed) return
+            res.writeHead(answer.statusCode ?? 502, answer.headers)
+            res.end(Buffer.concat(chunks))
+          }, proxy!.delayMs)
+        })
+      })
+      out.on('error', () => { res.writeHead(502).end() })
+      req.pipe(out)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    proxy = new DelayProxy(server)
+    return proxy
+  }
+
+  async close (): Promise<void> {
+    this.#server.closeAllConnections()
+    await new Promise((resolve) => this.#server.close(resolve))
+  }
+}
