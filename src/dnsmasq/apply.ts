@@ -30,6 +30,12 @@ export async function runOnDnsmasqMinion (client: LocalClient, target: string, c
 export interface Published {
   filesChanged: string[]
   applied: boolean
+  writeMs: number
+  applyMs: number
+}
+
+function since (start: number): number {
+  return Math.round((performance.now() - start) * 10) / 10
 }
 
 export interface Released {
@@ -51,6 +57,7 @@ export class DnsmasqPublisher {
   }
 
   async publish (rendered: RenderedFiles): Promise<Published> {
+    const started = performance.now()
     const written: Array<[string, WriteOutcome]> = []
     for (const [role, content] of Object.entries(rendered) as Array<[FileRole, string]>) {
       const path = this.#config.files[role]
@@ -58,7 +65,9 @@ export class DnsmasqPublisher {
     }
     const filesChanged = written.filter(([, o]) => o.changed).map(([path]) => path)
     if (filesChanged.length > 0) this.#applyOwed = true
-    if (!this.#applyOwed) return { filesChanged, applied: false }
+    const writeMs = since(started)
+    if (!this.#applyOwed) return { filesChanged, applied: false, writeMs, applyMs: 0 }
+    const applyStarted = performance.now()
 
     const { minion, apply, test } = this.#config.dnsmasq
     if (test !== null && filesChanged.length > 0) {
@@ -73,7 +82,7 @@ export class DnsmasqPublisher {
     }
     await runOnDnsmasqMinion(this.#client, minion, apply)
     this.#applyOwed = false
-    return { filesChanged, applied: true }
+    return { filesChanged, applied: true, writeMs, applyMs: since(applyStarted) }
   }
 
   /**

@@ -39,6 +39,7 @@ export const SyncResultSchema = Type.Object({
   applied: Type.Boolean(),
   released: Type.Array(Type.String()),
   releaseFailures: Type.Array(Type.Object({ minionId: Type.String(), ip: Type.String(), reason: Type.String() })),
+  stagesMs: Type.Object({ mine: Type.Number(), ledger: Type.Number(), render: Type.Number(), write: Type.Number(), apply: Type.Number() }),
 })
 
 export const WaitQuery = Type.Object({

@@ -28,6 +28,8 @@ export interface SyncResult extends Released {
   mineProblems: MineProblem[]
   filesChanged: string[]
   applied: boolean
+  /** Where the time went: mine read and parse, ledger update, rendering, writing files, applying. */
+  stagesMs: { mine: number, ledger: number, render: number, write: number, apply: number }
 }
 
 export interface Readiness {
@@ -62,6 +64,7 @@ export class SyncEngine {
   #queued: Promise<SyncResult> | null = null
   #lastResult: SyncResult | null = null
   #lastError: Error | null = null
+  readonly #listeners: Array<(result: SyncResult) => void> = []
 
   private constructor (opts: EngineOptions, ledger: Ledger) {
     this.#config = opts.config
@@ -93,6 +96,11 @@ export class SyncEngine {
 
   get reservations (): Reservation[] {
     return [...this.#ledger.values()]
+  }
+
+  /** Called after every successful sync (metrics, benchmarks). */
+  onSync (listener: (result: SyncResult) => void): void {
+    this.#listeners.push(listener)
   }
 
   get lastResult (): SyncResult | null {
@@ -204,6 +212,7 @@ export class SyncEngine {
       this.#lastResult = result
       this.#lastError = null
       this.#failures = 0
+      for (const listener of this.#listeners) listener(result)
       this.#log.info({
         added: result.added.map((r) => `${r.minionId}=${r.ip}`),
         removed: result.removed.map((r) => r.minionId),
@@ -257,21 +266,33 @@ export class SyncEngine {
 
   async #syncWith (destroyed: Set<string>, started: Date): Promise<SyncResult> {
     const config = this.#config
+    let mark = performance.now()
+    const lap = (): number => {
+      const now = performance.now()
+      const ms = Math.round((now - mark) * 10) / 10
+      mark = now
+      return ms
+    }
     const { snapshot, problems } = parseMine(await this.#client.mineGet(config.mine.target, config.mine.fun))
     for (const p of problems) this.#log.warn(p, 'mine data ignored')
     await this.#chaseNewMinions(snapshot)
+    const mineMs = lap()
 
     const update = updateLedger(this.#ledger, { mine: snapshot, destroyed, subnets: config.subnets, byMac: config.mine.byMac, now: started })
     for (const s of update.skipped) this.#log.warn(s, 'minion skipped')
     for (const c of update.conflicts) this.#log.warn(c, 'reservation conflict: the older reservation wins')
+    const ledgerMs = lap()
     const rendered = render(config.format, [...update.ledger.values()], config.dnsDomain === undefined ? {} : { domain: config.dnsDomain })
+    const renderMs = lap()
 
     // The ledger is made durable before dnsmasq sees anything that depends on it.
     await writeIfChanged(config.files.state, serializeLedger(update.ledger))
     this.#ledger = update.ledger
-
-    const { filesChanged, applied } = await this.#publisher.publish(rendered)
+    const stateMs = lap()
+    const { filesChanged, applied, writeMs, applyMs } = await this.#publisher.publish(rendered)
+    lap()
     const released = await this.#publisher.release(update.removed)
+    const releaseMs = lap()
 
     return {
       startedAt: started.toISOString(),
@@ -286,6 +307,7 @@ export class SyncEngine {
       filesChanged,
       applied,
       ...released,
+      stagesMs: { mine: mineMs, ledger: ledgerMs, render: renderMs, write: stateMs + writeMs, apply: applyMs + releaseMs },
     }
   }
 }
