@@ -2,7 +2,7 @@ import t from 'tap'
 import { canonicalIp, canonicalMac, hostNameKey, minionIdProblem, Subnets } from '../../src/reservations/validate.js'
 
 t.test('minion ids that dnsmasq accepts as host names', async (t) => {
-  for (const id of ['web01', 'Web-01', 'db_2', 'web01.example.com', 'a', 'x'.repeat(63), '0start']) {
+  for (const id of ['web01', 'Web-01', 'db_2', 'Web_01', 'web01.example.com', 'a', 'x'.repeat(63), '0start', 'a_', '9a', 'deadbeef', '1.2.3']) {
     t.equal(minionIdProblem(id), null, id)
   }
 })
@@ -20,6 +20,17 @@ t.test('minion ids that could break or inject into a dnsmasq file are refused wi
     ['wéb', /letters, digits/],
     ['web..example', /empty label/],
     ['web.', /empty label/],
+    ['web-', /may not end with -/],
+    ['Abc-', /may not end with -/],
+    ['a.b-.Cd', /may not end with -/],
+    ['AB--C', /third and fourth/],
+    ['xn--abc', /third and fourth/],
+    ['123', /lease time/],
+    ['12m', /lease time/],
+    ['3600S', /lease time/],
+    ['infinite', /keyword/],
+    ['Ignore', /keyword/],
+    ['10.0.0.5', /address/],
     ['x'.repeat(64), /at most 63/],
     [`${'a'.repeat(60)}.`.repeat(5), /at most 253/],
   ]
