@@ -1,7 +1,7 @@
 // Pure checks for everything that may end up in a dnsmasq file: minion ids as host names,
 // IP addresses (returned in one canonical spelling so that equal addresses compare equal),
 // and the managed subnets. No I/O, no clock.
-import { BlockList, isIPv4, isIPv6 } from 'node:net'
+import { isIPv4, isIPv6 } from 'node:net'
 
 // Letters, digits, '-' and '_'; not starting with '-' or '_', not ending with '-'. dnsmasq runs
 // names with an upper-case letter through IDNA, which also refuses a trailing '-' and '--' in
@@ -70,10 +70,34 @@ export function canonicalMac (text: string): string | null {
   return mac
 }
 
-/** The subnets saltmasq hands out reservations in, parsed once from MANAGED_SUBNETS. */
+function ipv4Number (ip: string): number {
+  let n = 0
+  for (const part of ip.split('.')) n = n * 256 + Number(part)
+  return n
+}
+
+/** A canonical IPv6 address as a 128-bit number. */
+function ipv6Number (ip: string): bigint {
+  const [head, tail] = ip.split('::') as [string, string | undefined]
+  const left = head === '' ? [] : head.split(':')
+  const right = tail === undefined || tail === '' ? [] : tail.split(':')
+  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
+  let n = 0n
+  for (const g of groups) n = (n << 16n) | BigInt(parseInt(g, 16))
+  return n
+}
+
+interface V4Net { net: number, mask: number }
+interface V6Net { net: bigint, mask: bigint }
+
+/**
+ * The subnets saltmasq hands out reservations in, parsed once from MANAGED_SUBNETS. Checked by
+ * plain arithmetic: it runs for every address of every minion on every sync.
+ */
 export class Subnets {
   readonly cidrs: readonly string[]
-  readonly #list = new BlockList()
+  readonly #v4: V4Net[] = []
+  readonly #v6: V6Net[] = []
 
   constructor (cidrs: readonly string[]) {
     const parsed: string[] = []
@@ -84,10 +108,16 @@ export class Subnets {
       if (ip === null || !/^\d{1,3}$/.test(prefixText)) {
         throw new Error(`'${cidr}' is not a CIDR such as 10.0.0.0/24 or fd00::/64`)
       }
-      const family = ipFamily(ip)
       const prefix = Number(prefixText)
-      if (prefix > (family === 'ipv4' ? 32 : 128)) throw new Error(`'${cidr}' has a prefix longer than the address`)
-      this.#list.addSubnet(ip, prefix, family)
+      if (ipFamily(ip) === 'ipv4') {
+        if (prefix > 32) throw new Error(`'${cidr}' has a prefix longer than the address`)
+        const mask = prefix === 0 ? 0 : 2 ** 32 - 2 ** (32 - prefix)
+        this.#v4.push({ net: maskV4(ipv4Number(ip), mask), mask })
+      } else {
+        if (prefix > 128) throw new Error(`'${cidr}' has a prefix longer than the address`)
+        const mask = ((1n << BigInt(prefix)) - 1n) << BigInt(128 - prefix)
+        this.#v6.push({ net: ipv6Number(ip) & mask, mask })
+      }
       parsed.push(`${ip}/${prefix}`)
     }
     if (parsed.length === 0) throw new Error('at least one subnet is needed')
@@ -96,6 +126,17 @@ export class Subnets {
 
   /** `ip` must already be canonical. */
   contains (ip: string): boolean {
-    return this.#list.check(ip, ipFamily(ip))
+    if (ipFamily(ip) === 'ipv4') {
+      const n = ipv4Number(ip)
+      return this.#v4.some((s) => maskV4(n, s.mask) === s.net)
+    }
+    if (this.#v6.length === 0) return false
+    const n = ipv6Number(ip)
+    return this.#v6.some((s) => (n & s.mask) === s.net)
   }
+}
+
+/** `n & mask` for unsigned 32-bit values (JavaScript's & is signed). */
+function maskV4 (n: number, mask: number): number {
+  return (n & mask) >>> 0
 }

@@ -77,6 +77,10 @@ export class SaltmasqProcess {
     return JSON.parse(res.stdout) as { status: number, text: string }
   }
 
+  get pid (): number {
+    return this.#daemon.child.pid ?? 0
+  }
+
   /** Sends `signal` to saltmasq and resolves with its exit code once it is gone. */
   async kill (signal: NodeJS.Signals): Promise<number | null> {
     this.#daemon.child.kill(signal)

@@ -1,0 +1,146 @@
+// B3: how a sync's cost grows with the fleet. saltmasq runs as its own process against a
+// loopback salt-api serving a synthetic mine of N minions; each sync stage is timed by
+// saltmasq itself (stagesMs), peak RSS is read from /proc. Then the cost on dnsmasq's side:
+// real dnsmasq (DHCP + DNS, in a network namespace) re-reading a hostsfile of N lines after
+// SIGHUP, and starting with it.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { render } from '../src/reservations/render.js'
+import type { Reservation } from '../src/reservations/ledger.js'
+import { DhcpDnsmasq } from '../test/harness/dhcp-dnsmasq.js'
+import { LoopbackSaltApi } from '../test/harness/loopback-salt-api.js'
+import { NetLab } from '../test/harness/netns.js'
+import { SaltmasqProcess } from '../test/harness/saltmasq-process.js'
+import { median, peakRssMb, round } from './stats.js'
+import { syntheticMine } from './synthetic-mine.js'
+
+export interface ScaleRow {
+  minions: number
+  runs: number
+  firstSyncMs: { mine: number, ledger: number, render: number, write: number, total: number }
+  steadySyncMs: { mine: number, ledger: number, render: number, write: number, compute: number }
+  peakRssMb: number
+  reservations: number
+  conflicts: number
+  skipped: number
+  dnsmasqReloadMs: number
+  dnsmasqStartMs: number
+}
+
+interface Stages { mine: number, ledger: number, render: number, write: number, apply: number }
+
+async function saltmasqAt (n: number, runs: number, dir: string): Promise<Omit<ScaleRow, 'dnsmasqReloadMs' | 'dnsmasqStartMs'>> {
+  const mine = syntheticMine(n)
+  const salt = await LoopbackSaltApi.start({ mine: () => mine })
+  const firsts: Stages[] = []
+  const steadies: Stages[] = []
+  let rss = 0
+  let last: { added: unknown[], conflicts: unknown[], skipped: unknown[] } = { added: [], conflicts: [], skipped: [] }
+  try {
+    for (let r = 0; r < runs; r++) {
+      const runDir = join(dir, `n${n}-r${r}`)
+      const svc = await SaltmasqProcess.start({
+        ...salt.env,
+        WEBHOOK_TOKEN: 'bench-webhook-token-0123456789abcdefghij',
+        MANAGED_SUBNETS: '10.0.0.0/14',
+        DHCP_HOSTSFILE: join(runDir, 'dhcp-hosts'),
+        ADDN_HOSTS_FILE: join(runDir, 'addn-hosts'),
+        STATE_FILE: join(runDir, 'state.json'),
+        DNSMASQ_MINION: 'dns',
+        RECONCILE_INTERVAL_S: '0',
+        LOG_LEVEL: 'error',
+      }, join(dir, 'saltmasq.log'))
+      try {
+        const first = await svc.request('POST', '/resync?wait=true')
+        if (first.status !== 200) throw new Error(`first sync at ${n}: ${JSON.stringify(first.body)}`)
+        firsts.push(first.body.stagesMs)
+        last = first.body
+        for (let s = 0; s < 3; s++) steadies.push((await svc.request('POST', '/resync?wait=true')).body.stagesMs)
+        rss = Math.max(rss, await peakRssMb(svc.pid))
+      } finally {
+        await svc.stop()
+      }
+    }
+  } finally {
+    await salt.close()
+  }
+  const m = (list: Stages[], key: keyof Stages) => round(median(list.map((s) => s[key])))
+  return {
+    minions: n,
+    runs,
+    firstSyncMs: { mine: m(firsts, 'mine'), ledger: m(firsts, 'ledger'), render: m(firsts, 'render'), write: m(firsts, 'write'), total: round(median(firsts.map((s) => s.mine + s.ledger + s.render + s.write))) },
+    steadySyncMs: { mine: m(steadies, 'mine'), ledger: m(steadies, 'ledger'), render: m(steadies, 'render'), write: m(steadies, 'write'), compute: round(median(steadies.map((s) => s.ledger + s.render))) },
+    peakRssMb: rss,
+    reservations: last.added.length,
+    conflicts: last.conflicts.length,
+    skipped: last.skipped.length,
+  }
+}
+
+// Runs inside the namespace: SIGHUP dnsmasq, then ask for the last name until it answers.
+const RELOAD_PROBE = `
+const { Resolver } = require('node:dns/promises')
+const [pid, name, mode] = process.argv.slice(1)
+const r = new Resolver({ timeout: 50, tries: 1 }); r.setServers(['10.99.0.1'])
+const t0 = process.hrtime.bigint()
+if (mode === 'hup') process.kill(Number(pid), 'SIGHUP')
+;(async () => {
+  for (let i = 0; i < 200000; i++) {
+    try { const a = await r.resolve4(name); if (a.length > 0) break } catch {}
+  }
+  process.stdout.write(String(Number(process.hrtime.bigint() - t0) / 1e6))
+})()
+`
+
+async function dnsmasqAt (n: number, runs: number, dir: string): Promise<{ reloadMs: number, startMs: number }> {
+  await mkdir(dir, { recursive: true })
+  const net = await NetLab.create(dir)
+  const dns = new DhcpDnsmasq(net.master, join(dir, 'dnsmasq'))
+  try {
+    await dns.writeConfig({ first: '10.99.0.100', last: '10.99.0.200' }, 'lab')
+    const stamp = new Date().toISOString()
+    const list: Reservation[] = Array.from({ length: n }, (_, k) => ({ minionId: `node${k}`, ip: `10.${k >> 16}.${(k >> 8) & 255}.${k & 255}`, firstSeen: stamp, lastSeen: stamp }))
+    const files = render('hostsfile', list, { domain: 'lab' })
+    await writeFile(join(dns.confDir, 'saltmasq.conf'), `dhcp-hostsfile=${dns.dhcpHostsFile}\naddn-hosts=${dns.addnHostsFile}\n`)
+    await rm(dns.hostsDir, { recursive: true, force: true })
+    await mkdir(dns.hostsDir, { recursive: true })
+    await writeFile(dns.dhcpHostsFile, '')
+    await writeFile(dns.addnHostsFile, '')
+    const probeName = `node${n - 1}.lab`
+    const starts: number[] = []
+    const reloads: number[] = []
+    for (let r = 0; r < runs; r++) {
+      // Start with N entries: from launch until the last name answers.
+      await writeFile(dns.dhcpHostsFile, files.dhcpHosts!)
+      await writeFile(dns.addnHostsFile, files.addnHosts!)
+      await dns.stop()
+      const t0 = performance.now()
+      const pid = await dns.start()
+      await net.master.mustRun(process.execPath, ['-e', RELOAD_PROBE, String(pid), probeName, 'wait'], { timeoutMs: 300_000 })
+      starts.push(performance.now() - t0)
+      // Reload: files rewritten with the same N entries, SIGHUP, until the last name answers.
+      await writeFile(dns.addnHostsFile, files.addnHosts!)
+      reloads.push(Number(await net.master.mustRun(process.execPath, ['-e', RELOAD_PROBE, String(pid), probeName, 'hup'], { timeoutMs: 300_000 })))
+    }
+    return { reloadMs: round(median(reloads)), startMs: round(median(starts)) }
+  } finally {
+    await dns.stop()
+    await net.destroy()
+  }
+}
+
+export async function benchScale (sizes: number[], runs: number): Promise<ScaleRow[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'smq-b3-'))
+  const rows: ScaleRow[] = []
+  try {
+    for (const n of sizes) {
+      const s = await saltmasqAt(n, runs, dir)
+      const d = await dnsmasqAt(n, runs, join(dir, `dns-${n}`))
+      rows.push({ ...s, dnsmasqReloadMs: d.reloadMs, dnsmasqStartMs: d.startMs })
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+  return rows
+}
