@@ -36,11 +36,14 @@ export default fp<AuthOptions>(async (app, opts) => {
   const now = opts.now ?? Date.now
   const seen = new Map<string, number>()
 
-  const defaultJson = app.getDefaultJsonParser('error', 'error')
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    request.rawBody = body as string
-    defaultJson(request, body as string, done)
-  })
+  if (opts.hmacSecret !== null) {
+    // Signatures cover the raw bytes: keep them beside the parsed body (only when needed).
+    const defaultJson = app.getDefaultJsonParser('error', 'error')
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+      request.rawBody = body as string
+      defaultJson(request, body as string, done)
+    })
+  }
 
   function checkSignature (request: FastifyRequest, key: Buffer): void {
     const header = (name: string) => {

@@ -40,7 +40,7 @@ const hooks: FastifyPluginAsyncTypebox<{ engine: SyncEngine, rateLimit: number }
     // The sync reports its own outcome in the log and on /ready; the reactor only needs to know
     // the event was taken.
     const run = event === 'created' ? engine.created(minionId) : engine.destroyed(minionId)
-    run.catch(() => undefined)
+    run?.catch(() => undefined)
     request.log.info({ event, minionId }, 'salt-cloud event accepted')
     return await reply.code(202).send({ accepted: true, event, minionId })
   })

@@ -118,10 +118,13 @@ export class SyncEngine {
 
   /**
    * A new machine: a sync picks it up from the mine. If the mine does not have it yet, the sync
-   * asks the minion for mine.update and retries with backoff for up to MINE_WAIT_MS.
+   * asks the minion for mine.update and retries with backoff for up to MINE_WAIT_MS. Null when
+   * the minion is already reserved: nothing to do.
    */
-  created (minionId: string): Promise<SyncResult> {
-    if (!this.#ledger.has(minionId) && !this.#awaiting.has(minionId)) {
+  created (minionId: string): Promise<SyncResult> | null {
+    // Reservations are sticky: a repeated event for a reserved minion cannot change anything.
+    if (this.#ledger.has(minionId)) return null
+    if (!this.#awaiting.has(minionId)) {
       this.#admit()
       this.#awaiting.set(minionId, { deadline: Date.now() + this.#config.mine.waitMs, attempts: 0, asked: false })
     }

@@ -67,7 +67,7 @@ t.test('a created minion missing from the mine is chased with mine.update and re
     setTimeout(() => { fake.mine = { late01: ['10.0.7.7'] } }, 100)
   }
   const first = await engine.created('late01')
-  t.same(first.added, [], 'not in the mine yet')
+  t.same(first?.added, [], 'not in the mine yet')
   t.equal(engine.backlog, 1)
   await waitFor('late01 reserved without another event', () => engine.reservations.some((r) => r.minionId === 'late01'), 15_000, 20)
   t.equal(count('mine.update'), 1, 'asked once')
@@ -111,4 +111,13 @@ t.test('the periodic reconcile syncs without any event', async (t) => {
   engine.startReconcile(100)
   await waitFor('two reconcile runs', () => count('mine.get') >= 2, 5000, 20)
   t.equal(engine.reservations.length, 1)
+})
+
+t.test('a created event for a minion already reserved costs no sync at all', async (t) => {
+  const { engine, fake, count } = await setup(t)
+  fake.mine = { a: ['10.0.0.1'] }
+  await engine.sync()
+  const reads = count('mine.get')
+  t.equal(engine.created('a'), null)
+  t.equal(count('mine.get'), reads)
 })

@@ -1,0 +1,45 @@
+// `npm run bench [-- --quick]`: runs the benchmarks, prints a table, writes
+// bench/results/latest.json. Medians over the stated number of runs; ratios are taken between
+// figures measured in this same run. Never part of the test suite.
+import { cpus, totalmem } from 'node:os'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { repoRoot } from '../test/harness/paths.js'
+import { benchAccept } from './b4-accept.js'
+import { benchLatency } from './b1-latency.js'
+import { benchScale } from './b3-scale.js'
+import { round, say } from './stats.js'
+
+const quick = process.argv.includes('--quick')
+const plan = quick
+  ? { events: 5, sizes: [1000, 10_000], scaleRuns: 1, acceptSeconds: 3, acceptRuns: 1 }
+  : { events: 20, sizes: [1000, 10_000, 50_000, 100_000], scaleRuns: 3, acceptSeconds: 10, acceptRuns: 3 }
+const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`
+const started = new Date()
+say(`saltmasq benchmarks${quick ? ' (quick)' : ''} — ${started.toISOString()} — ${machine}`)
+
+say('\nB1 event → applied latency (real master, salt-api, minions, dnsmasq)')
+const latency = await benchLatency(plan.events)
+for (const r of latency) say(`  ${r.path.padEnd(68)} median ${String(r.medianMs).padStart(7)} ms  (min ${r.minMs}, max ${r.maxMs}; ${r.runs} runs)`)
+const floor = latency.find((r) => r.path.startsWith('floor'))!.medianMs
+const fromHook = latency[0]!.medianMs
+say(`  saltmasq (webhook → reloaded) / floor: ${round(fromHook / floor, 2)}×`)
+
+say('\nB3 scale (loopback salt-api with a synthetic mine; saltmasq as its own process)')
+const scale = await benchScale(plan.sizes, plan.scaleRuns)
+say('  minions   first sync: mine  ledger  render  write   total | steady: mine  compute  write | peak RSS | dnsmasq SIGHUP re-read  start')
+for (const r of scale) {
+  say(`  ${String(r.minions).padStart(7)}   ${[r.firstSyncMs.mine, r.firstSyncMs.ledger, r.firstSyncMs.render, r.firstSyncMs.write, r.firstSyncMs.total].map((v) => String(v).padStart(7)).join('')} | ${[r.steadySyncMs.mine, r.steadySyncMs.compute, r.steadySyncMs.write].map((v) => String(v).padStart(7)).join('')} | ${String(r.peakRssMb).padStart(6)} MB | ${String(r.dnsmasqReloadMs).padStart(9)} ms ${String(r.dnsmasqStartMs).padStart(8)} ms`)
+}
+say(`  (ms, medians of ${plan.scaleRuns} run(s); steady = a sync with nothing new, median of ${plan.scaleRuns * 3})`)
+
+say('\nB4 webhook accept throughput (autocannon, 50 connections)')
+const accept = await benchAccept(plan.acceptSeconds, plan.acceptRuns)
+for (const r of accept) say(`  ${r.target.padEnd(30)} ${String(r.requestsPerSec).padStart(7)} req/s  p50 ${r.latencyP50Ms} ms  p99 ${r.latencyP99Ms} ms  non-2xx ${r.non2xx}  (median of ${r.runs} × ${r.durationS} s)`)
+const ratio = round(accept[0]!.requestsPerSec / accept[1]!.requestsPerSec, 2)
+say(`  saltmasq / bare Fastify: ${ratio}×`)
+
+const results = { date: started.toISOString(), machine, quick, latency, latencyRatioToFloor: round(fromHook / floor, 2), scale, accept, acceptRatio: ratio }
+await mkdir(join(repoRoot, 'bench', 'results'), { recursive: true })
+await writeFile(join(repoRoot, 'bench', 'results', 'latest.json'), `${JSON.stringify(results, null, 2)}\n`)
+say('\nwritten: bench/results/latest.json')
