@@ -1,7 +1,7 @@
 // B1: event → applied latency against the real lab (master, salt-api, minions, dnsmasq).
 // saltmasq: from the webhook request arriving to the apply (SIGHUP through salt-api) having
-// returned, and from starting `salt-run event.send` (its ~0.7 s of Python start-up included,
-// the reactor too) to the same point. The floor: the bare salt-api round trips saltmasq needs (one mine.get, one apply),
+// returned, and from the event leaving for the master bus (the reactor included) to the same
+// point, as the seed path is timed (bench/seed-path.ts, bench/b2-burst.ts). The floor: the bare salt-api round trips saltmasq needs (one mine.get, one apply),
 // timed with undici directly on an open session.
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -13,6 +13,7 @@ import { buildApp } from '../src/app.js'
 import { LoopbackDnsmasq } from '../test/harness/loopback-dnsmasq.js'
 import { freePort } from '../test/harness/processes.js'
 import { SaltLab } from '../test/harness/salt-lab.js'
+import { fireEvents } from './b2-burst.js'
 import { median, round } from './stats.js'
 
 export interface LatencyRow {
@@ -52,8 +53,15 @@ export async function benchLatency (events: number): Promise<LatencyRow[]> {
     let hookAt = 0
     app.addHook('onRequest', async (req) => { if (req.url === '/hooks/salt') hookAt = performance.now() })
     let appliedAt = 0
+    let appliedAtEpoch = 0
     let appliedSeen = 0
-    app.saltmasq.engine.onSync((r) => { if (r.applied && r.added.length > 0) { appliedAt = performance.now(); appliedSeen++ } })
+    app.saltmasq.engine.onSync((r) => {
+      if (r.applied && r.added.length > 0) {
+        appliedAt = performance.now()
+        appliedAtEpoch = Date.now()
+        appliedSeen++
+      }
+    })
     await app.listen({ host: '127.0.0.1', port })
     const auth = { authorization: `Bearer ${token}` }
 
@@ -62,13 +70,12 @@ export async function benchLatency (events: number): Promise<LatencyRow[]> {
     for (let i = 0; i < events; i++) {
       await app.inject({ method: 'DELETE', url: '/reservations/bench01?wait=true', headers: auth })
       const seen = appliedSeen
-      const fired = performance.now()
-      await lab.fireEvent('salt/cloud/bench01/created', { name: 'bench01', event: 'created instance' })
+      const { at: fired } = await fireEvents(lab, 1, 'bench01')
       const deadline = Date.now() + 60_000
       while (appliedSeen === seen && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2))
       if (appliedSeen === seen) throw new Error('the created event never led to an apply')
       fromHook.push(appliedAt - hookAt)
-      fromEvent.push(appliedAt - fired)
+      fromEvent.push(appliedAtEpoch - fired)
     }
 
     // The floor: the same two salt-api calls, straight from undici on a live session.
@@ -88,7 +95,7 @@ export async function benchLatency (events: number): Promise<LatencyRow[]> {
     }
     return [
       row('saltmasq: webhook received → dnsmasq reloaded', fromHook),
-      row('saltmasq: salt-run event.send started → dnsmasq reloaded', fromEvent),
+      row('saltmasq: event on the master bus → dnsmasq reloaded', fromEvent),
       row('floor: bare salt-api mine.get + apply (undici)', floor),
     ]
   } finally {

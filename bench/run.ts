@@ -6,24 +6,36 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { repoRoot } from '../test/harness/paths.js'
 import { benchAccept } from './b4-accept.js'
-import { benchLatency } from './b1-latency.js'
+import { benchLatency, type LatencyRow } from './b1-latency.js'
+import { benchBurstSaltmasq, benchBurstSeed, benchSeedLatency } from './b2-burst.js'
 import { benchScale } from './b3-scale.js'
-import { round, say } from './stats.js'
+import { median, round, say } from './stats.js'
 
 const quick = process.argv.includes('--quick')
 const plan = quick
-  ? { events: 5, sizes: [1000, 10_000], scaleRuns: 1, acceptSeconds: 3, acceptRuns: 1 }
-  : { events: 20, sizes: [1000, 10_000, 50_000, 100_000], scaleRuns: 3, acceptSeconds: 10, acceptRuns: 3 }
+  ? { events: 3, seedEvents: 2, burst: 20, seedBurst: 0, seedCapS: 0, sizes: [1000, 10_000], scaleRuns: 1, acceptSeconds: 3, acceptRuns: 1 }
+  : { events: 20, seedEvents: 10, burst: 200, seedBurst: 200, seedCapS: 300, sizes: [1000, 10_000, 50_000, 100_000], scaleRuns: 3, acceptSeconds: 10, acceptRuns: 3 }
 const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`
 const started = new Date()
 say(`saltmasq benchmarks${quick ? ' (quick)' : ''} — ${started.toISOString()} — ${machine}`)
 
 say('\nB1 event → applied latency (real master, salt-api, minions, dnsmasq)')
-const latency = await benchLatency(plan.events)
+const latency: LatencyRow[] = await benchLatency(plan.events)
+const seedSamples = await benchSeedLatency(plan.seedEvents)
+latency.push({ path: 'seed: event on the master bus → dnsmasq restarted', runs: seedSamples.length, medianMs: round(median(seedSamples)), minMs: round(Math.min(...seedSamples)), maxMs: round(Math.max(...seedSamples)) })
 for (const r of latency) say(`  ${r.path.padEnd(68)} median ${String(r.medianMs).padStart(7)} ms  (min ${r.minMs}, max ${r.maxMs}; ${r.runs} runs)`)
 const floor = latency.find((r) => r.path.startsWith('floor'))!.medianMs
 const fromHook = latency[0]!.medianMs
-say(`  saltmasq (webhook → reloaded) / floor: ${round(fromHook / floor, 2)}×`)
+const fromEvent = latency[1]!.medianMs
+const seed = latency[3]!.medianMs
+say(`  saltmasq (webhook → reloaded) / floor: ${round(fromHook / floor, 2)}×;  saltmasq / seed (event → applied): ${round(fromEvent / seed, 2)}×`)
+
+say(`\nB2 burst of created events fired within a second on the real master bus`)
+// --quick leaves out the seed's burst: a lab of its own and seconds per restart.
+const burst = [await benchBurstSaltmasq(plan.burst), ...(plan.seedBurst > 0 ? [await benchBurstSeed(plan.seedBurst, plan.seedCapS)] : [])]
+for (const b of burst) {
+  say(`  ${b.path.padEnd(28)} ${b.events} events fired in ${b.fireSeconds} s; webhooks ${b.webhooksReceived ?? '–'}; mine reads ${b.mineReads}; applies ${b.applies}; reserved ${b.reserved}; wall ${b.wallSeconds ?? '>cap'} s (${b.note})`)
+}
 
 say('\nB3 scale (loopback salt-api with a synthetic mine; saltmasq as its own process)')
 const scale = await benchScale(plan.sizes, plan.scaleRuns)
@@ -39,7 +51,7 @@ for (const r of accept) say(`  ${r.target.padEnd(30)} ${String(r.requestsPerSec)
 const ratio = round(accept[0]!.requestsPerSec / accept[1]!.requestsPerSec, 2)
 say(`  saltmasq / bare Fastify: ${ratio}×`)
 
-const results = { date: started.toISOString(), machine, quick, latency, latencyRatioToFloor: round(fromHook / floor, 2), scale, accept, acceptRatio: ratio }
+const results = { date: started.toISOString(), machine, quick, latency, latencyRatioToFloor: round(fromHook / floor, 2), latencyRatioToSeed: round(fromEvent / seed, 2), burst, scale, accept, acceptRatio: ratio }
 await mkdir(join(repoRoot, 'bench', 'results'), { recursive: true })
 await writeFile(join(repoRoot, 'bench', 'results', 'latest.json'), `${JSON.stringify(results, null, 2)}\n`)
 say('\nwritten: bench/results/latest.json')

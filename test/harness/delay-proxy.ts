@@ -8,6 +8,8 @@ export class DelayProxy {
   /** Added before each answer is passed on. */
   delayMs = 0
   forwarded = 0
+  /** The `fun` of every lowstate chunk that went through (login calls as 'login'). */
+  readonly calls: string[] = []
   readonly #server: Server
 
   private constructor (server: Server) {
@@ -19,6 +21,20 @@ export class DelayProxy {
     const upstream = new URL(target)
     let proxy: DelayProxy | undefined
     const server = createServer((req, res) => {
+      const body: Buffer[] = []
+      req.on('data', (c: Buffer) => body.push(c))
+      req.on('end', () => {
+        const text = Buffer.concat(body).toString()
+        if (req.url?.endsWith('/login') === true) proxy!.calls.push('login')
+        else {
+          try {
+            for (const chunk of JSON.parse(text) as Array<{ fun?: string }>) proxy!.calls.push(chunk.fun ?? '?')
+          } catch {
+            proxy!.calls.push('?')
+          }
+        }
+        out.end(text)
+      })
       const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
         const chunks: Buffer[] = []
         answer.on('data', (c: Buffer) => chunks.push(c))
@@ -32,7 +48,6 @@ export class DelayProxy {
         })
       })
       out.on('error', () => { res.writeHead(502).end() })
-      req.pipe(out)
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     proxy = new DelayProxy(server)

@@ -58,6 +58,7 @@ export class LoopbackDnsmasq {
       '#!/bin/sh',
       `pid=$(cat ${d.pidFile} 2>/dev/null)`,
       'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done; fi',
+      `date +%s.%N >> ${join(dir, 'restarts.log')}`,
       `exec dnsmasq --conf-file=${d.confFile}`,
       '',
     ].join('\n'))
@@ -78,6 +79,12 @@ export class LoopbackDnsmasq {
     } catch {
       return undefined
     }
+  }
+
+  /** How many times the restart script ran. */
+  async restarts (): Promise<number> {
+    const text = await readFile(join(this.dir, 'restarts.log'), 'utf8').catch(() => '')
+    return text.split('\n').filter((l) => l !== '').length
   }
 
   async resolve (name: string): Promise<string[]> {

@@ -19,6 +19,8 @@ export interface LabMinion {
   ips?: string[]
   /** Run the minion inside this network namespace (a DHCP lab machine). */
   netns?: Namespace
+  /** More minion config lines. */
+  extraConfig?: string[]
 }
 
 export interface SaltLabOptions {
@@ -31,6 +33,10 @@ export interface SaltLabOptions {
   /** Run master, salt-api and the salt CLI inside this namespace, the master bound to `masterAddress`. */
   masterNetns?: Namespace
   masterAddress?: string
+  /** Replaces the project's reactor map (YAML under `reactor:`, absolute SLS paths): the seed path in the benchmarks. */
+  reactorMap?: string
+  /** More file_roots (before the project's salt/states). */
+  fileRoots?: string[]
 }
 
 function yamlList (items: string[]): string {
@@ -115,8 +121,8 @@ export class SaltLab {
     await mkdir(join(conf, 'master.d'), { recursive: true })
     await mkdir(join(this.root, 'reactor'), { recursive: true })
     await copyFile(join(saltFiles, 'reactor', 'saltmasq.sls'), join(this.root, 'reactor', 'saltmasq.sls'))
-    const reactorMap = await readFile(join(saltFiles, 'master.d', 'reactor.conf'), 'utf8')
-    await writeFile(join(conf, 'master.d', 'reactor.conf'), reactorMap.replaceAll('/srv/reactor/', `${this.root}/reactor/`))
+    const reactorMap = this.#opts.reactorMap ?? (await readFile(join(saltFiles, 'master.d', 'reactor.conf'), 'utf8')).replaceAll('/srv/reactor/', `${this.root}/reactor/`)
+    await writeFile(join(conf, 'master.d', 'reactor.conf'), reactorMap)
     await copyFile(join(saltFiles, 'master.d', 'api.conf'), join(conf, 'master.d', 'api.conf'))
     await writeFile(join(conf, 'master.d', 'saltmasq.conf'), [
       'saltmasq:',
@@ -147,6 +153,7 @@ export class SaltLab {
       // The project's salt/states: the saltmasq execution module and the dnsmasq state.
       'file_roots:',
       '  base:',
+      ...(this.#opts.fileRoots ?? []).map((dir) => `    - ${dir}`),
       `    - ${join(saltFiles, 'states')}`,
       `publish_port: ${this.#ports.publish}`,
       `ret_port: ${this.#ports.ret}`,
@@ -195,6 +202,7 @@ export class SaltLab {
       ...(m.ips === undefined
         ? ['mine_functions:', '  network.ip_addrs: []']
         : ['grains:', `  lab_ips: ${yamlList(m.ips)}`, 'mine_functions:', '  network.ip_addrs:', '    - mine_function: grains.get', '    - lab_ips']),
+      ...(m.extraConfig ?? []),
       '',
     ].join('\n'))
     this.#minions.set(m.id, this.#daemon(`salt-minion ${m.id}`, m.netns, join(venvBin, 'salt-minion'), ['-c', dir, '-l', 'warning'], join(dir, 'minion.out')))
@@ -218,6 +226,11 @@ export class SaltLab {
 
   async saltRun (args: string[]): Promise<unknown> {
     return JSON.parse(await this.#mustExec(join(venvBin, 'salt-run'), ['-c', this.masterConf, '--out=json', ...args]))
+  }
+
+  /** The minion's config file (what `salt.client.Caller` reads). */
+  minionConfig (id: string): string {
+    return join(this.root, id, 'minion')
   }
 
   async fireEvent (tag: string, data: Record<string, unknown>): Promise<void> {
