@@ -80,18 +80,25 @@ export class DhcpDnsmasq {
     }
   }
 
+  /** SIGTERM; SIGKILL after 30 s (dnsmasq takes no signal while it reads a huge hostsfile). */
   async stop (): Promise<void> {
     const pid = await this.pid()
     if (pid === undefined) return
-    process.kill(pid, 'SIGTERM')
-    await waitFor('dnsmasq to exit', () => {
+    const gone = (): boolean => {
       try {
         process.kill(pid, 0)
         return false
       } catch {
         return true
       }
-    }, 10_000, 50)
+    }
+    process.kill(pid, 'SIGTERM')
+    try {
+      await waitFor('dnsmasq to exit', gone, 30_000, 50)
+    } catch {
+      process.kill(pid, 'SIGKILL')
+      await waitFor('dnsmasq to be killed', gone, 10_000, 50)
+    }
   }
 
   async leases (): Promise<Lease[]> {
