@@ -1,5 +1,5 @@
 // `npm run bench [-- --quick]`: runs the benchmarks, prints a table, writes
-// bench/results/latest.json. Medians over the stated number of runs; ratios are taken between
+// bench/results/latest.json (latest-quick.json for --quick). Medians over the stated number of runs; ratios are taken between
 // figures measured in this same run. Never part of the test suite.
 import { cpus, totalmem } from 'node:os'
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -53,5 +53,7 @@ say(`  saltmasq / bare Fastify: ${ratio}×`)
 
 const results = { date: started.toISOString(), machine, quick, latency, latencyRatioToFloor: round(fromHook / floor, 2), latencyRatioToSeed: round(fromEvent / seed, 2), burst, scale, accept, acceptRatio: ratio }
 await mkdir(join(repoRoot, 'bench', 'results'), { recursive: true })
-await writeFile(join(repoRoot, 'bench', 'results', 'latest.json'), `${JSON.stringify(results, null, 2)}\n`)
-say('\nwritten: bench/results/latest.json')
+// A quick run never overwrites the figures of the last full run.
+const file = quick ? 'latest-quick.json' : 'latest.json'
+await writeFile(join(repoRoot, 'bench', 'results', file), `${JSON.stringify(results, null, 2)}\n`)
+say(`\nwritten: bench/results/${file}`)

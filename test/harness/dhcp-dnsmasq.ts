@@ -4,7 +4,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Namespace } from './netns.js'
-import { waitFor } from './processes.js'
+import { livePid, stopPid, waitFor } from './processes.js'
 
 export interface Lease {
   expiry: number
@@ -71,34 +71,13 @@ export class DhcpDnsmasq {
   }
 
   async pid (): Promise<number | undefined> {
-    try {
-      const pid = Number((await readFile(this.pidFile, 'utf8')).trim())
-      process.kill(pid, 0)
-      return pid
-    } catch {
-      return undefined
-    }
+    return await livePid(this.pidFile)
   }
 
   /** SIGTERM; SIGKILL after 30 s (dnsmasq takes no signal while it reads a huge hostsfile). */
   async stop (): Promise<void> {
     const pid = await this.pid()
-    if (pid === undefined) return
-    const gone = (): boolean => {
-      try {
-        process.kill(pid, 0)
-        return false
-      } catch {
-        return true
-      }
-    }
-    process.kill(pid, 'SIGTERM')
-    try {
-      await waitFor('dnsmasq to exit', gone, 30_000, 50)
-    } catch {
-      process.kill(pid, 'SIGKILL')
-      await waitFor('dnsmasq to be killed', gone, 10_000, 50)
-    }
+    if (pid !== undefined) await stopPid(pid, 30_000)
   }
 
   async leases (): Promise<Lease[]> {

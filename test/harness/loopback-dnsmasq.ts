@@ -4,7 +4,7 @@
 import { readFile, writeFile, mkdir, chmod } from 'node:fs/promises'
 import { Resolver } from 'node:dns/promises'
 import { join } from 'node:path'
-import { freePort, mustRun, waitFor } from './processes.js'
+import { freePort, livePid, mustRun, stopPid, waitFor } from './processes.js'
 
 export class LoopbackDnsmasq {
   readonly dir: string
@@ -72,13 +72,7 @@ export class LoopbackDnsmasq {
 
   /** The running dnsmasq's pid, or undefined when none runs. */
   async pid (): Promise<number | undefined> {
-    try {
-      const pid = Number((await readFile(this.pidFile, 'utf8')).trim())
-      process.kill(pid, 0)
-      return pid
-    } catch {
-      return undefined
-    }
+    return await livePid(this.pidFile)
   }
 
   /** How many times the restart script ran. */
@@ -100,15 +94,6 @@ export class LoopbackDnsmasq {
 
   async stop (): Promise<void> {
     const pid = await this.pid()
-    if (pid === undefined) return
-    process.kill(pid, 'SIGTERM')
-    await waitFor('dnsmasq to exit', () => {
-      try {
-        process.kill(pid, 0)
-        return false
-      } catch {
-        return true
-      }
-    }, 10_000, 50)
+    if (pid !== undefined) await stopPid(pid, 30_000)
   }
 }

@@ -2,6 +2,7 @@
 // start daemons in their own process group, stop them for sure, run commands, wait for things.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { openSync, closeSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 
 export interface Daemon {
@@ -74,6 +75,36 @@ export async function mustRun (command: string, args: string[], opts: Parameters
   const res = await run(command, args, opts)
   if (res.code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${res.code}: ${res.stderr.trim() || res.stdout.trim()}`)
   return res.stdout
+}
+
+/** The pid in a daemon's pid file while that process lives, else undefined. */
+export async function livePid (pidFile: string): Promise<number | undefined> {
+  try {
+    const pid = Number((await readFile(pidFile, 'utf8')).trim())
+    process.kill(pid, 0)
+    return pid
+  } catch {
+    return undefined
+  }
+}
+
+/** SIGTERM, then SIGKILL if it is still there after `graceMs`; resolves once it is gone. */
+export async function stopPid (pid: number, graceMs: number): Promise<void> {
+  const gone = (): boolean => {
+    try {
+      process.kill(pid, 0)
+      return false
+    } catch {
+      return true
+    }
+  }
+  process.kill(pid, 'SIGTERM')
+  try {
+    await waitFor(`pid ${pid} to exit`, gone, graceMs, 50)
+  } catch {
+    process.kill(pid, 'SIGKILL')
+    await waitFor(`pid ${pid} to be killed`, gone, 10_000, 50)
+  }
 }
 
 export async function freePort (): Promise<number> {
