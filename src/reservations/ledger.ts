@@ -136,7 +136,8 @@ export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdat
     added.push(reservation)
   }
 
-  const ledger = new Map([...next].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+  // `previous` was sorted and deleting keeps order: only newcomers call for a sort.
+  const ledger = added.length === 0 ? next : new Map([...next].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
   return { ledger, added, removed, kept, stale, conflicts, skipped }
 }
 

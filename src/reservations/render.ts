@@ -49,7 +49,11 @@ export function render (format: ReservationsFormat, reservations: readonly Reser
     const problem = minionIdProblem(options.domain)
     if (problem !== null) throw new errors.RenderRefused(`domain '${options.domain}': ${problem}`)
   }
-  const sorted = [...reservations].map(checked).sort((a, b) => (a.minionId < b.minionId ? -1 : a.minionId > b.minionId ? 1 : 0))
+  const sorted = reservations.map(checked)
+  // The ledger hands them over sorted already; check in one pass rather than sort again.
+  if (!sorted.every((r, i) => i === 0 || sorted[i - 1]!.minionId < r.minionId)) {
+    sorted.sort((a, b) => (a.minionId < b.minionId ? -1 : a.minionId > b.minionId ? 1 : 0))
+  }
   if (format === 'conf') {
     return { conf: lines(sorted.map((r) => `dhcp-host=${dhcpHostFields(r)}`)) }
   }

@@ -11,11 +11,17 @@ const IDNA_RESERVED = /^..--/
 // dhcp-host fields that dnsmasq reads as something other than a name.
 const LEASE_TIME = /^\d+[smhdw]?$/i
 const KEYWORD = /^(infinite|ignore)$/i
+// The whole rule above in one expression: the fast path for the common, valid name (this runs
+// for every reservation on every render). The label-by-label walk below only says why not.
+const VALID_LABEL = '(?!..--)[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?'
+const VALID_NAME = new RegExp(`^${VALID_LABEL}(?:\\.${VALID_LABEL})*$`)
+const DIGITS_AND_DOTS = /^[0-9.]+$/
 const MAX_LABEL = 63
 const MAX_NAME = 253
 
 /** Why `id` cannot be a dnsmasq host name, or null when it can. */
 export function minionIdProblem (id: string): string | null {
+  if (id.length <= MAX_NAME && VALID_NAME.test(id)) return ambiguity(id)
   if (id.length === 0) return 'it is empty'
   if (id.length > MAX_NAME) return `it is ${id.length} characters long (at most ${MAX_NAME})`
   for (const label of id.split('.')) {
@@ -26,9 +32,14 @@ export function minionIdProblem (id: string): string | null {
     }
     if (IDNA_RESERVED.test(label)) return "a label may not have '--' as its third and fourth characters"
   }
+  return ambiguity(id)
+}
+
+/** A well-formed name that dnsmasq would still read as something else in a dhcp-host line. */
+function ambiguity (id: string): string | null {
   if (LEASE_TIME.test(id)) return 'dnsmasq would read it as a lease time'
   if (KEYWORD.test(id)) return 'dnsmasq would read it as a keyword'
-  if (canonicalIp(id) !== null) return 'dnsmasq would read it as an address'
+  if (DIGITS_AND_DOTS.test(id) && canonicalIp(id) !== null) return 'dnsmasq would read it as an address'
   return null
 }
 
