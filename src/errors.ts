@@ -28,15 +28,9 @@ export const errors = {
   StateCorrupt: createError<[string, string]>('SALTMASQ_STATE_CORRUPT', 'state file %s is unreadable: %s', 500),
 } as const
 
-export type SaltmasqError = Error & { code: string; statusCode?: number }
-
 /** salt-api answered with a status that says "try again" (or did not answer at all). */
 export function isTransientSaltError (err: unknown): boolean {
   const e = err as { code?: string, upstreamStatus?: number }
   if (e.code === 'SALTMASQ_SALT_UNREACHABLE' || e.code === 'SALTMASQ_SALT_TIMEOUT') return true
   return e.code === 'SALTMASQ_SALT_UNAVAILABLE' && [502, 503, 504].includes(e.upstreamStatus ?? 0)
-}
-
-export function isCoded (err: unknown, code: string): boolean {
-  return err instanceof Error && (err as SaltmasqError).code === code
 }

@@ -140,7 +140,3 @@ export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdat
   const ledger = added.length === 0 ? next : new Map([...next].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
   return { ledger, added, removed, kept, stale, conflicts, skipped }
 }
-
-export function reservationsOf (ledger: Ledger): Reservation[] {
-  return [...ledger.values()]
-}

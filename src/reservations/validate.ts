@@ -43,10 +43,6 @@ function ambiguity (id: string): string | null {
   return null
 }
 
-export function isValidMinionId (id: string): boolean {
-  return minionIdProblem(id) === null
-}
-
 /** dnsmasq takes the first label as the host name: two ids sharing it would collide in DHCP. */
 export function hostNameKey (id: string): string {
   const dot = id.indexOf('.')
