@@ -1,6 +1,7 @@
 // The one place the environment is described. @fastify/env validates the raw variables against
 // `envSchema` at start-up; `toConfig` turns them into the typed Config the rest of the code uses.
 // A bad value stops start-up with a message naming the variable.
+import { resolve } from 'node:path'
 import { Type, type Static } from 'typebox'
 import { errors } from './errors.js'
 import { FORMATS, type ReservationsFormat } from './reservations/render.js'
@@ -31,7 +32,12 @@ export const envSchema = Type.Object({
   MINE_WAIT_MS: Type.Integer({ default: 60000, minimum: 0 }),
   RECONCILE_INTERVAL_S: Type.Integer({ default: 300, minimum: 0 }),
 
-  RESERVATIONS_FORMAT: Type.Union(FORMATS.map((f) => Type.Literal(f)), { default: 'hostsfile' }),
+  RESERVATIONS_FORMAT: Type.Union(FORMATS.map((f) => Type.Literal(f)), { default: 'hostsdir' }),
+  DHCP_HOSTSDIR: Type.String({ default: '/etc/dnsmasq.saltmasq/dhcp-hosts.d', minLength: 1 }),
+  DNS_HOSTSDIR: Type.String({ default: '/etc/dnsmasq.saltmasq/hosts.d', minLength: 1 }),
+  // hostsdir format: dnsmasq forgets a deleted dhcp-hostsdir file only on SIGHUP, which pauses it
+  // for seconds at scale; deletions are batched into at most one reload per this many seconds.
+  RELOAD_MIN_INTERVAL_S: Type.Integer({ default: 30, minimum: 0 }),
   RESERVATIONS_FILE: Type.String({ default: '/etc/dnsmasq.d/reservations.conf', minLength: 1 }),
   DHCP_HOSTSFILE: Type.String({ default: '/etc/dnsmasq.saltmasq/dhcp-hosts', minLength: 1 }),
   ADDN_HOSTS_FILE: Type.String({ default: '/etc/dnsmasq.saltmasq/addn-hosts', minLength: 1 }),
@@ -39,8 +45,8 @@ export const envSchema = Type.Object({
   STATE_FILE: Type.String({ default: '/var/lib/saltmasq/state.json', minLength: 1 }),
 
   DNSMASQ_MINION: Type.String({ minLength: 1 }),
-  // Unset: service.reload for hostsfile (SIGHUP re-reads it), service.restart for conf
-  // (dnsmasq reads conf-dir files only at start).
+  // Unset: service.reload for hostsdir and hostsfile (SIGHUP re-reads them), service.restart for
+  // conf (dnsmasq reads conf-dir files only at start).
   DNSMASQ_APPLY_FUNCTION: Type.Optional(Type.String({ minLength: 1 })),
   DNSMASQ_APPLY_ARGS: Type.String({ default: '["dnsmasq"]' }),
   // conf format: the syntax check run before a restart. An empty value turns it off.
@@ -79,7 +85,9 @@ export interface Config {
   reconcileIntervalMs: number
   subnets: Subnets
   format: ReservationsFormat
-  files: { conf: string, dhcpHosts: string, addnHosts: string, state: string }
+  files: { conf: string, dhcpHosts: string, addnHosts: string, dhcpHostsDir: string, dnsHostsDir: string, state: string }
+  /** hostsdir format: the least time between two reloads for deletions. */
+  reloadMinIntervalMs: number
   dnsDomain?: string
   dnsmasq: {
     minion: string
@@ -135,6 +143,10 @@ export function toConfig (env: Env): Config {
     throw new errors.BadConfig('DNS_DOMAIN', `'${env.DNS_DOMAIN}' is not a valid domain name`)
   }
   const format = env.RESERVATIONS_FORMAT
+  if (format === 'hostsdir' && resolve(env.DHCP_HOSTSDIR) === resolve(env.DNS_HOSTSDIR)) {
+    // dnsmasq would read each file twice, once as DHCP hosts and once as DNS hosts.
+    throw new errors.BadConfig('DNS_HOSTSDIR', 'must not be the same directory as DHCP_HOSTSDIR')
+  }
   // Parsed whatever the format, so a bad value is caught before someone switches formats.
   const check = optionalFunction(env.DNSMASQ_TEST_FUNCTION, 'DNSMASQ_TEST_ARGS', env.DNSMASQ_TEST_ARGS)
   const config: Config = {
@@ -160,7 +172,15 @@ export function toConfig (env: Env): Config {
     reconcileIntervalMs: env.RECONCILE_INTERVAL_S * 1000,
     subnets,
     format,
-    files: { conf: env.RESERVATIONS_FILE, dhcpHosts: env.DHCP_HOSTSFILE, addnHosts: env.ADDN_HOSTS_FILE, state: env.STATE_FILE },
+    files: {
+      conf: env.RESERVATIONS_FILE,
+      dhcpHosts: env.DHCP_HOSTSFILE,
+      addnHosts: env.ADDN_HOSTS_FILE,
+      dhcpHostsDir: env.DHCP_HOSTSDIR,
+      dnsHostsDir: env.DNS_HOSTSDIR,
+      state: env.STATE_FILE,
+    },
+    reloadMinIntervalMs: env.RELOAD_MIN_INTERVAL_S * 1000,
     dnsmasq: {
       minion: env.DNSMASQ_MINION,
       apply: {

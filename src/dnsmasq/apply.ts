@@ -1,14 +1,19 @@
 // Hands rendered files to dnsmasq. Writes each file atomically and only when its content
 // changed; in conf format checks the result with `dnsmasq --test` on the dnsmasq minion before
 // a restart, putting the previous file back if dnsmasq rejects it; then applies (reload or
-// restart) through salt-api — only when something changed, or an earlier apply failed. After a
-// destroy, frees the machine's DHCP lease at once. An apply we cannot confirm is not an apply:
-// a target no minion answers for, or a function that reports failure, is an error.
+// restart) through salt-api — only when something changed, or an earlier apply failed.
+// In hostsdir format dnsmasq's inotify picks up new and changed files by itself, so nothing is
+// applied for them; only a dhcp-hostsdir file deleted or changed (dnsmasq keeps the old record
+// until SIGHUP) owes a reload, and those are batched to one per RELOAD_MIN_INTERVAL_S.
+// After a destroy, frees the machine's DHCP lease at once. An apply we cannot confirm is not an
+// apply: a target no minion answers for, or a function that reports failure, is an error.
+import { join } from 'node:path'
 import type { Logger } from 'pino'
 import type { Config, SaltFunction } from '../config.js'
 import { errors } from '../errors.js'
 import type { Reservation } from '../reservations/ledger.js'
-import type { FileRole, RenderedFiles } from '../reservations/render.js'
+import { HostsDirectory } from '../reservations/hosts-dir.js'
+import type { FileRole, RenderedEntries, RenderedFiles } from '../reservations/render.js'
 import { restore, writeIfChanged, type WriteOutcome } from '../reservations/store.js'
 import type { SaltClient } from '../salt/client.js'
 import { localFailure } from '../salt/results.js'
@@ -28,11 +33,23 @@ export async function runOnDnsmasqMinion (client: LocalClient, target: string, c
 }
 
 export interface Published {
+  /** Files written or removed; in hostsdir format, the directories that changed. */
   filesChanged: string[]
   applied: boolean
   writeMs: number
   applyMs: number
+  /** hostsdir format: a reload is owed and due in this many ms (the caller syncs again then). */
+  reloadDueInMs: number | null
+  /** hostsdir format: entry files written and removed in this publish. */
+  entriesWritten: number
+  entriesRemoved: number
+  /** hostsdir format: files in the directories that saltmasq does not own (left alone). */
+  unownedFiles: string[]
+  /** hostsdir format: reservations not published because a file saltmasq does not own holds their name. */
+  blocked: string[]
 }
+
+const SINGLE_FILE = { reloadDueInMs: null, entriesWritten: 0, entriesRemoved: 0, unownedFiles: [], blocked: [] }
 
 function since (start: number): number {
   return Math.round((performance.now() - start) * 10) / 10
@@ -43,17 +60,96 @@ export interface Released {
   releaseFailures: Array<{ minionId: string, ip: string, reason: string }>
 }
 
+interface Dirs { dhcp: HostsDirectory, dns: HostsDirectory }
+
 export class DnsmasqPublisher {
   readonly #config: Config
   readonly #client: LocalClient
   readonly #log: Logger
+  readonly #dirs: Dirs | null
   /** Files changed but the apply failed: the next publish applies even if nothing changes. */
   #applyOwed = false
+  /** hostsdir format: when the last reload was sent (performance.now() ms). */
+  #lastReloadAt = -Infinity
 
-  constructor (config: Config, client: LocalClient, log: Logger) {
+  private constructor (config: Config, client: LocalClient, log: Logger, dirs: Dirs | null) {
     this.#config = config
     this.#client = client
     this.#log = log
+    this.#dirs = dirs
+  }
+
+  /** In hostsdir format, reads both directories once: from then on only changes touch the disk. */
+  static async open (config: Config, client: LocalClient, log: Logger): Promise<DnsmasqPublisher> {
+    if (config.format !== 'hostsdir') return new DnsmasqPublisher(config, client, log, null)
+    const dirs = {
+      dhcp: await HostsDirectory.open(config.files.dhcpHostsDir),
+      dns: await HostsDirectory.open(config.files.dnsHostsDir),
+    }
+    const publisher = new DnsmasqPublisher(config, client, log, dirs)
+    const unowned = publisher.unownedFiles
+    if (unowned.length > 0) log.warn({ files: unowned.slice(0, 20), count: unowned.length }, 'files saltmasq does not own are in its hosts directories; they are left alone')
+    return publisher
+  }
+
+  /** hostsdir format: the DHCP lines saltmasq has published, as one text (to rebuild a lost ledger). */
+  get publishedDhcpHosts (): string | null {
+    if (this.#dirs === null) return null
+    return [...this.#dirs.dhcp.owned.values()].join('')
+  }
+
+  get unownedFiles (): string[] {
+    if (this.#dirs === null) return []
+    return [
+      ...this.#dirs.dhcp.unowned.map((name) => join(this.#dirs!.dhcp.path, name)),
+      ...this.#dirs.dns.unowned.map((name) => join(this.#dirs!.dns.path, name)),
+    ]
+  }
+
+  /**
+   * hostsdir format: new and changed files are live once renamed into place (inotify). A
+   * dhcp-hostsdir file removed or replaced leaves its old record in dnsmasq until SIGHUP: that
+   * reload is sent at once if none was sent in the last RELOAD_MIN_INTERVAL_S, else it is owed
+   * and `reloadDueInMs` says when to sync again.
+   */
+  async publishEntries (entries: RenderedEntries): Promise<Published> {
+    const dirs = this.#dirs
+    if (dirs === null) throw new Error('publishEntries needs RESERVATIONS_FORMAT=hostsdir')
+    const started = performance.now()
+    let dhcp
+    try {
+      dhcp = await dirs.dhcp.apply(entries.dhcpHosts)
+    } catch (err) {
+      // Some files may have gone before the failure: a reload is harmless, a missed one is not.
+      this.#applyOwed = true
+      throw err
+    }
+    const dns = await dirs.dns.apply(entries.dnsHosts)
+    if (dhcp.removed.size > 0 || dhcp.replaced.size > 0) this.#applyOwed = true
+    const filesChanged = [[dirs.dhcp, dhcp], [dirs.dns, dns]] as const
+    const out: Published = {
+      filesChanged: filesChanged.filter(([, c]) => c.created.length + c.replaced.size + c.removed.size > 0).map(([dir]) => dir.path),
+      applied: false,
+      writeMs: since(started),
+      applyMs: 0,
+      reloadDueInMs: null,
+      entriesWritten: dhcp.created.length + dhcp.replaced.size + dns.created.length + dns.replaced.size,
+      entriesRemoved: dhcp.removed.size + dns.removed.size,
+      unownedFiles: this.unownedFiles,
+      blocked: [...new Set([...dhcp.blocked, ...dns.blocked])].sort(),
+    }
+    if (out.blocked.length > 0) this.#log.warn({ minions: out.blocked }, 'reservations not published: a file saltmasq does not own has their name')
+    if (!this.#applyOwed) return out
+    const waitMs = this.#lastReloadAt + this.#config.reloadMinIntervalMs - performance.now()
+    if (waitMs > 0) {
+      out.reloadDueInMs = Math.ceil(waitMs)
+      return out
+    }
+    const applyStarted = performance.now()
+    await runOnDnsmasqMinion(this.#client, this.#config.dnsmasq.minion, this.#config.dnsmasq.apply)
+    this.#lastReloadAt = performance.now()
+    this.#applyOwed = false
+    return { ...out, applied: true, applyMs: since(applyStarted) }
   }
 
   async publish (rendered: RenderedFiles): Promise<Published> {
@@ -66,7 +162,7 @@ export class DnsmasqPublisher {
     const filesChanged = written.filter(([, o]) => o.changed).map(([path]) => path)
     if (filesChanged.length > 0) this.#applyOwed = true
     const writeMs = since(started)
-    if (!this.#applyOwed) return { filesChanged, applied: false, writeMs, applyMs: 0 }
+    if (!this.#applyOwed) return { ...SINGLE_FILE, filesChanged, applied: false, writeMs, applyMs: 0 }
     const applyStarted = performance.now()
 
     const { minion, apply, test } = this.#config.dnsmasq
@@ -82,7 +178,7 @@ export class DnsmasqPublisher {
     }
     await runOnDnsmasqMinion(this.#client, minion, apply)
     this.#applyOwed = false
-    return { filesChanged, applied: true, writeMs, applyMs: since(applyStarted) }
+    return { ...SINGLE_FILE, filesChanged, applied: true, writeMs, applyMs: since(applyStarted) }
   }
 
   /**

@@ -5,20 +5,29 @@ import { errors } from '../errors.js'
 import type { Reservation } from './ledger.js'
 import { canonicalIp, canonicalMac, ipFamily, minionIdProblem } from './validate.js'
 
-export const FORMATS = ['conf', 'hostsfile'] as const
+export const FORMATS = ['hostsdir', 'hostsfile', 'conf'] as const
 export type ReservationsFormat = typeof FORMATS[number]
+/** The formats that put every reservation in one file. */
+export type SingleFileFormat = Exclude<ReservationsFormat, 'hostsdir'>
 
 /** What each rendered file is for; the store maps roles to paths from the config. */
 export type FileRole = 'conf' | 'dhcpHosts' | 'addnHosts'
 
 export type RenderedFiles = Partial<Record<FileRole, string>>
 
+/** hostsdir format: one file per reservation, by file name, for each watched directory. */
+export interface RenderedEntries {
+  dhcpHosts: Map<string, string>
+  dnsHosts: Map<string, string>
+}
+
 export interface RenderOptions {
   /** Also publish `<id>.<domain>` in DNS for ids that are bare host names. */
   domain?: string
 }
 
-const HEADER = '# Managed by saltmasq. Any change made here will be overwritten.\n'
+/** First line of every file saltmasq writes; in a hosts directory it marks the files saltmasq owns. */
+export const HEADER = '# Managed by saltmasq. Any change made here will be overwritten.\n'
 
 function checked (r: Reservation): Reservation {
   const nameProblem = minionIdProblem(r.minionId)
@@ -44,7 +53,7 @@ function lines (body: string[]): string {
   return HEADER + body.map((line) => `${line}\n`).join('')
 }
 
-export function render (format: ReservationsFormat, reservations: readonly Reservation[], options: RenderOptions = {}): RenderedFiles {
+export function render (format: SingleFileFormat, reservations: readonly Reservation[], options: RenderOptions = {}): RenderedFiles {
   if (options.domain !== undefined) {
     const problem = minionIdProblem(options.domain)
     if (problem !== null) throw new errors.RenderRefused(`domain '${options.domain}': ${problem}`)
@@ -62,6 +71,28 @@ export function render (format: ReservationsFormat, reservations: readonly Reser
     addnHosts: lines(sorted.map((r) => hostsLine(r, options.domain))),
   }
 }
+
+/**
+ * hostsdir format: the file for each reservation, named by minion id. dnsmasq skips names that
+ * start with '.' or end with '~' (and '#...#'), which is where atomic writes keep their
+ * temporaries; a valid minion id can be none of those, and this refuses one that would be.
+ */
+export function renderEntries (reservations: readonly Reservation[], options: RenderOptions = {}): RenderedEntries {
+  if (options.domain !== undefined) {
+    const problem = minionIdProblem(options.domain)
+    if (problem !== null) throw new errors.RenderRefused(`domain '${options.domain}': ${problem}`)
+  }
+  const out: RenderedEntries = { dhcpHosts: new Map(), dnsHosts: new Map() }
+  for (const r of reservations) {
+    checked(r)
+    if (!SAFE_FILE_NAME.test(r.minionId)) throw new errors.RenderRefused(`file name '${r.minionId}'`)
+    out.dhcpHosts.set(r.minionId, lines([dhcpHostFields(r)]))
+    out.dnsHosts.set(r.minionId, lines([hostsLine(r, options.domain)]))
+  }
+  return out
+}
+
+const SAFE_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/
 
 /**
  * Reads reservations back from a file this module wrote (either format's DHCP part), so a lost

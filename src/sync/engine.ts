@@ -9,7 +9,7 @@ import { DnsmasqPublisher, type Released } from '../dnsmasq/apply.js'
 import type { SaltClient } from '../salt/client.js'
 import { parseMine, type MineProblem } from '../salt/mine.js'
 import { emptyLedger, updateLedger, type Conflict, type Ledger, type Reservation, type Skipped } from '../reservations/ledger.js'
-import { parseDhcpHosts, render } from '../reservations/render.js'
+import { parseDhcpHosts, render, renderEntries } from '../reservations/render.js'
 import { loadLedger, readIfExists, serializeLedger, writeIfChanged } from '../reservations/store.js'
 import { backoffDelay } from './backoff.js'
 
@@ -28,6 +28,12 @@ export interface SyncResult extends Released {
   mineProblems: MineProblem[]
   filesChanged: string[]
   applied: boolean
+  /** hostsdir format: a reload for deletions is owed and will be sent in this many ms. */
+  reloadDueInMs: number | null
+  entriesWritten: number
+  entriesRemoved: number
+  unownedFiles: string[]
+  blocked: string[]
   /** Where the time went: mine read and parse, ledger update, rendering, writing files, applying. */
   stagesMs: { mine: number, ledger: number, render: number, write: number, apply: number }
 }
@@ -66,32 +72,35 @@ export class SyncEngine {
   #lastError: Error | null = null
   readonly #listeners: Array<(result: SyncResult) => void> = []
 
-  private constructor (opts: EngineOptions, ledger: Ledger) {
+  private constructor (opts: EngineOptions, ledger: Ledger, publisher: DnsmasqPublisher) {
     this.#config = opts.config
     this.#client = opts.client
     this.#log = opts.logger
     this.#now = opts.now ?? (() => new Date())
     this.#ledger = ledger
     this.#maxBacklog = opts.maxBacklog ?? MAX_BACKLOG
-    this.#publisher = new DnsmasqPublisher(opts.config, opts.client, opts.logger)
+    this.#publisher = publisher
   }
 
-  /** Loads the durable ledger; with no state file, rebuilds it from the dnsmasq file on disk. */
+  /** Loads the durable ledger; with no state file, rebuilds it from the dnsmasq files on disk. */
   static async open (opts: EngineOptions): Promise<SyncEngine> {
     const { files, format } = opts.config
+    const publisher = await DnsmasqPublisher.open(opts.config, opts.client, opts.logger)
     let ledger = await loadLedger(files.state)
     if (ledger === null) {
-      const source = format === 'conf' ? files.conf : files.dhcpHosts
-      const text = await readIfExists(source)
+      const source = format === 'conf' ? files.conf : format === 'hostsfile' ? files.dhcpHosts : files.dhcpHostsDir
+      const text = format === 'hostsdir' ? publisher.publishedDhcpHosts : await readIfExists(source)
       ledger = emptyLedger()
       if (text !== null) {
         const { entries, unreadable } = parseDhcpHosts(text)
         const stamp = (opts.now?.() ?? new Date()).toISOString()
+        // The ledger keeps minion-id order (updateLedger relies on it); directory order is arbitrary.
+        entries.sort((a, b) => (a.minionId < b.minionId ? -1 : a.minionId > b.minionId ? 1 : 0))
         ledger = new Map(entries.map((e) => [e.minionId, { ...e, firstSeen: stamp, lastSeen: stamp }]))
         opts.logger.warn({ source, reservations: entries.length, unreadable }, 'no state file: rebuilt the ledger from the dnsmasq file')
       }
     }
-    return new SyncEngine(opts, ledger)
+    return new SyncEngine(opts, ledger, publisher)
   }
 
   get reservations (): Reservation[] {
@@ -285,14 +294,21 @@ export class SyncEngine {
     for (const s of update.skipped) this.#log.warn(s, 'minion skipped')
     for (const c of update.conflicts) this.#log.warn(c, 'reservation conflict: the older reservation wins')
     const ledgerMs = lap()
-    const rendered = render(config.format, [...update.ledger.values()], config.dnsDomain === undefined ? {} : { domain: config.dnsDomain })
+    const renderOptions = config.dnsDomain === undefined ? {} : { domain: config.dnsDomain }
+    const reservations = [...update.ledger.values()]
+    const rendered = config.format === 'hostsdir'
+      ? { entries: renderEntries(reservations, renderOptions), files: null }
+      : { entries: null, files: render(config.format, reservations, renderOptions) }
     const renderMs = lap()
 
     // The ledger is made durable before dnsmasq sees anything that depends on it.
     await writeIfChanged(config.files.state, serializeLedger(update.ledger))
     this.#ledger = update.ledger
     const stateMs = lap()
-    const { filesChanged, applied, writeMs, applyMs } = await this.#publisher.publish(rendered)
+    const { writeMs, applyMs, ...published } = rendered.entries !== null
+      ? await this.#publisher.publishEntries(rendered.entries)
+      : await this.#publisher.publish(rendered.files)
+    if (published.reloadDueInMs !== null) this.#scheduleFollowUp(published.reloadDueInMs)
     lap()
     const released = await this.#publisher.release(update.removed)
     const releaseMs = lap()
@@ -307,8 +323,7 @@ export class SyncEngine {
       conflicts: update.conflicts,
       skipped: update.skipped,
       mineProblems: problems,
-      filesChanged,
-      applied,
+      ...published,
       ...released,
       stagesMs: { mine: mineMs, ledger: ledgerMs, render: renderMs, write: stateMs + writeMs, apply: applyMs + releaseMs },
     }

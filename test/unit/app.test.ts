@@ -9,7 +9,7 @@ import { fakeSaltApi, SALT_URL, type FakeSaltApi } from '../harness/fake-salt-ap
 
 const TOKEN = 'unit-test-webhook-token-0123456789abcdef'
 
-async function setup (t: Test, env: Record<string, string> = {}) {
+async function setup (t: Test, env: Record<string, string | undefined> = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'smq-app-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const fake = fakeSaltApi()
@@ -24,6 +24,8 @@ async function setup (t: Test, env: Record<string, string> = {}) {
       RESERVATIONS_FILE: join(dir, 'reservations.conf'),
       DHCP_HOSTSFILE: join(dir, 'dhcp-hosts'),
       ADDN_HOSTS_FILE: join(dir, 'addn-hosts'),
+      DHCP_HOSTSDIR: join(dir, 'dhcp-hosts.d'),
+      DNS_HOSTSDIR: join(dir, 'hosts.d'),
       STATE_FILE: join(dir, 'state.json'),
       DNSMASQ_MINION: 'dns',
       LOG_LEVEL: 'silent',
@@ -212,6 +214,8 @@ t.test('configuration errors stop start-up and name the variable', async (t) => 
     [{ STATE_FILE: '' }, /STATE_FILE/],
     [{ DNSMASQ_TEST_ARGS: '{}' }, /DNSMASQ_TEST_ARGS/],
     [{ DNSMASQ_MINION: undefined }, /DNSMASQ_MINION/],
+    [{ DHCP_HOSTSDIR: '/srv/dns/d', DNS_HOSTSDIR: '/srv/dns/./d/' }, /DNS_HOSTSDIR: must not be the same directory as DHCP_HOSTSDIR/],
+    [{ RELOAD_MIN_INTERVAL_S: '-1' }, /RELOAD_MIN_INTERVAL_S/],
   ]
   for (const [change, message] of cases) {
     await t.rejects(buildApp({ env: { ...base, ...change }, logger: pino({ level: 'silent' }) }), { message }, JSON.stringify(change))
@@ -233,7 +237,20 @@ t.test('conf format: when dnsmasq --test rejects the new file, the previous one 
   t.equal(fake.calls.filter((c) => JSON.stringify(c.body).includes('service.restart')).length, restartsBefore, 'no restart')
 })
 
-t.test('hostsfile format (the default): two files, applied with service.reload, no --test', async (t) => {
+t.test('hostsdir format (the default): a file per reservation in each directory, and no call to dnsmasq at all', async (t) => {
+  const { app, fake, dir } = await setup(t, { RESERVATIONS_FORMAT: undefined, DNS_DOMAIN: 'lab' })
+  t.equal(app.saltmasq.config.format, 'hostsdir')
+  fake.mine = { web01: ['10.0.0.5'], 'db.example.com': ['10.0.0.6'] }
+  const result = (await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })).json()
+  t.equal(result.applied, false)
+  t.equal(result.entriesWritten, 4)
+  t.equal(await readFile(join(dir, 'dhcp-hosts.d', 'web01'), 'utf8'), '# Managed by saltmasq. Any change made here will be overwritten.\nweb01,10.0.0.5\n')
+  t.match(await readFile(join(dir, 'hosts.d', 'web01'), 'utf8'), /^10\.0\.0\.5 web01 web01\.lab$/m)
+  t.match(await readFile(join(dir, 'hosts.d', 'db.example.com'), 'utf8'), /^10\.0\.0\.6 db\.example\.com$/m)
+  t.same(fake.calls.filter((c) => JSON.stringify(c.body).includes('"local"')), [], 'inotify does the rest')
+})
+
+t.test('hostsfile format: two files, applied with service.reload, no --test', async (t) => {
   const { app, fake, dir } = await setup(t, { RESERVATIONS_FORMAT: 'hostsfile', DNS_DOMAIN: 'lab' })
   fake.mine = { web01: ['10.0.0.5'] }
   const result = (await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })).json()

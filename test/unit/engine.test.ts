@@ -1,6 +1,6 @@
 // The sync engine's timing rules: single flight, coalescing, chasing new minions' mine data,
 // retrying after failures, the bounded backlog, the periodic reconcile.
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
@@ -22,6 +22,7 @@ async function setup (t: Test, env: Partial<Record<keyof Env, unknown>> = {}, la
     WEBHOOK_TOKEN: 'x'.repeat(32), HOOK_RATE_LIMIT: 1000, RESYNC_RATE_LIMIT: 1000,
     MINE_TARGET: '*', MINE_FUNCTION: 'network.ip_addrs', MANAGED_SUBNETS: '10.0.0.0/16', MINE_WAIT_MS: 60_000, RECONCILE_INTERVAL_S: 0,
     RESERVATIONS_FORMAT: 'hostsfile', RESERVATIONS_FILE: join(dir, 'r.conf'), DHCP_HOSTSFILE: join(dir, 'dhcp-hosts'), ADDN_HOSTS_FILE: join(dir, 'addn-hosts'),
+    DHCP_HOSTSDIR: join(dir, 'dhcp-hosts.d'), DNS_HOSTSDIR: join(dir, 'hosts.d'), RELOAD_MIN_INTERVAL_S: 30,
     STATE_FILE: join(dir, 'state.json'), DNSMASQ_MINION: 'dns', DNSMASQ_APPLY_ARGS: '["dnsmasq"]', DNSMASQ_TEST_FUNCTION: '', DNSMASQ_TEST_ARGS: '[]',
     DNSMASQ_RELEASE_FUNCTION: '', DNSMASQ_RELEASE_ARGS: '[]',
     ...env,
@@ -33,7 +34,7 @@ async function setup (t: Test, env: Partial<Record<keyof Env, unknown>> = {}, la
     await rm(dir, { recursive: true, force: true })
   })
   const count = (fun: string) => fake.calls.filter((c) => Array.isArray(c.body) && (c.body as Array<{ fun: string }>).some((x) => x.fun === fun)).length
-  return { engine, fake, count }
+  return { engine, fake, count, dir, config, client }
 }
 
 t.test('a burst of 200 created events costs at most 2 mine reads and 2 applies, and reserves all 200', async (t) => {
@@ -120,4 +121,49 @@ t.test('a created event for a minion already reserved costs no sync at all', asy
   const reads = count('mine.get')
   t.equal(engine.created('a'), null)
   t.equal(count('mine.get'), reads)
+})
+
+t.test('hostsdir: additions send dnsmasq nothing; deletions reload at once, then at most once per interval', async (t) => {
+  const { engine, fake, count, dir } = await setup(t, { RESERVATIONS_FORMAT: 'hostsdir', RELOAD_MIN_INTERVAL_S: 1 })
+  fake.mine = { a: ['10.0.0.1'], b: ['10.0.0.2'], c: ['10.0.0.3'] }
+  const first = await engine.sync()
+  t.equal(first.entriesWritten, 6, 'a DHCP and a DNS file for each')
+  t.same(first.filesChanged, [join(dir, 'dhcp-hosts.d'), join(dir, 'hosts.d')])
+  fake.mine = { ...fake.mine, d: ['10.0.0.4'] }
+  await engine.created('d')
+  t.same((await readdir(join(dir, 'dhcp-hosts.d'))).sort(), ['a', 'b', 'c', 'd'])
+  t.equal(count('service.reload'), 0, 'no reload for additions')
+
+  fake.mine = { d: ['10.0.0.4'] }
+  const removed = await engine.destroyed('a')
+  t.equal(removed.applied, true, 'the first deletion reloads at once')
+  t.equal(count('service.reload'), 1)
+  const batched = await engine.destroyed('b')
+  t.equal(batched.applied, false, 'a second deletion within the interval waits')
+  t.ok(batched.reloadDueInMs !== null && batched.reloadDueInMs > 0 && batched.reloadDueInMs <= 1000, `due in ${batched.reloadDueInMs} ms`)
+  await engine.destroyed('c')
+  t.equal(count('service.reload'), 1, 'still one reload')
+  await waitFor('the owed reload', async () => count('service.reload') === 2, 3000, 20)
+  t.same(await readdir(join(dir, 'dhcp-hosts.d')), ['d'])
+  t.same(await readdir(join(dir, 'hosts.d')), ['d'])
+  await engine.sync()
+  await new Promise((resolve) => setTimeout(resolve, 1200))
+  t.equal(count('service.reload'), 2, 'nothing deleted: no reload')
+})
+
+t.test('hostsdir: with the state file lost, the ledger is rebuilt from the files saltmasq owns', async (t) => {
+  const { engine, fake, dir, config, client } = await setup(t, { RESERVATIONS_FORMAT: 'hostsdir' })
+  fake.mine = { a: ['10.0.0.1', '10.0.0.7'], b: ['10.0.0.2'] }
+  await engine.sync()
+  await engine.close()
+  await rm(join(dir, 'state.json'))
+  await writeFile(join(dir, 'dhcp-hosts.d', 'printer'), 'printer,10.0.0.50\n')
+  fake.mine = { a: ['10.0.0.7'], b: ['10.0.0.2'] }
+  const reopened = await SyncEngine.open({ config, client, logger })
+  t.teardown(async () => { await reopened.close() })
+  t.same(reopened.reservations.map((r) => [r.minionId, r.ip]), [['a', '10.0.0.1'], ['b', '10.0.0.2']], 'the foreign file is not taken for a reservation')
+  const result = await reopened.sync()
+  t.same(result.added, [])
+  t.same(result.unownedFiles, [join(dir, 'dhcp-hosts.d', 'printer')])
+  t.equal(result.entriesWritten, 0, 'nothing to rewrite')
 })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { parseDhcpHosts, render } from '../../src/reservations/render.js'
+import { parseDhcpHosts, render, renderEntries } from '../../src/reservations/render.js'
 import type { Reservation } from '../../src/reservations/ledger.js'
 
 const stamp = '2026-01-01T00:00:00.000Z'
@@ -44,4 +44,26 @@ t.test('parseDhcpHosts reads back what render wrote, in both formats', async (t)
   const { entries, unreadable } = parseDhcpHosts('dhcp-host=ok,10.0.0.1\ndhcp-host=-bad,10.0.0.2\ndhcp-host=x,notip\nzz:zz,10.0.0.3,y\na,b,c,d\n')
   t.same(entries, [{ minionId: 'ok', ip: '10.0.0.1' }])
   t.equal(unreadable.length, 4)
+})
+
+t.test('hostsdir format: one DHCP file and one DNS file per reservation, named by minion id', async (t) => {
+  const entries = renderEntries([r('web01', '10.0.0.5'), r('db', 'fd00::7'), r('m1.example.com', '10.0.0.9', 'aa:bb:cc:dd:ee:ff')], { domain: 'lab' })
+  t.same([...entries.dhcpHosts], [
+    ['web01', `${HEADER}web01,10.0.0.5\n`],
+    ['db', `${HEADER}db,[fd00::7]\n`],
+    ['m1.example.com', `${HEADER}aa:bb:cc:dd:ee:ff,10.0.0.9,m1.example.com\n`],
+  ])
+  t.same([...entries.dnsHosts], [
+    ['web01', `${HEADER}10.0.0.5 web01 web01.lab\n`],
+    ['db', `${HEADER}fd00::7 db db.lab\n`],
+    ['m1.example.com', `${HEADER}10.0.0.9 m1.example.com\n`],
+  ])
+  t.same(parseDhcpHosts([...entries.dhcpHosts.values()].join('')).entries.map((e) => e.minionId), ['web01', 'db', 'm1.example.com'], 'the files read back')
+})
+
+t.test('hostsdir format refuses a name that is not a safe file name, or a bad domain', async (t) => {
+  for (const id of ['.hidden', '../etc', 'a/b', 'x~', '#x#', '']) {
+    t.throws(() => renderEntries([r(id, '10.0.0.5')]), { code: 'SALTMASQ_RENDER_REFUSED' }, JSON.stringify(id))
+  }
+  t.throws(() => renderEntries([], { domain: 'bad domain' }), { code: 'SALTMASQ_RENDER_REFUSED' })
 })

@@ -1,0 +1,131 @@
+// A directory dnsmasq watches with inotify (dhcp-hostsdir or hostsdir), holding one file per
+// reservation. Keeps an index of the files it owns (name → content) so a sync touches only the
+// files whose content changed. Every file is written under a dot-name (dnsmasq skips those) and
+// renamed into place, so inotify only ever reports complete files; the directory is fsynced once
+// per batch. Files saltmasq did not write (no saltmasq header) are left alone and reported.
+import { randomBytes } from 'node:crypto'
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { HEADER } from './render.js'
+
+/** Files written or read at once: enough to keep the thread pool busy, few enough for fd limits. */
+const PARALLEL = 16
+
+export interface DirChange {
+  /** Files that did not exist before. */
+  created: string[]
+  /** Files that existed with other content: the old content, by name. */
+  replaced: Map<string, string>
+  /** Files removed: their last content, by name. */
+  removed: Map<string, string>
+  /** Wanted files not written because a file saltmasq does not own holds the name. */
+  blocked: string[]
+}
+
+async function eachLimited<T> (items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await work(items[next++]!)
+  }
+  await Promise.all(Array.from({ length: Math.min(PARALLEL, items.length) }, worker))
+}
+
+async function syncDir (path: string): Promise<void> {
+  const handle = await open(path, 'r')
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+export class HostsDirectory {
+  readonly path: string
+  readonly #owned = new Map<string, string>()
+  readonly #unowned = new Set<string>()
+
+  private constructor (path: string) {
+    this.path = path
+  }
+
+  /**
+   * Reads what is in the directory now (creating it if missing). Temporaries left by a crash are
+   * removed; a file without the saltmasq header is someone else's.
+   */
+  static async open (path: string): Promise<HostsDirectory> {
+    const dir = new HostsDirectory(path)
+    await mkdir(path, { recursive: true })
+    const entries = await readdir(path, { withFileTypes: true })
+    const leftovers = entries.filter((e) => e.isFile() && e.name.startsWith('.') && e.name.endsWith('.tmp'))
+    await eachLimited(leftovers, async (e) => { await rm(join(path, e.name), { force: true }) })
+    const files = entries.filter((e) => !e.name.startsWith('.'))
+    await eachLimited(files, async (e) => {
+      if (!e.isFile()) {
+        dir.#unowned.add(e.name)
+        return
+      }
+      const content = await readFile(join(path, e.name), 'utf8')
+      if (content.startsWith(HEADER)) dir.#owned.set(e.name, content)
+      else dir.#unowned.add(e.name)
+    })
+    return dir
+  }
+
+  /** Files in the directory that saltmasq did not write, sorted. */
+  get unowned (): string[] {
+    return [...this.#unowned].sort()
+  }
+
+  /** The content of every file saltmasq owns, by name. */
+  get owned (): ReadonlyMap<string, string> {
+    return this.#owned
+  }
+
+  /** Makes the owned files exactly `wanted`: writes new and changed ones, removes the rest. */
+  async apply (wanted: ReadonlyMap<string, string>): Promise<DirChange> {
+    const change: DirChange = { created: [], replaced: new Map(), removed: new Map(), blocked: [] }
+    const writes: Array<[string, string]> = []
+    for (const [name, content] of wanted) {
+      if (this.#unowned.has(name)) {
+        change.blocked.push(name)
+        continue
+      }
+      const before = this.#owned.get(name)
+      if (before === content) continue
+      if (before === undefined) change.created.push(name)
+      else change.replaced.set(name, before)
+      writes.push([name, content])
+    }
+    const gone = [...this.#owned.keys()].filter((name) => !wanted.has(name))
+    if (writes.length === 0 && gone.length === 0) return change
+
+    await eachLimited(writes, async ([name, content]) => {
+      await this.#write(name, content)
+      this.#owned.set(name, content)
+    })
+    await eachLimited(gone, async (name) => {
+      await rm(join(this.path, name), { force: true })
+      change.removed.set(name, this.#owned.get(name)!)
+      this.#owned.delete(name)
+    })
+    await syncDir(this.path)
+    return change
+  }
+
+  async #write (name: string, content: string): Promise<void> {
+    const temp = join(this.path, `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+    try {
+      const handle = await open(temp, 'w', 0o644)
+      try {
+        await handle.writeFile(content, 'utf8')
+        await handle.datasync()
+      } finally {
+        await handle.close()
+      }
+      await rename(temp, join(this.path, name))
+    } catch (err) {
+      await rm(temp, { force: true })
+      throw err
+    }
+  }
+}
