@@ -42,6 +42,14 @@ export class DhcpDnsmasq {
     return join(this.hostsDir, 'addn-hosts')
   }
 
+  get dhcpHostsDir (): string {
+    return join(this.hostsDir, 'dhcp-hosts.d')
+  }
+
+  get dnsHostsDir (): string {
+    return join(this.hostsDir, 'hosts.d')
+  }
+
   /** dnsmasq's own configuration; the reservations part comes from the salt state in conf-dir. */
   async writeConfig (range: { first: string, last: string }, domain: string): Promise<void> {
     await mkdir(this.confDir, { recursive: true })

@@ -1,12 +1,27 @@
 {#- saltmasq.dnsmasq: point dnsmasq at the files saltmasq writes, and make sure reloads work.
     Pillar (all optional), under saltmasq:dnsmasq:
+      format          hostsdir                  as saltmasq's RESERVATIONS_FORMAT: hostsdir or hostsfile
       conf_dir        /etc/dnsmasq.d            where this state drops saltmasq.conf
-      hosts_dir       /etc/dnsmasq.saltmasq     DHCP_HOSTSFILE and ADDN_HOSTS_FILE live here
+      hosts_dir       /etc/dnsmasq.saltmasq     hostsdir:  DHCP_HOSTSDIR is <hosts_dir>/dhcp-hosts.d
+                                                           and DNS_HOSTSDIR <hosts_dir>/hosts.d
+                                                hostsfile: DHCP_HOSTSFILE is <hosts_dir>/dhcp-hosts
+                                                           and ADDN_HOSTS_FILE <hosts_dir>/addn-hosts
       manage_service  True                      install, enable and run the dnsmasq service
     Apply on the dnsmasq minion:  salt <dnsmasq minion> state.apply saltmasq.dnsmasq #}
 {%- set cfg = salt['pillar.get']('saltmasq:dnsmasq', {}) %}
+{%- set format = cfg.get('format', 'hostsdir') %}
 {%- set conf_dir = cfg.get('conf_dir', '/etc/dnsmasq.d') %}
 {%- set hosts_dir = cfg.get('hosts_dir', '/etc/dnsmasq.saltmasq') %}
+{%- if format == 'hostsdir' %}
+{%-   set watched = {'dhcp-hostsdir': hosts_dir ~ '/dhcp-hosts.d', 'hostsdir': hosts_dir ~ '/hosts.d'} %}
+{%- elif format == 'hostsfile' %}
+{%-   set watched = {'dhcp-hostsfile': hosts_dir ~ '/dhcp-hosts', 'addn-hosts': hosts_dir ~ '/addn-hosts'} %}
+{%- else %}
+saltmasq-format:
+  test.fail_without_changes:
+    - name: "saltmasq:dnsmasq:format must be hostsdir or hostsfile (conf needs no state), not {{ format }}"
+{%-   set watched = {} %}
+{%- endif %}
 
 saltmasq-modules:
   saltutil.sync_modules:
@@ -18,13 +33,20 @@ saltmasq-hosts-dir:
     - mode: '0755'
     - makedirs: True
 
-{%- for name in ['dhcp-hosts', 'addn-hosts'] %}
-{#- dnsmasq will not start on a missing file; saltmasq owns the content, so never replace it. #}
-saltmasq-{{ name }}:
+{%- for option, path in watched.items() %}
+{#- dnsmasq will not start on a missing file or directory; saltmasq owns the content, so never
+    replace a file or clean a directory. #}
+saltmasq-{{ option }}:
+{%-   if format == 'hostsdir' %}
+  file.directory:
+    - name: {{ path }}
+    - mode: '0755'
+{%-   else %}
   file.managed:
-    - name: {{ hosts_dir }}/{{ name }}
+    - name: {{ path }}
     - mode: '0644'
     - replace: False
+{%-   endif %}
     - require:
       - file: saltmasq-hosts-dir
 {%- endfor %}
@@ -35,10 +57,18 @@ saltmasq-dnsmasq-conf:
     - mode: '0644'
     - makedirs: True
     - contents: |
-        # Managed by Salt (saltmasq.dnsmasq). dnsmasq re-reads both files on SIGHUP:
-        # saltmasq adds and removes reservations without restarting dnsmasq.
-        dhcp-hostsfile={{ hosts_dir }}/dhcp-hosts
-        addn-hosts={{ hosts_dir }}/addn-hosts
+        # Managed by Salt (saltmasq.dnsmasq, format {{ format }}).
+{%- if format == 'hostsdir' %}
+        # dnsmasq watches both directories with inotify: a new reservation is live the moment
+        # saltmasq renames its file into place, with no signal. Deletions need a SIGHUP,
+        # which saltmasq batches.
+{%- else %}
+        # dnsmasq re-reads both files on SIGHUP: saltmasq adds and removes reservations
+        # without restarting dnsmasq.
+{%- endif %}
+{%- for option, path in watched.items() %}
+        {{ option }}={{ path }}
+{%- endfor %}
 
 {%- if cfg.get('manage_service', True) %}
 
@@ -53,8 +83,9 @@ dnsmasq-service:
     - enable: True
     - require:
       - pkg: dnsmasq-package
-      - file: saltmasq-dhcp-hosts
-      - file: saltmasq-addn-hosts
+{%- for option in watched %}
+      - file: saltmasq-{{ option }}
+{%- endfor %}
     - watch:
       - file: saltmasq-dnsmasq-conf
 

@@ -1,0 +1,256 @@
+// The three promises, proven with every part real: network namespaces on a bridge, dnsmasq
+// serving DHCP and DNS, machines getting addresses from busybox udhcpc and running real
+// salt-minions, the real master with the project's reactor, salt-api, and saltmasq itself
+// (dist/src/server.js). Run once per format by the promises-*.test.ts files: hostsdir (inotify
+// picks up new files; only deletions are applied, by SIGHUP through salt-api) and hostsfile
+// (every change applied by SIGHUP). Scenarios run in order, each its own test; everything is
+// torn down at the end, even after a failure.
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { DhcpDnsmasq } from '../harness/dhcp-dnsmasq.js'
+import { LAB_SUBNET, MASTER_IP, NetLab, type Machine } from '../harness/netns.js'
+import { waitFor } from '../harness/processes.js'
+import { SaltLab } from '../harness/salt-lab.js'
+import { SaltmasqProcess } from '../harness/saltmasq-process.js'
+
+interface Reservation { minionId: string, ip: string, staleSince?: string }
+
+export type LabFormat = 'hostsdir' | 'hostsfile'
+
+export async function provePromises (format: LabFormat): Promise<void> {
+  const token = randomBytes(24).toString('hex')
+  const tmp = await mkdtemp(join(tmpdir(), 'smq-lab-'))
+  let net: NetLab | undefined
+  let salt: SaltLab | undefined
+  let dns: DhcpDnsmasq | undefined
+  let svc: SaltmasqProcess | undefined
+
+  t.teardown(async () => {
+    await svc?.stop()
+    await salt?.stop()
+    await dns?.stop()
+    await net?.destroy()
+    if (process.env.SALTMASQ_KEEP_LAB === undefined) await rm(tmp, { recursive: true, force: true })
+  })
+
+  function randomMac (): string {
+    return ['02', ...[...randomBytes(5)].map((b) => b.toString(16).padStart(2, '0'))].join(':')
+  }
+
+  net = await NetLab.create(tmp)
+  const web = await net.addMachine('web01')
+  const db = await net.addMachine('db01')
+  const app = await net.addMachine('app01')
+  const churn = await net.addMachine('churn')
+  const clash = await net.addMachine('clash01')
+
+  dns = new DhcpDnsmasq(net.master, join(tmp, 'dnsmasq'))
+  await dns.writeConfig({ first: '10.99.0.100', last: '10.99.0.109' }, 'lab')
+
+  salt = await SaltLab.start({
+    masterNetns: net.master,
+    masterAddress: MASTER_IP,
+    minions: [{ id: 'dns-host', ips: ['127.0.0.1'], netns: net.master }],
+    webhookUrl: 'http://127.0.0.1:18080/hooks/salt',
+    webhookToken: token,
+    extraPermissions: ["      - 'dns-host':", '        - saltmasq.reload', '        - saltmasq.release_lease'].join('\n'),
+  })
+
+  // The project's dnsmasq state points dnsmasq at saltmasq's files (no service management here:
+  // the lab starts dnsmasq itself, with its own pid file).
+  const pillar = { saltmasq: { dnsmasq: { format, conf_dir: dns.confDir, hosts_dir: dns.hostsDir, manage_service: false } } }
+  const applied = await salt.salt(['dns-host', 'state.apply', 'saltmasq.dnsmasq', `pillar=${JSON.stringify(pillar)}`]) as Record<string, Record<string, { result: boolean }>>
+  const stateResults = Object.values(applied['dns-host'] ?? {})
+  if (stateResults.length === 0 || !stateResults.every((s) => s.result)) throw new Error(`saltmasq.dnsmasq state failed: ${JSON.stringify(applied)}`)
+  let dnsmasqPid = await dns.start()
+
+  svc = await SaltmasqProcess.start({
+    ...salt.saltApiEnv,
+    PORT: '18080',
+    WEBHOOK_TOKEN: token,
+    MANAGED_SUBNETS: LAB_SUBNET,
+    RESERVATIONS_FORMAT: format,
+    DHCP_HOSTSFILE: dns.dhcpHostsFile,
+    ADDN_HOSTS_FILE: dns.addnHostsFile,
+    DHCP_HOSTSDIR: dns.dhcpHostsDir,
+    DNS_HOSTSDIR: dns.dnsHostsDir,
+    DNS_DOMAIN: 'lab',
+    STATE_FILE: join(tmp, 'saltmasq-state.json'),
+    DNSMASQ_MINION: 'dns-host',
+    DNSMASQ_APPLY_FUNCTION: 'saltmasq.reload',
+    DNSMASQ_APPLY_ARGS: JSON.stringify([`pidfile=${dns.pidFile}`]),
+    DNSMASQ_RELEASE_FUNCTION: 'saltmasq.release_lease',
+    DNSMASQ_RELEASE_ARGS: JSON.stringify(['interface=br0', `leasefile=${dns.leaseFile}`]),
+    LOG_LEVEL: 'info',
+  }, join(tmp, 'saltmasq.log'), net.master)
+
+  async function boot (machine: Machine): Promise<string> {
+    const ip = await machine.dhcp()
+    await salt!.startMinion({ id: machine.hostname, netns: machine })
+    await salt!.waitForMinions([machine.hostname])
+    await salt!.refreshMine([machine.hostname])
+    return ip
+  }
+
+  async function reservations (): Promise<Reservation[]> {
+    return (await svc!.request('GET', '/reservations')).body.reservations as Reservation[]
+  }
+
+  async function reservedIp (id: string): Promise<string | undefined> {
+    return (await reservations()).find((r) => r.minionId === id)?.ip
+  }
+
+  /** Every DHCP reservation dnsmasq is given, one line each, whatever the format. */
+  async function publishedDhcpLines (): Promise<string[]> {
+    const texts = format === 'hostsfile'
+      ? [await readFile(dns!.dhcpHostsFile, 'utf8')]
+      : await Promise.all((await readdir(dns!.dhcpHostsDir)).map(async (name) => await readFile(join(dns!.dhcpHostsDir, name), 'utf8')))
+    return texts.join('').split('\n').filter((l) => l !== '' && !l.startsWith('#'))
+  }
+
+  /** How often dnsmasq has been told to re-read everything (SIGHUP logs "cleared cache"; so does start-up). */
+  async function cacheClears (): Promise<number> {
+    return ((await dns!.log()).match(/cleared cache/g) ?? []).length
+  }
+
+  async function assertSamePid (t: Test, why: string): Promise<void> {
+    t.equal(await dns!.pid(), dnsmasqPid, `dnsmasq never restarted: same pid ${why}`)
+  }
+
+  // db01 and app01 are already running when saltmasq first syncs.
+  const dbIp = await boot(db)
+  const appIp = await boot(app)
+  const first = await svc.request('POST', '/resync?wait=true')
+  if (first.status !== 200) throw new Error(`first resync failed: ${JSON.stringify(first.body)}`)
+
+  let webIp = ''
+
+  t.test('1. a new machine gets a dynamic IP, and its created event reserves exactly that IP', async (t) => {
+    t.same((await reservations()).map((r) => [r.minionId, r.ip]), [['app01', appIp], ['db01', dbIp]], 'running machines reserved at their DHCP addresses')
+    webIp = await web.dhcp()
+    t.match(webIp, /^10\.99\.0\.1\d\d$/, 'a dynamic address from the pool')
+    await salt!.startMinion({ id: 'web01', netns: web })
+    await salt!.waitForMinions(['web01'])
+    await salt!.refreshMine(['web01'])
+    t.equal(await reservedIp('web01'), undefined, 'no reservation before the event')
+    const clearsBefore = await cacheClears()
+    const reloadsBefore = ((await dns!.log()).match(/read .*dhcp-hosts/g) ?? []).length
+    await salt!.fireEvent('salt/cloud/web01/created', { name: 'web01', profile: 'lab', event: 'created instance' })
+    await waitFor('web01 reserved', async () => await reservedIp('web01'), 60_000, 100)
+    t.equal(await reservedIp('web01'), webIp, 'reserved at the address DHCP gave it, with no one supplying it')
+    t.ok((await publishedDhcpLines()).includes(`web01,${webIp}`), 'dnsmasq is given the reservation')
+    if (format === 'hostsdir') {
+      await waitFor('dnsmasq to read web01\'s file through inotify', async () => (await dns!.log()).includes(`read ${join(dns!.dhcpHostsDir, 'web01')}`), 10_000, 20)
+      const log = await dns!.log()
+      t.ok(log.includes(`inotify: ${join(dns!.dhcpHostsDir, 'web01')} new or modified`), 'picked up by inotify')
+      t.equal(await cacheClears(), clearsBefore, 'no SIGHUP: dnsmasq never cleared its cache')
+      t.equal(log.split(`read ${join(dns!.dhcpHostsDir, 'db01')}`).length - 1, 1, 'db01\'s file was read once, never re-read')
+      t.notOk((await svc!.request('GET', '/reservations')).body.lastSync.applied, 'saltmasq applied nothing')
+    } else {
+      await waitFor('dnsmasq to re-read its hostsfile', async () => ((await dns!.log()).match(/read .*dhcp-hosts/g) ?? []).length > reloadsBefore, 10_000, 50)
+    }
+    await assertSamePid(t, 'after the reservation')
+  })
+
+  t.test('2. its name and name.domain resolve through dnsmasq from another machine', async (t) => {
+    t.same(await db.resolve('web01'), [webIp])
+    t.same(await db.resolve('web01.lab'), [webIp])
+    t.same(await web.resolve('db01.lab'), [dbIp])
+  })
+
+  t.test(format === 'hostsdir'
+    ? '3. lease released (no restart, no reload), MAC changed, pool churned: it gets the same IP again'
+    : '3. lease file wiped, dnsmasq restarted, MAC changed, pool churned: it gets the same IP again', async (t) => {
+    const oldMac = await web.mac()
+    if (format === 'hostsdir') {
+      // The reservation dnsmasq picked up by inotify alone must hold: no restart re-reads it.
+      await net!.master.mustRun('dhcp_release', ['br0', webIp, oldMac])
+      await waitFor('web01\'s lease gone', async () => !(await dns!.leases()).some((l) => l.ip === webIp), 10_000, 50)
+    } else {
+      await dns!.stop()
+      await rm(dns!.leaseFile, { force: true })
+      dnsmasqPid = await dns!.start()
+    }
+    await web.setMac(randomMac())
+    t.not(await web.mac(), oldMac, 'new MAC')
+    await web.flushAddress()
+    // Seven other clients take every address of the ten-address pool that is not reserved.
+    const churned = new Set<string>()
+    for (let i = 0; i < 7; i++) {
+      await churn.setMac(randomMac())
+      await churn.flushAddress()
+      churned.add(await churn.dhcp())
+    }
+    t.equal(churned.size, 7, 'seven distinct addresses handed out to others')
+    t.notOk(churned.has(webIp), 'none of them got web01\'s address')
+    t.equal(await web.dhcp(), webIp, 'web01 is given its reserved address')
+    if (format === 'hostsdir') await assertSamePid(t, 'through the whole scenario')
+  })
+
+  t.test('4. its minion stops and leaves the mine; after a resync the reservation stays', async (t) => {
+    await salt!.stopMinion('web01')
+    await salt!.saltRun(['cache.clear_mine', 'tgt=web01'])
+    await waitFor('web01 gone from the mine', async () => !('web01' in await salt!.mine()))
+    const res = await svc!.request('POST', '/resync?wait=true')
+    t.equal(res.status, 200)
+    t.same(res.body.stale.map((s: Reservation) => s.minionId), ['web01'])
+    const r = (await reservations()).find((x) => x.minionId === 'web01')
+    t.equal(r?.ip, webIp, 'same IP')
+    t.ok(r?.staleSince, 'marked stale, with a date')
+    t.same(await db.resolve('web01.lab'), [webIp], 'still resolves')
+    await assertSamePid(t, 'after the resync')
+  })
+
+  t.test('5. a destroyed event removes reservation, DNS name and lease; the IP can be handed out again', async (t) => {
+    t.ok((await dns!.leases()).some((l) => l.ip === webIp), 'web01 holds a lease')
+    await salt!.destroyMinion('web01')
+    // The machine is gone: its address no longer answers (dnsmasq pings an address before offering it).
+    await web.flushAddress()
+    const clearsBefore = await cacheClears()
+    await salt!.fireEvent('salt/cloud/web01/destroyed', { name: 'web01', event: 'destroyed instance' })
+    await waitFor('web01 unreserved', async () => (await reservedIp('web01')) === undefined, 60_000, 100)
+    await waitFor('the lease released', async () => !(await dns!.leases()).some((l) => l.ip === webIp), 10_000, 100)
+    t.notOk((await publishedDhcpLines()).some((l) => l.endsWith(',web01') || l.startsWith('web01,')), 'the reservation is gone from dnsmasq\'s files')
+    if (format === 'hostsdir') {
+      // A deleted dhcp-hostsdir file is forgotten only on SIGHUP: the first deletion reloads at once.
+      await waitFor('the reload for the deletion', async () => (await cacheClears()) === clearsBefore + 1, 10_000, 50)
+      t.match(await dns!.log(), new RegExp(`inotify: ${join(dns!.dnsHostsDir, 'web01').replaceAll('.', '\\.')} removed`), 'the DNS file\'s removal seen by inotify')
+    }
+    t.same(await db.resolve('web01.lab'), [], 'the name no longer resolves')
+    await churn.setMac(randomMac())
+    await churn.flushAddress()
+    t.equal(await churn.dhcp({ requestIp: webIp }), webIp, 'another machine can now be given the address')
+    await assertSamePid(t, 'after the destroy')
+  })
+
+  t.test('6. two minions claiming one IP: one conflict reported, the file stays valid, dnsmasq keeps answering', async (t) => {
+    // The pool is full after the churn: clash01 gets a static address outside it, and its mine
+    // claims app01's address.
+    await clash.setAddress('10.99.0.50')
+    await salt!.startMinion({ id: 'clash01', netns: clash, ips: [appIp] })
+    await salt!.waitForMinions(['clash01'])
+    await salt!.refreshMine(['clash01'])
+    const res = await svc!.request('POST', '/resync?wait=true')
+    t.equal(res.status, 200)
+    t.same(res.body.conflicts, [{ minionId: 'clash01', reason: 'ip-taken', heldBy: 'app01', ip: appIp }])
+    t.same((await svc!.request('GET', '/reservations')).body.lastSync.conflicts.map((c: { minionId: string }) => c.minionId), ['clash01'])
+    const lines = await publishedDhcpLines()
+    t.notOk(lines.some((l) => l.includes('clash01')))
+    const ips = lines.map((l) => l.split(',')[1])
+    t.equal(new Set(ips).size, ips.length, 'no IP given to dnsmasq twice')
+    t.same(await db.resolve('app01.lab'), [appIp])
+    t.same(await app.resolve('db01.lab'), [dbIp])
+    t.match(await readFile(svc!.logFile, 'utf8'), /reservation conflict/)
+    await assertSamePid(t, format === 'hostsdir' ? 'through the whole lab' : 'through every saltmasq operation since the deliberate restart')
+  })
+
+  t.test('no secret in saltmasq\'s log of the whole lab run', async (t) => {
+    const log = await readFile(svc!.logFile, 'utf8')
+    t.ok(log.includes('sync done'))
+    t.notOk(log.includes(token), 'webhook token')
+    t.notOk(log.includes(salt!.apiPassword), 'salt-api password')
+  })
+}
