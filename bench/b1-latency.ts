@@ -44,7 +44,7 @@ export async function benchLatency (events: number): Promise<LatencyRow[]> {
     })
     app = await buildApp({
       env: {
-        ...lab.saltApiEnv, WEBHOOK_TOKEN: token, MANAGED_SUBNETS: '10.77.0.0/16', DHCP_HOSTSFILE: dns.dhcpHostsFile, ADDN_HOSTS_FILE: dns.addnHostsFile,
+        ...lab.saltApiEnv, WEBHOOK_TOKEN: token, MANAGED_SUBNETS: '10.77.0.0/16', RESERVATIONS_FORMAT: 'hostsfile', DHCP_HOSTSFILE: dns.dhcpHostsFile, ADDN_HOSTS_FILE: dns.addnHostsFile,
         STATE_FILE: join(tmp, 'state.json'), DNSMASQ_MINION: 'dns-host', DNSMASQ_APPLY_FUNCTION: 'cmd.run_all', DNSMASQ_APPLY_ARGS: JSON.stringify([dns.reloadScript]),
         DNSMASQ_RELEASE_FUNCTION: '', RECONCILE_INTERVAL_S: '0', LOG_LEVEL: 'error',
       },

@@ -45,7 +45,7 @@ export async function benchAccept (durationS: number, runs: number): Promise<Acc
     ...salt.env,
     WEBHOOK_TOKEN: TOKEN,
     MANAGED_SUBNETS: '10.0.0.0/8',
-    DHCP_HOSTSFILE: join(dir, 'dhcp-hosts'),
+    RESERVATIONS_FORMAT: 'hostsfile', DHCP_HOSTSFILE: join(dir, 'dhcp-hosts'),
     ADDN_HOSTS_FILE: join(dir, 'addn-hosts'),
     STATE_FILE: join(dir, 'state.json'),
     DNSMASQ_MINION: 'dns',

@@ -1,9 +1,10 @@
 // `npm run demo`: a whole local lab with nothing configured beforehand. A real Salt master,
 // salt-api and three minions, a real dnsmasq answering DNS on loopback, and saltmasq between
 // them. Fires a salt-cloud created event on the master bus and shows what came of it: the
-// reservation, the files dnsmasq reads, and dnsmasq answering for the new name.
+// reservation, the files dnsmasq reads (one per reservation, picked up by inotify), and dnsmasq
+// answering for the new name.
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
@@ -42,9 +43,8 @@ try {
       ...lab.saltApiEnv,
       WEBHOOK_TOKEN: token,
       MANAGED_SUBNETS: '10.77.0.0/16',
-      RESERVATIONS_FORMAT: 'hostsfile',
-      DHCP_HOSTSFILE: dns.dhcpHostsFile,
-      ADDN_HOSTS_FILE: dns.addnHostsFile,
+      DHCP_HOSTSDIR: dns.dhcpHostsDir,
+      DNS_HOSTSDIR: dns.dnsHostsDir,
       DNS_DOMAIN: 'lab',
       STATE_FILE: join(tmp, 'state.json'),
       DNSMASQ_MINION: 'dns-host',
@@ -69,7 +69,7 @@ try {
     const found = await dns!.resolve('web01.lab')
     return found.length > 0 ? found : undefined
   }, 60_000, 20)
-  say(`  the reactor posted it, saltmasq synced, dnsmasq reloaded: ${Date.now() - fired} ms`)
+  say(`  the reactor posted it, saltmasq synced and wrote web01's files, dnsmasq read them by inotify (no reload): ${Date.now() - fired} ms`)
   say()
   const listed = await app.inject({ method: 'GET', url: '/reservations', headers: { authorization: `Bearer ${token}` } })
   say('GET /reservations:')
@@ -77,10 +77,10 @@ try {
     say(`  ${r.minionId.padEnd(10)} ${r.ip.padEnd(15)} since ${r.firstSeen}`)
   }
   say()
-  say(`${dns.dhcpHostsFile} (dhcp-hostsfile):`)
-  say((await readFile(dns.dhcpHostsFile, 'utf8')).trimEnd().replace(/^/gm, '  '))
-  say(`${dns.addnHostsFile} (addn-hosts):`)
-  say((await readFile(dns.addnHostsFile, 'utf8')).trimEnd().replace(/^/gm, '  '))
+  for (const [dir, option] of [[dns.dhcpHostsDir, 'dhcp-hostsdir'], [dns.dnsHostsDir, 'hostsdir']] as const) {
+    say(`${dir} (${option}), one file per reservation:`)
+    for (const name of (await readdir(dir)).sort()) say(`  ${name}: ${(await readFile(join(dir, name), 'utf8')).split('\n')[1]}`)
+  }
   say()
   say(`dnsmasq answers: web01.lab → ${addresses.join(', ')}; db01.lab → ${(await dns.resolve('db01.lab')).join(', ')}`)
   say('(web01 got 10.77.0.11, its address in MANAGED_SUBNETS, not the first address in its list.)')

@@ -16,6 +16,9 @@ export class LoopbackDnsmasq {
   readonly reservationsConf: string
   readonly dhcpHostsFile: string
   readonly addnHostsFile: string
+  /** hostsdir format: the directories dnsmasq watches with inotify. */
+  readonly dhcpHostsDir: string
+  readonly dnsHostsDir: string
   /** Scripts the dnsmasq minion runs through salt-api (cmd.run_all) to apply. */
   readonly restartScript: string
   readonly reloadScript: string
@@ -29,6 +32,8 @@ export class LoopbackDnsmasq {
     this.reservationsConf = join(dir, 'dnsmasq.d', 'reservations.conf')
     this.dhcpHostsFile = join(dir, 'hosts', 'dhcp-hosts')
     this.addnHostsFile = join(dir, 'hosts', 'addn-hosts')
+    this.dhcpHostsDir = join(dir, 'hosts', 'dhcp-hosts.d')
+    this.dnsHostsDir = join(dir, 'hosts', 'hosts.d')
     this.restartScript = join(dir, 'restart-dnsmasq.sh')
     this.reloadScript = join(dir, 'reload-dnsmasq.sh')
   }
@@ -36,7 +41,8 @@ export class LoopbackDnsmasq {
   static async start (dir: string): Promise<LoopbackDnsmasq> {
     const d = new LoopbackDnsmasq(dir, await freePort())
     await mkdir(join(dir, 'dnsmasq.d'), { recursive: true })
-    await mkdir(join(dir, 'hosts'), { recursive: true })
+    await mkdir(d.dhcpHostsDir, { recursive: true })
+    await mkdir(d.dnsHostsDir, { recursive: true })
     // dnsmasq refuses to start on a missing dhcp-hostsfile or addn-hosts file.
     await writeFile(d.dhcpHostsFile, '', { flag: 'a' })
     await writeFile(d.addnHostsFile, '', { flag: 'a' })
@@ -52,6 +58,8 @@ export class LoopbackDnsmasq {
       `conf-dir=${join(dir, 'dnsmasq.d')},*.conf`,
       `dhcp-hostsfile=${d.dhcpHostsFile}`,
       `addn-hosts=${d.addnHostsFile}`,
+      `dhcp-hostsdir=${d.dhcpHostsDir}`,
+      `hostsdir=${d.dnsHostsDir}`,
       '',
     ].join('\n'))
     await writeFile(d.restartScript, [
