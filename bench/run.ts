@@ -9,15 +9,35 @@ import { benchAccept } from './b4-accept.js'
 import { benchLatency, type LatencyRow } from './b1-latency.js'
 import { benchBurstSaltmasq, benchBurstSeed, benchSeedLatency } from './b2-burst.js'
 import { benchScale } from './b3-scale.js'
+import { benchFormats, type FormatRow } from './b5-formats.js'
 import { median, round, say } from './stats.js'
 
 const quick = process.argv.includes('--quick')
+// --only=b5 runs the format comparison alone (it needs no Salt) and writes its own results file.
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length)
 const plan = quick
-  ? { events: 3, seedEvents: 2, burst: 20, seedBurst: 0, seedCapS: 0, sizes: [1000, 10_000], scaleRuns: 1, acceptSeconds: 3, acceptRuns: 1 }
-  : { events: 20, seedEvents: 10, burst: 200, seedBurst: 200, seedCapS: 300, sizes: [1000, 10_000, 50_000, 100_000], scaleRuns: 3, acceptSeconds: 10, acceptRuns: 3 }
+  ? { events: 3, seedEvents: 2, burst: 20, seedBurst: 0, seedCapS: 0, sizes: [1000, 10_000], scaleRuns: 1, acceptSeconds: 3, acceptRuns: 1, formatSamples: 3 }
+  : { events: 20, seedEvents: 10, burst: 200, seedBurst: 200, seedCapS: 300, sizes: [1000, 10_000, 50_000, 100_000], scaleRuns: 3, acceptSeconds: 10, acceptRuns: 3, formatSamples: 5 }
 const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`
 const started = new Date()
-say(`saltmasq benchmarks${quick ? ' (quick)' : ''} — ${started.toISOString()} — ${machine}`)
+say(`saltmasq benchmarks${quick ? ' (quick)' : ''}${only === undefined ? '' : ` (${only} only)`} — ${started.toISOString()} — ${machine}`)
+
+async function formats (): Promise<FormatRow[]> {
+  say(`\nB5 formats: real dnsmasq (DHCP + DNS) holding N reservations; ${plan.formatSamples} single additions, a burst of 200 additions, a batch of 200 deletions`)
+  say('  minions  format     write  live after write (max) | longest stall: additions  deletions | applies in burst | dnsmasq start')
+  return await benchFormats(plan.sizes, plan.formatSamples, 200, (r) => {
+    say(`  ${String(r.n).padStart(7)}  ${r.format.padEnd(9)} ${String(r.writeMs).padStart(6)} ${String(r.liveMs).padStart(9)} (${r.liveMaxMs}) ms | ${String(r.addBurstStallMs).padStart(20)} ${String(r.deleteBatchStallMs).padStart(10)} ms | ${String(r.addBurstApplies).padStart(16)} | ${String(r.startMs).padStart(10)} ms`)
+  })
+}
+
+if (only === 'b5') {
+  const rows = await formats()
+  await mkdir(join(repoRoot, 'bench', 'results'), { recursive: true })
+  const file = quick ? 'b5-formats-quick.json' : 'b5-formats.json'
+  await writeFile(join(repoRoot, 'bench', 'results', file), `${JSON.stringify({ date: started.toISOString(), machine, quick, formats: rows }, null, 2)}\n`)
+  say(`\nwritten: bench/results/${file}`)
+  process.exit(0)
+}
 
 say('\nB1 event → applied latency (real master, salt-api, minions, dnsmasq)')
 const latency: LatencyRow[] = await benchLatency(plan.events)
@@ -51,7 +71,9 @@ for (const r of accept) say(`  ${r.target.padEnd(30)} ${String(r.requestsPerSec)
 const ratio = round(accept[0]!.requestsPerSec / accept[1]!.requestsPerSec, 2)
 say(`  saltmasq / bare Fastify: ${ratio}×`)
 
-const results = { date: started.toISOString(), machine, quick, latency, latencyRatioToFloor: round(fromHook / floor, 2), latencyRatioToSeed: round(fromEvent / seed, 2), burst, scale, accept, acceptRatio: ratio }
+const formatRows = await formats()
+
+const results = { date: started.toISOString(), machine, quick, latency, latencyRatioToFloor: round(fromHook / floor, 2), latencyRatioToSeed: round(fromEvent / seed, 2), burst, scale, accept, acceptRatio: ratio, formats: formatRows }
 await mkdir(join(repoRoot, 'bench', 'results'), { recursive: true })
 // A quick run never overwrites the figures of the last full run.
 const file = quick ? 'latest-quick.json' : 'latest.json'

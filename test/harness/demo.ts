@@ -43,6 +43,8 @@ try {
       ...lab.saltApiEnv,
       WEBHOOK_TOKEN: token,
       MANAGED_SUBNETS: '10.77.0.0/16',
+      // A small fleet: the format where a new machine needs no reload at all.
+      RESERVATIONS_FORMAT: 'hostsdir',
       DHCP_HOSTSDIR: dns.dhcpHostsDir,
       DNS_HOSTSDIR: dns.dnsHostsDir,
       DNS_DOMAIN: 'lab',

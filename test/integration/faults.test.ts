@@ -51,6 +51,7 @@ app = await buildApp({
     SALT_API_TIMEOUT_MS: '3000',
     WEBHOOK_TOKEN: token,
     MANAGED_SUBNETS: '10.77.0.0/16',
+    RESERVATIONS_FORMAT: 'hostsdir',
     DHCP_HOSTSDIR: dns.dhcpHostsDir,
     DNS_HOSTSDIR: dns.dnsHostsDir,
     STATE_FILE: join(tmp, 'state.json'),

@@ -237,9 +237,8 @@ t.test('conf format: when dnsmasq --test rejects the new file, the previous one 
   t.equal(fake.calls.filter((c) => JSON.stringify(c.body).includes('service.restart')).length, restartsBefore, 'no restart')
 })
 
-t.test('hostsdir format (the default): a file per reservation in each directory, and no call to dnsmasq at all', async (t) => {
-  const { app, fake, dir } = await setup(t, { RESERVATIONS_FORMAT: undefined, DNS_DOMAIN: 'lab' })
-  t.equal(app.saltmasq.config.format, 'hostsdir')
+t.test('hostsdir format: a file per reservation in each directory, and no call to dnsmasq at all', async (t) => {
+  const { app, fake, dir } = await setup(t, { RESERVATIONS_FORMAT: 'hostsdir', DNS_DOMAIN: 'lab' })
   fake.mine = { web01: ['10.0.0.5'], 'db.example.com': ['10.0.0.6'] }
   const result = (await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })).json()
   t.equal(result.applied, false)
@@ -250,8 +249,9 @@ t.test('hostsdir format (the default): a file per reservation in each directory,
   t.same(fake.calls.filter((c) => JSON.stringify(c.body).includes('"local"')), [], 'inotify does the rest')
 })
 
-t.test('hostsfile format: two files, applied with service.reload, no --test', async (t) => {
-  const { app, fake, dir } = await setup(t, { RESERVATIONS_FORMAT: 'hostsfile', DNS_DOMAIN: 'lab' })
+t.test('hostsfile format (the default): two files, applied with service.reload, no --test', async (t) => {
+  const { app, fake, dir } = await setup(t, { RESERVATIONS_FORMAT: undefined, DNS_DOMAIN: 'lab' })
+  t.equal(app.saltmasq.config.format, 'hostsfile')
   fake.mine = { web01: ['10.0.0.5'] }
   const result = (await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })).json()
   t.same(result.filesChanged, [join(dir, 'dhcp-hosts'), join(dir, 'addn-hosts')])

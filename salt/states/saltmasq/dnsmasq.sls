@@ -1,6 +1,6 @@
 {#- saltmasq.dnsmasq: point dnsmasq at the files saltmasq writes, and make sure reloads work.
     Pillar (all optional), under saltmasq:dnsmasq:
-      format          hostsdir                  as saltmasq's RESERVATIONS_FORMAT: hostsdir or hostsfile
+      format          hostsfile                 as saltmasq's RESERVATIONS_FORMAT: hostsfile or hostsdir
       conf_dir        /etc/dnsmasq.d            where this state drops saltmasq.conf
       hosts_dir       /etc/dnsmasq.saltmasq     hostsdir:  DHCP_HOSTSDIR is <hosts_dir>/dhcp-hosts.d
                                                            and DNS_HOSTSDIR <hosts_dir>/hosts.d
@@ -9,7 +9,7 @@
       manage_service  True                      install, enable and run the dnsmasq service
     Apply on the dnsmasq minion:  salt <dnsmasq minion> state.apply saltmasq.dnsmasq #}
 {%- set cfg = salt['pillar.get']('saltmasq:dnsmasq', {}) %}
-{%- set format = cfg.get('format', 'hostsdir') %}
+{%- set format = cfg.get('format', 'hostsfile') %}
 {%- set conf_dir = cfg.get('conf_dir', '/etc/dnsmasq.d') %}
 {%- set hosts_dir = cfg.get('hosts_dir', '/etc/dnsmasq.saltmasq') %}
 {%- if format == 'hostsdir' %}

@@ -1,0 +1,37 @@
+// B5: what each RESERVATIONS_FORMAT costs dnsmasq at scale. For every fleet size and format,
+// b5-worker.ts runs inside a fresh network namespace with a real dnsmasq (DHCP + DNS) holding
+// N reservations, and measures: how soon a new reservation is live after saltmasq starts
+// writing it, and the longest time dnsmasq stops answering while a burst of additions, then a
+// batch of deletions, is published.
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { ReservationsFormat } from '../src/reservations/render.js'
+import { repoRoot } from '../test/harness/paths.js'
+import { NetLab } from '../test/harness/netns.js'
+import type { WorkerArgs, WorkerResult } from './b5-worker.js'
+
+export type FormatRow = WorkerResult
+
+export const B5_FORMATS: readonly ReservationsFormat[] = ['hostsdir', 'hostsfile', 'conf']
+
+export async function benchFormats (sizes: readonly number[], samples: number, burst: number, onRow: (row: FormatRow) => void = () => undefined): Promise<FormatRow[]> {
+  const rows: FormatRow[] = []
+  for (const n of sizes) {
+    for (const format of B5_FORMATS) {
+      const dir = await mkdtemp(join(tmpdir(), `smq-b5-${format}-${n}-`))
+      const net = await NetLab.create(dir)
+      try {
+        const args: WorkerArgs = { format, n, dir, ns: net.master.name, samples, burst }
+        const out = await net.master.mustRun(process.execPath, [join(repoRoot, 'dist', 'bench', 'b5-worker.js'), JSON.stringify(args)], { timeoutMs: 1_800_000 })
+        const row = JSON.parse(out.trim().split('\n').at(-1)!) as FormatRow
+        rows.push(row)
+        onRow(row)
+      } finally {
+        await net.destroy()
+        if (process.env.SALTMASQ_KEEP_LAB === undefined) await rm(dir, { recursive: true, force: true })
+      }
+    }
+  }
+  return rows
+}
