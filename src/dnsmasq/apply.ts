@@ -7,6 +7,7 @@
 // until SIGHUP) owes a reload, and those are batched to one per RELOAD_MIN_INTERVAL_S.
 // After a destroy, frees the machine's DHCP lease at once. An apply we cannot confirm is not an
 // apply: a target no minion answers for, or a function that reports failure, is an error.
+import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import type { Config, SaltFunction } from '../config.js'
@@ -14,7 +15,7 @@ import { errors } from '../errors.js'
 import type { Reservation } from '../reservations/ledger.js'
 import { HostsDirectory } from '../reservations/hosts-dir.js'
 import type { FileRole, RenderedEntries, RenderedFiles } from '../reservations/render.js'
-import { restore, writeIfChanged, type WriteOutcome } from '../reservations/store.js'
+import { readIfExists, restore, writeFileAtomic, writeIfChanged, type WriteOutcome } from '../reservations/store.js'
 import type { SaltClient } from '../salt/client.js'
 import { localFailure } from '../salt/results.js'
 
@@ -79,7 +80,10 @@ export class DnsmasqPublisher {
     this.#dirs = dirs
   }
 
-  /** In hostsdir format, reads both directories once: from then on only changes touch the disk. */
+  /**
+   * In hostsdir format, reads both directories once: from then on only changes touch the disk.
+   * A reload owed when saltmasq last stopped (its marker file is there) is still owed.
+   */
   static async open (config: Config, client: LocalClient, log: Logger): Promise<DnsmasqPublisher> {
     if (config.format !== 'hostsdir') return new DnsmasqPublisher(config, client, log, null)
     const dirs = {
@@ -87,9 +91,18 @@ export class DnsmasqPublisher {
       dns: await HostsDirectory.open(config.files.dnsHostsDir),
     }
     const publisher = new DnsmasqPublisher(config, client, log, dirs)
+    if (await readIfExists(publisher.#owedMarker) !== null) {
+      publisher.#applyOwed = true
+      log.info('a reload owed before saltmasq stopped will be sent at the next sync')
+    }
     const unowned = publisher.unownedFiles
     if (unowned.length > 0) log.warn({ files: unowned.slice(0, 20), count: unowned.length }, 'files saltmasq does not own are in its hosts directories; they are left alone')
     return publisher
+  }
+
+  /** hostsdir format: present while a reload is owed (a dotfile: dnsmasq skips it). */
+  get #owedMarker (): string {
+    return join(this.#config.files.dhcpHostsDir, '.saltmasq-reload-owed')
   }
 
   /** hostsdir format: the DHCP lines saltmasq has published, as one text (to rebuild a lost ledger). */
@@ -116,16 +129,14 @@ export class DnsmasqPublisher {
     const dirs = this.#dirs
     if (dirs === null) throw new Error('publishEntries needs RESERVATIONS_FORMAT=hostsdir')
     const started = performance.now()
-    let dhcp
-    try {
-      dhcp = await dirs.dhcp.apply(entries.dhcpHosts)
-    } catch (err) {
-      // Some files may have gone before the failure: a reload is harmless, a missed one is not.
+    const plan = dirs.dhcp.plan(entries.dhcpHosts)
+    if ((plan.gone.length > 0 || plan.replaced.size > 0) && !this.#applyOwed) {
+      // Recorded on disk before any record is dropped: a crash cannot lose the reload.
+      await writeFileAtomic(this.#owedMarker, `${new Date().toISOString()}\n`)
       this.#applyOwed = true
-      throw err
     }
+    const dhcp = await dirs.dhcp.apply(plan)
     const dns = await dirs.dns.apply(entries.dnsHosts)
-    if (dhcp.removed.size > 0 || dhcp.replaced.size > 0) this.#applyOwed = true
     const filesChanged = [[dirs.dhcp, dhcp], [dirs.dns, dns]] as const
     const out: Published = {
       filesChanged: filesChanged.filter(([, c]) => c.created.length + c.replaced.size + c.removed.size > 0).map(([dir]) => dir.path),
@@ -149,6 +160,7 @@ export class DnsmasqPublisher {
     await runOnDnsmasqMinion(this.#client, this.#config.dnsmasq.minion, this.#config.dnsmasq.apply)
     this.#lastReloadAt = performance.now()
     this.#applyOwed = false
+    await rm(this.#owedMarker, { force: true })
     return { ...out, applied: true, applyMs: since(applyStarted) }
   }
 

@@ -11,6 +11,18 @@ import { HEADER } from './render.js'
 /** Files written or read at once: enough to keep the thread pool busy, few enough for fd limits. */
 const PARALLEL = 16
 
+/** What `apply` would do, worked out before touching the disk. */
+export interface DirPlan {
+  writes: Array<[string, string]>
+  created: string[]
+  replaced: Map<string, string>
+  gone: string[]
+  blocked: string[]
+}
+
+/** The name of a temporary this module writes: `.<name>.<pid>.<8 hex>.tmp`. */
+const TEMPORARY = /^\..+\.\d+\.[0-9a-f]{8}\.tmp$/
+
 export interface DirChange {
   /** Files that did not exist before. */
   created: string[]
@@ -56,7 +68,7 @@ export class HostsDirectory {
     const dir = new HostsDirectory(path)
     await mkdir(path, { recursive: true })
     const entries = await readdir(path, { withFileTypes: true })
-    const leftovers = entries.filter((e) => e.isFile() && e.name.startsWith('.') && e.name.endsWith('.tmp'))
+    const leftovers = entries.filter((e) => e.isFile() && TEMPORARY.test(e.name))
     await eachLimited(leftovers, async (e) => { await rm(join(path, e.name), { force: true }) })
     const files = entries.filter((e) => !e.name.startsWith('.'))
     await eachLimited(files, async (e) => {
@@ -81,22 +93,28 @@ export class HostsDirectory {
     return this.#owned
   }
 
-  /** Makes the owned files exactly `wanted`: writes new and changed ones, removes the rest. */
-  async apply (wanted: ReadonlyMap<string, string>): Promise<DirChange> {
-    const change: DirChange = { created: [], replaced: new Map(), removed: new Map(), blocked: [] }
-    const writes: Array<[string, string]> = []
+  /** What making the owned files exactly `wanted` takes; nothing is touched. */
+  plan (wanted: ReadonlyMap<string, string>): DirPlan {
+    const plan: DirPlan = { writes: [], created: [], replaced: new Map(), gone: [], blocked: [] }
     for (const [name, content] of wanted) {
       if (this.#unowned.has(name)) {
-        change.blocked.push(name)
+        plan.blocked.push(name)
         continue
       }
       const before = this.#owned.get(name)
       if (before === content) continue
-      if (before === undefined) change.created.push(name)
-      else change.replaced.set(name, before)
-      writes.push([name, content])
+      if (before === undefined) plan.created.push(name)
+      else plan.replaced.set(name, before)
+      plan.writes.push([name, content])
     }
-    const gone = [...this.#owned.keys()].filter((name) => !wanted.has(name))
+    for (const name of this.#owned.keys()) if (!wanted.has(name)) plan.gone.push(name)
+    return plan
+  }
+
+  /** Makes the owned files exactly `wanted`: writes new and changed ones, removes the rest. */
+  async apply (wanted: ReadonlyMap<string, string> | DirPlan): Promise<DirChange> {
+    const { writes, created, replaced, gone, blocked } = wanted instanceof Map ? this.plan(wanted) : wanted as DirPlan
+    const change: DirChange = { created, replaced, removed: new Map(), blocked }
     if (writes.length === 0 && gone.length === 0) return change
 
     await eachLimited(writes, async ([name, content]) => {

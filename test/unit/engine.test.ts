@@ -167,3 +167,24 @@ t.test('hostsdir: with the state file lost, the ledger is rebuilt from the files
   t.same(result.unownedFiles, [join(dir, 'dhcp-hosts.d', 'printer')])
   t.equal(result.entriesWritten, 0, 'nothing to rewrite')
 })
+
+t.test('hostsdir: a reload owed when saltmasq stops is sent after it starts again', async (t) => {
+  const { engine, fake, count, dir, config, client } = await setup(t, { RESERVATIONS_FORMAT: 'hostsdir' })
+  fake.mine = { a: ['10.0.0.1'], b: ['10.0.0.2'] }
+  await engine.sync()
+  fake.mine = { b: ['10.0.0.2'] }
+  fake.local.set('service.reload', { result: false, comment: 'dnsmasq is not running' })
+  await t.rejects(engine.destroyed('a'), { code: 'SALTMASQ_APPLY_FAILED' })
+  t.same(await readdir(join(dir, 'dhcp-hosts.d')), ['.saltmasq-reload-owed', 'b'], 'the file is gone, the owed reload is on disk')
+  await engine.close()
+
+  fake.local.delete('service.reload')
+  const reopened = await SyncEngine.open({ config, client, logger })
+  t.teardown(async () => { await reopened.close() })
+  const before = count('service.reload')
+  const result = await reopened.sync()
+  t.equal(result.applied, true, 'nothing changed, but the owed reload is sent')
+  t.equal(count('service.reload'), before + 1)
+  t.same(await readdir(join(dir, 'dhcp-hosts.d')), ['b'], 'and its marker removed')
+  t.equal((await reopened.sync()).applied, false, 'once')
+})

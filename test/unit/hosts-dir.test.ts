@@ -40,20 +40,21 @@ t.test('creates the directory, writes wanted files, then touches only what chang
 t.test('on open: owned files are indexed, crash temporaries removed, foreign files left alone and reported', async (t) => {
   const path = await tempDir(t)
   await (await HostsDirectory.open(path)).apply(new Map([['web01', entry('web01,10.0.0.5')], ['gone', entry('gone,10.0.0.9')]]))
-  await writeFile(join(path, '.web02.123.abcd.tmp'), HEADER + 'web02,10.0')
+  await writeFile(join(path, '.web02.123.abcd0123.tmp'), HEADER + 'web02,10.0')
   await writeFile(join(path, 'printer'), 'aa:bb:cc:dd:ee:01,10.0.0.50,printer\n')
   await writeFile(join(path, '.keep'), '')
+  await writeFile(join(path, '.notes.tmp'), 'not a saltmasq temporary')
 
   const dir = await HostsDirectory.open(path)
   t.same([...dir.owned.keys()].sort(), ['gone', 'web01'])
   t.same(dir.unowned, ['printer'])
-  t.notOk((await readdir(path)).includes('.web02.123.abcd.tmp'), 'the torn temporary is gone')
+  t.notOk((await readdir(path)).includes('.web02.123.abcd0123.tmp'), 'the torn temporary is gone')
 
   const change = await dir.apply(new Map([['web01', entry('web01,10.0.0.5')], ['printer', entry('printer,10.0.0.51')]]))
   t.same(change.blocked, ['printer'], 'a wanted name held by a foreign file is reported, not overwritten')
   t.same([...change.removed.keys()], ['gone'])
   t.equal(await readFile(join(path, 'printer'), 'utf8'), 'aa:bb:cc:dd:ee:01,10.0.0.50,printer\n')
-  t.same((await readdir(path)).sort(), ['.keep', 'printer', 'web01'])
+  t.same((await readdir(path)).sort(), ['.keep', '.notes.tmp', 'printer', 'web01'])
 })
 
 t.test('a failed write leaves no temporary and keeps the index true to the disk', async (t) => {
