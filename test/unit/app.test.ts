@@ -214,7 +214,7 @@ t.test('configuration errors stop start-up and name the variable', async (t) => 
     [{ STATE_FILE: '' }, /STATE_FILE/],
     [{ DNSMASQ_TEST_ARGS: '{}' }, /DNSMASQ_TEST_ARGS/],
     [{ DNSMASQ_MINION: undefined }, /DNSMASQ_MINION/],
-    [{ DHCP_HOSTSDIR: '/srv/dns/d', DNS_HOSTSDIR: '/srv/dns/./d/' }, /DNS_HOSTSDIR: must not be the same directory as DHCP_HOSTSDIR/],
+    [{ RESERVATIONS_FORMAT: 'hostsdir', DHCP_HOSTSDIR: '/srv/dns/d', DNS_HOSTSDIR: '/srv/dns/./d/' }, /DNS_HOSTSDIR: must not be the same directory as DHCP_HOSTSDIR/],
     [{ RELOAD_MIN_INTERVAL_S: '-1' }, /RELOAD_MIN_INTERVAL_S/],
   ]
   for (const [change, message] of cases) {
