@@ -105,10 +105,12 @@ export class DnsmasqPublisher {
     return join(this.#config.files.dhcpHostsDir, '.saltmasq-reload-owed')
   }
 
-  /** hostsdir format: the DHCP lines saltmasq has published, as one text (to rebuild a lost ledger). */
-  get publishedDhcpHosts (): string | null {
-    if (this.#dirs === null) return null
-    return [...this.#dirs.dhcp.owned.values()].join('')
+  /** The DHCP reservations dnsmasq was last given, as one text, and where they are (to rebuild a lost ledger). */
+  async publishedDhcpHosts (): Promise<{ source: string, text: string | null }> {
+    const { format, files } = this.#config
+    if (this.#dirs !== null) return { source: files.dhcpHostsDir, text: [...this.#dirs.dhcp.owned.values()].join('') }
+    const source = format === 'conf' ? files.conf : files.dhcpHosts
+    return { source, text: await readIfExists(source) }
   }
 
   get unownedFiles (): string[] {

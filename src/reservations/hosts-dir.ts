@@ -3,10 +3,10 @@
 // files whose content changed. Every file is written under a dot-name (dnsmasq skips those) and
 // renamed into place, so inotify only ever reports complete files; the directory is fsynced once
 // per batch. Files saltmasq did not write (no saltmasq header) are left alone and reported.
-import { randomBytes } from 'node:crypto'
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { HEADER } from './render.js'
+import { replaceFile, syncDirectory } from './store.js'
 
 /** Files written or read at once: enough to keep the thread pool busy, few enough for fd limits. */
 const PARALLEL = 16
@@ -20,7 +20,7 @@ export interface DirPlan {
   blocked: string[]
 }
 
-/** The name of a temporary this module writes: `.<name>.<pid>.<8 hex>.tmp`. */
+/** The name of a temporary `replaceFile` writes: `.<name>.<pid>.<8 hex>.tmp`. */
 const TEMPORARY = /^\..+\.\d+\.[0-9a-f]{8}\.tmp$/
 
 export interface DirChange {
@@ -40,15 +40,6 @@ async function eachLimited<T> (items: readonly T[], work: (item: T) => Promise<v
     while (next < items.length) await work(items[next++]!)
   }
   await Promise.all(Array.from({ length: Math.min(PARALLEL, items.length) }, worker))
-}
-
-async function syncDir (path: string): Promise<void> {
-  const handle = await open(path, 'r')
-  try {
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
 }
 
 export class HostsDirectory {
@@ -118,7 +109,7 @@ export class HostsDirectory {
     if (writes.length === 0 && gone.length === 0) return change
 
     await eachLimited(writes, async ([name, content]) => {
-      await this.#write(name, content)
+      await replaceFile(join(this.path, name), content)
       this.#owned.set(name, content)
     })
     await eachLimited(gone, async (name) => {
@@ -126,24 +117,7 @@ export class HostsDirectory {
       change.removed.set(name, this.#owned.get(name)!)
       this.#owned.delete(name)
     })
-    await syncDir(this.path)
+    await syncDirectory(this.path)
     return change
-  }
-
-  async #write (name: string, content: string): Promise<void> {
-    const temp = join(this.path, `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
-    try {
-      const handle = await open(temp, 'w', 0o644)
-      try {
-        await handle.writeFile(content, 'utf8')
-        await handle.datasync()
-      } finally {
-        await handle.close()
-      }
-      await rename(temp, join(this.path, name))
-    } catch (err) {
-      await rm(temp, { force: true })
-      throw err
-    }
   }
 }

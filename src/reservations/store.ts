@@ -17,11 +17,13 @@ export async function readIfExists (path: string): Promise<string | null> {
   }
 }
 
-export async function writeFileAtomic (path: string, content: string): Promise<void> {
-  const dir = dirname(path)
-  await mkdir(dir, { recursive: true })
-  // A leading dot keeps the half-written file out of directories dnsmasq watches.
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+/**
+ * Replaces `path` with `content` through a synced temporary and a rename, without syncing the
+ * directory: a caller writing many files syncs it once (`syncDirectory`). A leading dot keeps
+ * the half-written temporary out of directories dnsmasq watches.
+ */
+export async function replaceFile (path: string, content: string): Promise<void> {
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
   try {
     const handle = await open(temp, 'w', 0o644)
     try {
@@ -35,12 +37,22 @@ export async function writeFileAtomic (path: string, content: string): Promise<v
     await rm(temp, { force: true })
     throw err
   }
-  const dirHandle = await open(dir, 'r')
+}
+
+/** Makes the renames and removals in `dir` durable. */
+export async function syncDirectory (dir: string): Promise<void> {
+  const handle = await open(dir, 'r')
   try {
-    await dirHandle.sync()
+    await handle.sync()
   } finally {
-    await dirHandle.close()
+    await handle.close()
   }
+}
+
+export async function writeFileAtomic (path: string, content: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true })
+  await replaceFile(path, content)
+  await syncDirectory(dirname(path))
 }
 
 export interface WriteOutcome {

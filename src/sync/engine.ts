@@ -10,7 +10,7 @@ import type { SaltClient } from '../salt/client.js'
 import { parseMine, type MineProblem } from '../salt/mine.js'
 import { emptyLedger, updateLedger, type Conflict, type Ledger, type Reservation, type Skipped } from '../reservations/ledger.js'
 import { parseDhcpHosts, render, renderEntries } from '../reservations/render.js'
-import { loadLedger, readIfExists, serializeLedger, writeIfChanged } from '../reservations/store.js'
+import { loadLedger, serializeLedger, writeIfChanged } from '../reservations/store.js'
 import { backoffDelay } from './backoff.js'
 
 /** Events waiting for a sync, at most, by default. Past this a hook is refused (503), never dropped silently. */
@@ -84,12 +84,10 @@ export class SyncEngine {
 
   /** Loads the durable ledger; with no state file, rebuilds it from the dnsmasq files on disk. */
   static async open (opts: EngineOptions): Promise<SyncEngine> {
-    const { files, format } = opts.config
     const publisher = await DnsmasqPublisher.open(opts.config, opts.client, opts.logger)
-    let ledger = await loadLedger(files.state)
+    let ledger = await loadLedger(opts.config.files.state)
     if (ledger === null) {
-      const source = format === 'conf' ? files.conf : format === 'hostsfile' ? files.dhcpHosts : files.dhcpHostsDir
-      const text = format === 'hostsdir' ? publisher.publishedDhcpHosts : await readIfExists(source)
+      const { source, text } = await publisher.publishedDhcpHosts()
       ledger = emptyLedger()
       if (text !== null) {
         const { entries, unreadable } = parseDhcpHosts(text)
