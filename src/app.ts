@@ -1,8 +1,9 @@
-// The application: validates the environment, wires the salt-api client, the sync engine and
-// the routes, and returns the Fastify instance (tests drive it with app.inject, server.ts
-// listens). Data path: route → sync engine → salt-api client / ledger / renderer → store.
-import { readFile } from 'node:fs/promises'
+// The application: validates the environment, wires the data path, and returns the Fastify
+// instance (tests drive it with app.inject, server.ts listens). The data path, one folder each:
+// http/ (routes) → sync/ (scheduler → pass) → salt/ (client, mine) · ledger/ (pure rules) →
+// dnsmasq/ (formats, publisher) → store/ (atomic files).
 import { STATUS_CODES } from 'node:http'
+import { readFile } from 'node:fs/promises'
 import fastifyEnv from '@fastify/env'
 import formbody from '@fastify/formbody'
 import rateLimit from '@fastify/rate-limit'
@@ -11,14 +12,19 @@ import Fastify, { type FastifyError } from 'fastify'
 import { pino, type Logger } from 'pino'
 import type { Dispatcher } from 'undici'
 import { envSchema, toConfig, type Config, type Env } from './config.js'
+import { Publisher } from './dnsmasq/publisher.js'
+import auth from './http/auth.js'
+import health from './http/health.js'
+import reservations from './http/reservations.js'
+import resync from './http/resync.js'
+import webhook from './http/webhook.js'
 import { loggerOptions } from './logger.js'
-import auth from './plugins/auth.js'
-import health from './routes/health.js'
-import hooks from './routes/hooks.js'
-import reservations from './routes/reservations.js'
-import resync from './routes/resync.js'
 import { SaltClient } from './salt/client.js'
-import { SyncEngine } from './sync/engine.js'
+import { DurableLedger } from './sync/durable-ledger.js'
+import { runPass } from './sync/pass.js'
+import { ReadinessMonitor } from './sync/readiness.js'
+import { SyncScheduler } from './sync/scheduler.js'
+import { systemClock, type Clock } from './util/clock.js'
 
 export interface BuildOptions {
   /** Raw environment variables (process.env in production). */
@@ -26,19 +32,32 @@ export interface BuildOptions {
   logger?: Logger
   /** undici dispatcher for salt-api; tests may pass a MockAgent. */
   dispatcher?: Dispatcher
-  now?: () => Date
+  clock?: Clock
+}
+
+/** What the routes, the tests and the benchmarks reach through `app.saltmasq`. */
+export interface Saltmasq {
+  config: Config
+  scheduler: SyncScheduler
+  ledger: DurableLedger
+  publisher: Publisher
+  readiness: ReadinessMonitor
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
-    saltmasq: { config: Config, engine: SyncEngine }
+    saltmasq: Saltmasq
   }
 }
+
+const BODY_LIMIT = 64 * 1024
+/** How often salt-api is probed in the background for /ready. */
+const READINESS_PROBE_MS = 10_000
 
 export async function buildApp (opts: BuildOptions) {
   const app = Fastify({
     loggerInstance: opts.logger ?? pino(loggerOptions(opts.env.LOG_LEVEL)),
-    bodyLimit: 64 * 1024,
+    bodyLimit: BODY_LIMIT,
     connectionTimeout: 30_000,
     requestTimeout: 120_000,
     keepAliveTimeout: 5_000,
@@ -47,18 +66,42 @@ export async function buildApp (opts: BuildOptions) {
   await app.register(fastifyEnv, { schema: envSchema, data: opts.env, env: false, dotenv: false })
   const config = toConfig(app.getEnvs<Env>())
   app.log.level = config.logLevel
+  const clock = opts.clock ?? systemClock
+  const logger = app.log
 
   const client = new SaltClient({
     ...config.salt,
     ...(config.salt.caFile === undefined ? {} : { ca: await readFile(config.salt.caFile, 'utf8') }),
-    logger: app.log,
+    logger,
+    now: clock,
     ...(opts.dispatcher === undefined ? {} : { dispatcher: opts.dispatcher }),
   })
-  const engine = await SyncEngine.open({ config, client, logger: app.log, ...(opts.now === undefined ? {} : { now: opts.now }) })
-  app.decorate('saltmasq', { config, engine })
-  engine.startReconcile(config.reconcileIntervalMs)
+  const publisher = await Publisher.open({ config, client, logger, clock })
+  const ledger = await DurableLedger.open(config.files.state, publisher, clock, logger)
+  const scheduler = new SyncScheduler({
+    pass: async (destroyed) => await runPass({ config, client, ledger, publisher, clock, logger }, destroyed),
+    isReserved: (id) => ledger.has(id),
+    mineUpdate: async (ids) => await client.mineUpdate(ids),
+    mineWaitMs: config.mine.waitMs,
+    clock,
+    logger,
+  })
+  let lastSuccessAt: number | null = null
+  scheduler.onSync(() => { lastSuccessAt = clock() })
+  const readiness = new ReadinessMonitor({
+    probe: async () => { await client.probe() },
+    lastError: () => scheduler.lastError,
+    lastSuccessAt: () => lastSuccessAt,
+    owedApply: () => publisher.owed,
+    clock,
+    intervalMs: READINESS_PROBE_MS,
+  })
+  app.decorate('saltmasq', { config, scheduler, ledger, publisher, readiness })
+  scheduler.startReconcile(config.reconcileIntervalMs)
+  readiness.start()
   app.addHook('onClose', async () => {
-    await engine.close()
+    readiness.stop()
+    await scheduler.close()
     await client.close()
   })
   if (config.salt.insecure) app.log.warn('SALT_API_INSECURE=true: salt-api\'s TLS certificate is not verified')
@@ -79,11 +122,14 @@ export async function buildApp (opts: BuildOptions) {
 
   await app.register(formbody)
   await app.register(rateLimit, { global: false })
-  await app.register(auth, { token: config.webhook.token, hmacSecret: config.webhook.hmacSecret })
-  await app.register(health, { engine })
-  await app.register(hooks, { engine, rateLimit: config.webhook.hookRateLimit })
-  await app.register(resync, { engine, rateLimit: config.webhook.resyncRateLimit })
-  await app.register(reservations, { engine })
+  await app.register(health, { readiness })
+  // Everything that changes or reveals reservations: authenticated before anything else runs.
+  await app.register(async (scope) => {
+    await scope.register(auth, { token: config.webhook.token, hmacSecret: config.webhook.hmacSecret, bodyLimit: BODY_LIMIT })
+    await scope.register(webhook, { scheduler, rateLimit: config.webhook.hookRateLimit })
+    await scope.register(resync, { scheduler, rateLimit: config.webhook.resyncRateLimit })
+    await scope.register(reservations, { scheduler, ledger })
+  })
   return app
 }
 

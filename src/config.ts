@@ -1,11 +1,20 @@
-// The one place the environment is described. @fastify/env validates the raw variables against
-// `envSchema` at start-up; `toConfig` turns them into the typed Config the rest of the code uses.
-// A bad value stops start-up with a message naming the variable.
+// The one place the environment is described. `envSchema` validates the raw variables (with
+// env-schema, the validator @fastify/env runs in the app) and `toConfig` turns them into the
+// typed Config the rest of the code uses; `loadConfig` does both, for the app, the tests and the
+// benchmarks alike. A bad value stops start-up with a message naming the variable.
 import { resolve } from 'node:path'
+import envSchemaValidator from 'env-schema'
 import { Type, type Static } from 'typebox'
 import { errors } from './errors.js'
-import { FORMATS, type ReservationsFormat } from './reservations/render.js'
-import { minionIdProblem, Subnets } from './reservations/validate.js'
+import type { SaltFunction } from './salt/local-call.js'
+import { hostNameProblem, Subnets } from './ledger/validate.js'
+
+/**
+ * The ways saltmasq can hand reservations to dnsmasq. Each is one module in src/dnsmasq/formats/
+ * (the registry there will not compile until a name listed here has its module).
+ */
+export const FORMAT_NAMES = ['hostsdir', 'hostsfile', 'conf'] as const
+export type FormatName = typeof FORMAT_NAMES[number]
 
 export const envSchema = Type.Object({
   HOST: Type.String({ default: '127.0.0.1' }),
@@ -35,7 +44,7 @@ export const envSchema = Type.Object({
   // hostsfile stays the default: measured on dnsmasq 2.90 (README "Choosing a format"), each
   // file dnsmasq reads through inotify costs it time in proportion to every reservation it
   // holds, and a SIGHUP re-reading a directory of N files is far slower than one file of N lines.
-  RESERVATIONS_FORMAT: Type.Union(FORMATS.map((f) => Type.Literal(f)), { default: 'hostsfile' }),
+  RESERVATIONS_FORMAT: Type.Union(FORMAT_NAMES.map((f) => Type.Literal(f)), { default: 'hostsfile' }),
   DHCP_HOSTSDIR: Type.String({ default: '/etc/dnsmasq.saltmasq/dhcp-hosts.d', minLength: 1 }),
   DNS_HOSTSDIR: Type.String({ default: '/etc/dnsmasq.saltmasq/hosts.d', minLength: 1 }),
   // hostsdir format: dnsmasq forgets a deleted dhcp-hostsdir file only on SIGHUP, which pauses it
@@ -87,24 +96,20 @@ export interface Config {
   mine: { target: string, fun: string, byMac: boolean, waitMs: number }
   reconcileIntervalMs: number
   subnets: Subnets
-  format: ReservationsFormat
+  format: FormatName
   files: { conf: string, dhcpHosts: string, addnHosts: string, dhcpHostsDir: string, dnsHostsDir: string, state: string }
-  /** hostsdir format: the least time between two reloads for deletions. */
-  reloadMinIntervalMs: number
+  /** Formats whose apply is costly (hostsdir): the least time between two applies. */
+  applyMinIntervalMs: number
   dnsDomain?: string
   dnsmasq: {
     minion: string
+    /** What makes dnsmasq take the files in (reload or restart): the one thing "apply" means. */
     apply: SaltFunction
-    /** conf format only; null when turned off */
-    test: SaltFunction | null
+    /** conf format only: the syntax check run before a restart; null when turned off */
+    check: SaltFunction | null
     /** null when turned off */
     release: SaltFunction | null
   }
-}
-
-export interface SaltFunction {
-  fun: string
-  args: string[]
 }
 
 function optionalFunction (fun: string, argsName: string, argsText: string): SaltFunction | null {
@@ -142,7 +147,7 @@ export function toConfig (env: Env): Config {
   } catch (err) {
     throw new errors.BadConfig('MANAGED_SUBNETS', (err as Error).message)
   }
-  if (env.DNS_DOMAIN !== undefined && minionIdProblem(env.DNS_DOMAIN) !== null) {
+  if (env.DNS_DOMAIN !== undefined && hostNameProblem(env.DNS_DOMAIN) !== null) {
     throw new errors.BadConfig('DNS_DOMAIN', `'${env.DNS_DOMAIN}' is not a valid domain name`)
   }
   const format = env.RESERVATIONS_FORMAT
@@ -183,18 +188,26 @@ export function toConfig (env: Env): Config {
       dnsHostsDir: env.DNS_HOSTSDIR,
       state: env.STATE_FILE,
     },
-    reloadMinIntervalMs: env.RELOAD_MIN_INTERVAL_S * 1000,
+    applyMinIntervalMs: env.RELOAD_MIN_INTERVAL_S * 1000,
     dnsmasq: {
       minion: env.DNSMASQ_MINION,
       apply: {
         fun: env.DNSMASQ_APPLY_FUNCTION ?? (format === 'conf' ? 'service.restart' : 'service.reload'),
         args: jsonStringArray('DNSMASQ_APPLY_ARGS', env.DNSMASQ_APPLY_ARGS),
       },
-      test: format === 'conf' ? check : null,
+      check: format === 'conf' ? check : null,
       release: optionalFunction(env.DNSMASQ_RELEASE_FUNCTION, 'DNSMASQ_RELEASE_ARGS', env.DNSMASQ_RELEASE_ARGS),
     },
   }
   if (env.SALT_API_CA_FILE !== undefined) config.salt.caFile = env.SALT_API_CA_FILE
   if (env.DNS_DOMAIN !== undefined) config.dnsDomain = env.DNS_DOMAIN
   return config
+}
+
+/**
+ * The typed config from raw environment variables: defaults filled in, every value checked.
+ * Throws an error naming the variable on the first bad one.
+ */
+export function loadConfig (env: Record<string, string | undefined>): Config {
+  return toConfig(envSchemaValidator<Env>({ schema: envSchema, data: env, env: false, dotenv: false }))
 }

@@ -5,7 +5,7 @@
 import { Pool, type Dispatcher } from 'undici'
 import type { Logger } from 'pino'
 import { errors, isTransientSaltError } from '../errors.js'
-import { backoffDelay, sleep } from '../sync/backoff.js'
+import { backoffDelay, sleep } from '../util/backoff.js'
 
 export interface SaltClientOptions {
   url: string
@@ -17,7 +17,7 @@ export interface SaltClientOptions {
   ca?: string
   /** Accept any certificate (SALT_API_INSECURE): only ever set explicitly. */
   insecure?: boolean
-  /** Retries of idempotent calls (login, mine reads, probes) after a transient failure. */
+  /** Retries of idempotent calls (mine reads, mine.update) after a transient failure. */
   retries?: number
   retryBaseMs?: number
   logger: Logger
@@ -87,10 +87,10 @@ export class SaltClient {
   /**
    * One authenticated round trip that runs nothing (an empty lowstate list): proves salt-api is
    * up, the master is reachable from it and our session is accepted, without creating a new
-   * session per probe.
+   * session per probe. Not retried: the readiness monitor probes again on its own schedule.
    */
   async probe (): Promise<void> {
-    await this.#retrying('probe', async () => await this.#run([]))
+    await this.#run([])
   }
 
   async mineGet (target: string, fun: string): Promise<unknown> {

@@ -1,22 +1,11 @@
 // Turns the return of the mine.get runner into a mine snapshot. Pure: whatever a minion put in
 // its mine is untrusted input, so anything malformed is reported, never thrown.
-import { canonicalIp, canonicalMac } from '../reservations/validate.js'
+import { Type, type Static } from 'typebox'
+import type { MineAddress, MineSnapshot } from '../ledger/ledger.js'
+import { canonicalIp, canonicalMac } from '../ledger/validate.js'
 
-export interface MineAddress {
-  ip: string
-  mac?: string
-}
-
-export interface MineHost {
-  addresses: MineAddress[]
-}
-
-export type MineSnapshot = Map<string, MineHost>
-
-export interface MineProblem {
-  minionId: string
-  reason: string
-}
+export const MineProblemSchema = Type.Object({ minionId: Type.String(), reason: Type.String() })
+export type MineProblem = Static<typeof MineProblemSchema>
 
 export interface ParsedMine {
   snapshot: MineSnapshot
@@ -57,7 +46,7 @@ function fromInterfaces (interfaces: Record<string, unknown>): MineAddress[] {
 }
 
 export function parseMine (ret: unknown): ParsedMine {
-  const snapshot: MineSnapshot = new Map()
+  const snapshot = new Map<string, { addresses: MineAddress[] }>()
   const problems: MineProblem[] = []
   if (!isRecord(ret)) {
     return { snapshot, problems: [{ minionId: '*', reason: `mine.get returned ${Array.isArray(ret) ? 'a list' : typeof ret}, not a mapping of minions` }] }

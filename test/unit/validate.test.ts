@@ -1,9 +1,9 @@
 import t from 'tap'
-import { canonicalIp, canonicalMac, hostNameKey, minionIdProblem, Subnets } from '../../src/reservations/validate.js'
+import { canonicalIp, canonicalMac, hostNameKey, hostNameProblem, Subnets } from '../../src/reservations/validate.js'
 
 t.test('minion ids that dnsmasq accepts as host names', async (t) => {
   for (const id of ['web01', 'Web-01', 'db_2', 'Web_01', 'web01.example.com', 'a', 'x'.repeat(63), '0start', 'a_', '9a', 'deadbeef', '1.2.3']) {
-    t.equal(minionIdProblem(id), null, id)
+    t.equal(hostNameProblem(id), null, id)
   }
 })
 
@@ -34,7 +34,7 @@ t.test('minion ids that could break or inject into a dnsmasq file are refused wi
     ['x'.repeat(64), /at most 63/],
     [`${'a'.repeat(60)}.`.repeat(5), /at most 253/],
   ]
-  for (const [id, reason] of bad) t.match(minionIdProblem(id), reason, JSON.stringify(id))
+  for (const [id, reason] of bad) t.match(hostNameProblem(id), reason, JSON.stringify(id))
 })
 
 t.test('host name key is the first label, case-folded', async (t) => {

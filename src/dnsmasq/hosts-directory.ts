@@ -5,13 +5,13 @@
 // per batch. Files saltmasq did not write (no saltmasq header) are left alone and reported.
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { HEADER } from './render.js'
-import { replaceFile, syncDirectory } from './store.js'
+import { replaceFile, syncDirectory } from '../store/atomic-file.js'
+import { HEADER } from './lines.js'
 
 /** Files written or read at once: enough to keep the thread pool busy, few enough for fd limits. */
 const PARALLEL = 16
 
-/** What `apply` would do, worked out before touching the disk. */
+/** What `write` will do, worked out before touching the disk. */
 export interface DirPlan {
   writes: Array<[string, string]>
   created: string[]
@@ -102,9 +102,8 @@ export class HostsDirectory {
     return plan
   }
 
-  /** Makes the owned files exactly `wanted`: writes new and changed ones, removes the rest. */
-  async apply (wanted: ReadonlyMap<string, string> | DirPlan): Promise<DirChange> {
-    const { writes, created, replaced, gone, blocked } = wanted instanceof Map ? this.plan(wanted) : wanted as DirPlan
+  /** Carries out a plan made by `plan`: writes new and changed files, removes the rest. */
+  async write ({ writes, created, replaced, gone, blocked }: DirPlan): Promise<DirChange> {
     const change: DirChange = { created, replaced, removed: new Map(), blocked }
     if (writes.length === 0 && gone.length === 0) return change
 

@@ -2,19 +2,19 @@
 // result; otherwise 202 at once.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import type { SyncEngine } from '../sync/engine.js'
-import { ErrorReply, SyncResultSchema, WaitQuery } from './schemas.js'
+import { SyncResultSchema } from '../sync/result.js'
+import type { SyncScheduler } from '../sync/scheduler.js'
+import { ErrorReply, WaitQuery } from './schemas.js'
 
-const resync: FastifyPluginAsyncTypebox<{ engine: SyncEngine, rateLimit: number }> = async (app, { engine, rateLimit }) => {
+const resync: FastifyPluginAsyncTypebox<{ scheduler: SyncScheduler, rateLimit: number }> = async (app, { scheduler, rateLimit }) => {
   app.post('/resync', {
-    preHandler: app.requireAuth,
     config: { rateLimit: { max: rateLimit, timeWindow: 60_000 } },
     schema: {
       querystring: WaitQuery,
       response: { 200: SyncResultSchema, 202: Type.Object({ accepted: Type.Literal(true) }), 400: ErrorReply, 401: ErrorReply, 502: ErrorReply, 504: ErrorReply },
     },
   }, async (request, reply) => {
-    const run = engine.sync()
+    const run = scheduler.sync()
     if (request.query.wait) return await run
     run.catch(() => undefined)
     return await reply.code(202).send({ accepted: true })

@@ -3,26 +3,27 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { errors } from '../errors.js'
-import { minionIdProblem } from '../reservations/validate.js'
-import type { SyncEngine } from '../sync/engine.js'
-import { ErrorReply, Reservations, SyncResultSchema, WaitQuery } from './schemas.js'
+import { ReservationSchema } from '../ledger/reservation.js'
+import { hostNameProblem } from '../ledger/validate.js'
+import type { DurableLedger } from '../sync/durable-ledger.js'
+import { SyncResultSchema } from '../sync/result.js'
+import type { SyncScheduler } from '../sync/scheduler.js'
+import { ErrorReply, WaitQuery } from './schemas.js'
 
-const reservations: FastifyPluginAsyncTypebox<{ engine: SyncEngine }> = async (app, { engine }) => {
+const reservations: FastifyPluginAsyncTypebox<{ scheduler: SyncScheduler, ledger: DurableLedger }> = async (app, { scheduler, ledger }) => {
   app.get('/reservations', {
-    preHandler: app.requireAuth,
     schema: {
       response: {
         200: Type.Object({
-          reservations: Reservations,
+          reservations: Type.Array(ReservationSchema),
           lastSync: Type.Union([SyncResultSchema, Type.Null()]),
         }),
         401: ErrorReply,
       },
     },
-  }, async () => ({ reservations: engine.reservations, lastSync: engine.lastResult }))
+  }, async () => ({ reservations: [...ledger.current.values()], lastSync: scheduler.lastResult }))
 
   app.delete('/reservations/:minionId', {
-    preHandler: app.requireAuth,
     schema: {
       params: Type.Object({ minionId: Type.String({ maxLength: 512 }) }),
       querystring: WaitQuery,
@@ -30,10 +31,10 @@ const reservations: FastifyPluginAsyncTypebox<{ engine: SyncEngine }> = async (a
     },
   }, async (request, reply) => {
     const { minionId } = request.params
-    const problem = minionIdProblem(minionId)
+    const problem = hostNameProblem(minionId)
     if (problem !== null) throw new errors.BadMinionId(minionId, problem)
-    if (!engine.has(minionId)) throw new errors.NotFound(minionId)
-    const run = engine.destroyed(minionId)
+    if (!ledger.has(minionId)) throw new errors.NotFound(minionId)
+    const run = scheduler.destroyed(minionId)
     if (request.query.wait) return await run
     run.catch(() => undefined)
     return await reply.code(202).send({ accepted: true })

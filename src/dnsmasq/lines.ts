@@ -1,25 +1,10 @@
-// Ledger → dnsmasq file contents, for the configured format. Pure. This is the last gate before
-// dnsmasq: it refuses (throws) rather than emit a line dnsmasq's parser would reject or that
-// could smuggle in another directive, whatever validation happened upstream.
+// Reservations → the lines dnsmasq reads, and back. Pure. Every format renders through here, so
+// this is the last gate before dnsmasq: it refuses (throws) rather than emit a line dnsmasq's
+// parser would reject or that could smuggle in another directive, whatever validation happened
+// upstream.
 import { errors } from '../errors.js'
-import type { Reservation } from './ledger.js'
-import { canonicalIp, canonicalMac, ipFamily, minionIdProblem } from './validate.js'
-
-export const FORMATS = ['hostsdir', 'hostsfile', 'conf'] as const
-export type ReservationsFormat = typeof FORMATS[number]
-/** The formats that put every reservation in one file. */
-export type SingleFileFormat = Exclude<ReservationsFormat, 'hostsdir'>
-
-/** What each rendered file is for; the store maps roles to paths from the config. */
-export type FileRole = 'conf' | 'dhcpHosts' | 'addnHosts'
-
-export type RenderedFiles = Partial<Record<FileRole, string>>
-
-/** hostsdir format: one file per reservation, by file name, for each watched directory. */
-export interface RenderedEntries {
-  dhcpHosts: Map<string, string>
-  dnsHosts: Map<string, string>
-}
+import { byMinionId, type Reservation } from '../ledger/reservation.js'
+import { canonicalIp, canonicalMac, hostNameProblem, ipFamily } from '../ledger/validate.js'
 
 export interface RenderOptions {
   /** Also publish `<id>.<domain>` in DNS for ids that are bare host names. */
@@ -30,7 +15,7 @@ export interface RenderOptions {
 export const HEADER = '# Managed by saltmasq. Any change made here will be overwritten.\n'
 
 function checked (r: Reservation): Reservation {
-  const nameProblem = minionIdProblem(r.minionId)
+  const nameProblem = hostNameProblem(r.minionId)
   if (nameProblem !== null) throw new errors.RenderRefused(`host name '${r.minionId}': ${nameProblem}`)
   if (canonicalIp(r.ip) !== r.ip) throw new errors.RenderRefused(`address '${r.ip}' of ${r.minionId}`)
   if (r.mac !== undefined && canonicalMac(r.mac) !== r.mac) throw new errors.RenderRefused(`MAC '${r.mac}' of ${r.minionId}`)
@@ -53,41 +38,54 @@ function lines (body: string[]): string {
   return HEADER + body.map((line) => `${line}\n`).join('')
 }
 
-export function render (format: SingleFileFormat, reservations: readonly Reservation[], options: RenderOptions = {}): RenderedFiles {
+function checkedDomain (options: RenderOptions): string | undefined {
   if (options.domain !== undefined) {
-    const problem = minionIdProblem(options.domain)
+    const problem = hostNameProblem(options.domain)
     if (problem !== null) throw new errors.RenderRefused(`domain '${options.domain}': ${problem}`)
   }
+  return options.domain
+}
+
+/** Checked and in minion-id order (the ledger hands them over sorted: checked in one pass, not sorted again). */
+function checkedInOrder (reservations: readonly Reservation[]): Reservation[] {
   const sorted = reservations.map(checked)
-  // The ledger hands them over sorted already; check in one pass rather than sort again.
   if (!sorted.every((r, i) => i === 0 || sorted[i - 1]!.minionId < r.minionId)) {
-    sorted.sort((a, b) => (a.minionId < b.minionId ? -1 : a.minionId > b.minionId ? 1 : 0))
+    sorted.sort((a, b) => byMinionId(a.minionId, b.minionId))
   }
-  if (format === 'conf') {
-    return { conf: lines(sorted.map((r) => `dhcp-host=${dhcpHostFields(r)}`)) }
-  }
-  return {
-    dhcpHosts: lines(sorted.map(dhcpHostFields)),
-    addnHosts: lines(sorted.map((r) => hostsLine(r, options.domain))),
-  }
+  return sorted
+}
+
+/** A dhcp-hostsfile (`[mac,]ip,name` per reservation) and an addn-hosts file (`ip name [name.domain]`). */
+export function renderHostsFiles (reservations: readonly Reservation[], options: RenderOptions = {}): { dhcpHosts: string, addnHosts: string } {
+  const domain = checkedDomain(options)
+  const sorted = checkedInOrder(reservations)
+  return { dhcpHosts: lines(sorted.map(dhcpHostFields)), addnHosts: lines(sorted.map((r) => hostsLine(r, domain))) }
+}
+
+/** A conf-dir file of `dhcp-host=` lines (read by dnsmasq only at start). */
+export function renderConfFile (reservations: readonly Reservation[]): string {
+  return lines(checkedInOrder(reservations).map((r) => `dhcp-host=${dhcpHostFields(r)}`))
+}
+
+/** One file per reservation, by file name, for each watched directory (dhcp-hostsdir, hostsdir). */
+export interface RenderedEntries {
+  dhcpHosts: Map<string, string>
+  dnsHosts: Map<string, string>
 }
 
 /**
- * hostsdir format: the file for each reservation, named by minion id. dnsmasq skips names that
+ * hostsdir format: the files for each reservation, named by minion id. dnsmasq skips names that
  * start with '.' or end with '~' (and '#...#'), which is where atomic writes keep their
  * temporaries; a valid minion id can be none of those, and this refuses one that would be.
  */
 export function renderEntries (reservations: readonly Reservation[], options: RenderOptions = {}): RenderedEntries {
-  if (options.domain !== undefined) {
-    const problem = minionIdProblem(options.domain)
-    if (problem !== null) throw new errors.RenderRefused(`domain '${options.domain}': ${problem}`)
-  }
+  const domain = checkedDomain(options)
   const out: RenderedEntries = { dhcpHosts: new Map(), dnsHosts: new Map() }
   for (const r of reservations) {
     checked(r)
     if (!SAFE_FILE_NAME.test(r.minionId)) throw new errors.RenderRefused(`file name '${r.minionId}'`)
     out.dhcpHosts.set(r.minionId, lines([dhcpHostFields(r)]))
-    out.dnsHosts.set(r.minionId, lines([hostsLine(r, options.domain)]))
+    out.dnsHosts.set(r.minionId, lines([hostsLine(r, domain)]))
   }
   return out
 }
@@ -95,7 +93,7 @@ export function renderEntries (reservations: readonly Reservation[], options: Re
 const SAFE_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/
 
 /**
- * Reads reservations back from a file this module wrote (either format's DHCP part), so a lost
+ * Reads reservations back from lines this module wrote (any format's DHCP part), so a lost
  * state file can be rebuilt from what dnsmasq is serving. Lines it cannot read are returned
  * apart, never guessed at.
  */
@@ -112,7 +110,7 @@ export function parseDhcpHosts (text: string): { entries: Array<Pick<Reservation
       : fields.length === 3 && a !== undefined && b !== undefined && c !== undefined
         ? { minionId: c, ip: canonicalIp(b), mac: canonicalMac(a) ?? undefined }
         : null
-    if (entry === null || entry.ip === null || minionIdProblem(entry.minionId) !== null || (fields.length === 3 && entry.mac === undefined)) {
+    if (entry === null || entry.ip === null || hostNameProblem(entry.minionId) !== null || (fields.length === 3 && entry.mac === undefined)) {
       unreadable.push(line)
       continue
     }

@@ -19,8 +19,8 @@ const DIGITS_AND_DOTS = /^[0-9.]+$/
 const MAX_LABEL = 63
 const MAX_NAME = 253
 
-/** Why `id` cannot be a dnsmasq host name, or null when it can. */
-export function minionIdProblem (id: string): string | null {
+/** Why `id` cannot be a dnsmasq host name (a minion id, or DNS_DOMAIN), or null when it can. */
+export function hostNameProblem (id: string): string | null {
   if (id.length <= MAX_NAME && VALID_NAME.test(id)) return ambiguity(id)
   if (id.length === 0) return 'it is empty'
   if (id.length > MAX_NAME) return `it is ${id.length} characters long (at most ${MAX_NAME})`

@@ -5,35 +5,22 @@
 // - new reservations take the minion's first address inside the managed subnets;
 // - an IP, a MAC or a host name is never held twice: the older reservation wins and the
 //   newcomer is reported as a conflict.
-import type { MineSnapshot } from '../salt/mine.js'
-import { hostNameKey, minionIdProblem, type Subnets } from './validate.js'
+import { byMinionId, type Conflict, type Reservation, type Skipped } from './reservation.js'
+import { hostNameKey, hostNameProblem, type Subnets } from './validate.js'
 
-export interface Reservation {
-  minionId: string
-  ip: string
-  mac?: string
-  firstSeen: string
-  lastSeen: string
-  staleSince?: string
-}
+export type { Conflict, Reservation, Skipped }
 
-/** Reservations by minion id. */
+/** Reservations by minion id, in minion-id order. */
 export type Ledger = ReadonlyMap<string, Reservation>
 
-export type ConflictReason = 'ip-taken' | 'mac-taken' | 'name-taken'
-
-export interface Conflict {
-  minionId: string
-  reason: ConflictReason
-  heldBy: string
-  ip?: string
+/** One address a minion reports in the mine (with its interface's MAC when the mine knows it). */
+export interface MineAddress {
+  ip: string
   mac?: string
 }
 
-export interface Skipped {
-  minionId: string
-  reason: string
-}
+/** What the mine says of each minion: the ledger's view of it, whatever mine function fed it. */
+export type MineSnapshot = ReadonlyMap<string, { addresses: MineAddress[] }>
 
 export interface LedgerInput {
   mine: MineSnapshot
@@ -49,7 +36,8 @@ export interface LedgerUpdate {
   ledger: Ledger
   added: Reservation[]
   removed: Reservation[]
-  kept: string[]
+  /** Minion ids whose reservation was already there and stays. */
+  unchanged: string[]
   stale: Reservation[]
   conflicts: Conflict[]
   skipped: Skipped[]
@@ -75,7 +63,7 @@ export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdat
   const now = input.now.toISOString()
   const next = new Map<string, Reservation>()
   const removed: Reservation[] = []
-  const kept: string[] = []
+  const unchanged: string[] = []
   const stale: Reservation[] = []
   const holders = new Holders()
 
@@ -94,16 +82,16 @@ export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdat
     }
     next.set(id, current)
     holders.hold(current)
-    kept.push(id)
+    unchanged.push(id)
   }
 
   const added: Reservation[] = []
   const conflicts: Conflict[] = []
   const skipped: Skipped[] = []
-  const newcomers = [...input.mine.keys()].filter((id) => !next.has(id) && !input.destroyed.has(id)).sort()
+  const newcomers = [...input.mine.keys()].filter((id) => !next.has(id) && !input.destroyed.has(id)).sort(byMinionId)
 
   for (const minionId of newcomers) {
-    const problem = minionIdProblem(minionId)
+    const problem = hostNameProblem(minionId)
     if (problem !== null) {
       skipped.push({ minionId, reason: `not a valid dnsmasq host name: ${problem}` })
       continue
@@ -137,6 +125,6 @@ export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdat
   }
 
   // `previous` was sorted and deleting keeps order: only newcomers call for a sort.
-  const ledger = added.length === 0 ? next : new Map([...next].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-  return { ledger, added, removed, kept, stale, conflicts, skipped }
+  const ledger = added.length === 0 ? next : new Map([...next].sort(([a], [b]) => byMinionId(a, b)))
+  return { ledger, added, removed, unchanged, stale, conflicts, skipped }
 }

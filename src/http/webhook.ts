@@ -3,11 +3,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { errors } from '../errors.js'
-import { minionIdProblem } from '../reservations/validate.js'
-import type { SyncEngine } from '../sync/engine.js'
+import { parseCloudEventTag } from '../events/cloud-event.js'
+import type { SyncScheduler } from '../sync/scheduler.js'
 import { ErrorReply } from './schemas.js'
-
-const TAG = /^salt\/cloud\/([^/]+)\/(created|destroyed)$/
 
 const HookBody = Type.Object({
   tag: Type.String({ maxLength: 512, description: 'salt/cloud/<minion id>/created or .../destroyed' }),
@@ -21,29 +19,27 @@ const Accepted = Type.Object({
   minionId: Type.String(),
 })
 
-const hooks: FastifyPluginAsyncTypebox<{ engine: SyncEngine, rateLimit: number }> = async (app, { engine, rateLimit }) => {
+const webhook: FastifyPluginAsyncTypebox<{ scheduler: SyncScheduler, rateLimit: number }> = async (app, { scheduler, rateLimit }) => {
   app.post('/hooks/salt', {
-    preHandler: app.requireAuth,
     config: { rateLimit: { max: rateLimit, timeWindow: 60_000 } },
     schema: {
       body: HookBody,
       response: { 202: Accepted, 400: ErrorReply, 401: ErrorReply, 415: ErrorReply },
     },
   }, async (request, reply) => {
-    const match = TAG.exec(request.body.tag)
-    if (match === null) throw new errors.BadTag(request.body.tag)
-    const minionId = match[1]!
-    const event = match[2] as 'created' | 'destroyed'
-    const problem = minionIdProblem(minionId)
-    if (problem !== null) throw new errors.BadMinionId(minionId, problem)
-
+    const parsed = parseCloudEventTag(request.body.tag)
+    if ('problem' in parsed) {
+      if (parsed.problem === 'bad-minion-id') throw new errors.BadMinionId(parsed.minionId, parsed.reason)
+      throw new errors.BadTag(request.body.tag)
+    }
+    const { kind, minionId } = parsed.event
     // The sync reports its own outcome in the log and on /ready; the reactor only needs to know
     // the event was taken.
-    const run = event === 'created' ? engine.created(minionId) : engine.destroyed(minionId)
+    const run = kind === 'created' ? scheduler.created(minionId) : scheduler.destroyed(minionId)
     run?.catch(() => undefined)
-    request.log.info({ event, minionId }, 'salt-cloud event accepted')
-    return await reply.code(202).send({ accepted: true, event, minionId })
+    request.log.info({ event: kind, minionId }, 'salt-cloud event accepted')
+    return await reply.code(202).send({ accepted: true, event: kind, minionId })
   })
 }
 
-export default hooks
+export default webhook

@@ -1,0 +1,30 @@
+// The write path of formats that put every reservation in a few whole files (hostsfile, conf):
+// only files whose content changed are written (atomically), and their previous content is
+// kept so a failed check can put it back.
+import { readIfExists, restore, writeFileAtomic } from '../../store/atomic-file.js'
+import type { ApplyNeed, PendingWrite } from '../format.js'
+
+/** The write that makes each path hold its content; `need` is what dnsmasq needs if any changed. */
+export async function prepareFiles (wanted: ReadonlyArray<readonly [string, string]>, need: Exclude<ApplyNeed, 'none'>): Promise<PendingWrite> {
+  const changes: Array<{ path: string, content: string, previous: string | null }> = []
+  for (const [path, content] of wanted) {
+    const previous = await readIfExists(path)
+    if (previous !== content) changes.push({ path, content, previous })
+  }
+  return {
+    need: changes.length === 0 ? 'none' : need,
+    commit: async () => {
+      // A failure part-way leaves the apply owed (recorded before this): the next sync finishes it.
+      for (const { path, content } of changes) await writeFileAtomic(path, content)
+      return {
+        filesChanged: changes.map((c) => c.path),
+        entriesWritten: 0,
+        entriesRemoved: 0,
+        blocked: [],
+        undo: async () => {
+          for (const { path, previous } of changes) await restore(path, previous)
+        },
+      }
+    },
+  }
+}

@@ -1,0 +1,40 @@
+// GET /health (the process is up) and GET /ready (salt-api answers and the last sync worked).
+// Neither needs a token: load balancers and orchestrators probe them. /ready answers from what
+// saltmasq already knows (salt-api is probed in the background), so it is instant even while
+// salt-api hangs.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import type { ReadinessMonitor } from '../sync/readiness.js'
+
+const Detail = Type.Object({
+  saltApi: Type.Object({
+    reachable: Type.Union([Type.Boolean(), Type.Null()], { description: 'null until the first probe answered' }),
+    checkedAt: Type.Union([Type.String(), Type.Null()]),
+    error: Type.Optional(Type.String()),
+  }),
+  lastSync: Type.Union([Type.Object({ ok: Type.Boolean(), at: Type.String(), error: Type.Optional(Type.String()) }), Type.Null()]),
+  owedApply: Type.Union([Type.Object({ since: Type.String(), paced: Type.Boolean() }), Type.Null()], {
+    description: 'files dnsmasq has not been told about yet; paced: only waiting for RELOAD_MIN_INTERVAL_S',
+  }),
+})
+
+const health: FastifyPluginAsyncTypebox<{ readiness: ReadinessMonitor }> = async (app, { readiness }) => {
+  app.get('/health', {
+    schema: { response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
+  }, async () => ({ status: 'ok' as const }))
+
+  app.get('/ready', {
+    schema: {
+      response: {
+        200: Type.Object({ ready: Type.Literal(true), detail: Detail }),
+        503: Type.Object({ ready: Type.Literal(false), reason: Type.String(), detail: Detail }),
+      },
+    },
+  }, async (_request, reply) => {
+    const report = readiness.report()
+    if (report.ready) return { ready: true as const, detail: report.detail }
+    return await reply.code(503).send({ ready: false as const, reason: report.reason ?? 'not ready', detail: report.detail })
+  })
+}
+
+export default health

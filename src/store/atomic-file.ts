@@ -1,0 +1,66 @@
+// Crash-safe file I/O, the one write path for every file saltmasq writes. Every write goes
+// temp file in the same directory → fsync → rename → fsync(directory), so a crash at any moment
+// leaves either the complete old file or the complete new one, and dnsmasq never reads half a file.
+import { randomBytes } from 'node:crypto'
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+
+export async function readIfExists (path: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw err
+  }
+}
+
+/**
+ * Replaces `path` with `content` through a synced temporary and a rename, without syncing the
+ * directory: a caller writing many files syncs it once (`syncDirectory`). A leading dot keeps
+ * the half-written temporary out of directories dnsmasq watches.
+ */
+export async function replaceFile (path: string, content: string): Promise<void> {
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+  try {
+    const handle = await open(temp, 'w', 0o644)
+    try {
+      await handle.writeFile(content, 'utf8')
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    await rename(temp, path)
+  } catch (err) {
+    await rm(temp, { force: true })
+    throw err
+  }
+}
+
+/** Makes the renames and removals in `dir` durable. */
+export async function syncDirectory (dir: string): Promise<void> {
+  const handle = await open(dir, 'r')
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+export async function writeFileAtomic (path: string, content: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true })
+  await replaceFile(path, content)
+  await syncDirectory(dirname(path))
+}
+
+/** Writes `content` unless the file already holds it; true when it wrote. */
+export async function writeIfChanged (path: string, content: string): Promise<boolean> {
+  if (await readIfExists(path) === content) return false
+  await writeFileAtomic(path, content)
+  return true
+}
+
+/** Puts back what a write replaced: the old content, or no file at all. */
+export async function restore (path: string, previous: string | null): Promise<void> {
+  if (previous === null) await rm(path, { force: true })
+  else await writeFileAtomic(path, previous)
+}

@@ -1,0 +1,76 @@
+// One sync, start to end, and nothing about when it runs: read the mine through salt-api, update
+// the ledger (pure), save it, publish it to dnsmasq, release the leases of destroyed machines.
+// Returns what it did; the scheduler decides what happens next.
+import type { Logger } from 'pino'
+import type { Config } from '../config.js'
+import type { Publisher } from '../dnsmasq/publisher.js'
+import { updateLedger } from '../ledger/ledger.js'
+import type { SaltClient } from '../salt/client.js'
+import { parseMine } from '../salt/mine.js'
+import type { Clock } from '../util/clock.js'
+import type { DurableLedger } from './durable-ledger.js'
+import type { SyncResult } from './result.js'
+
+export interface PassDeps {
+  config: Pick<Config, 'mine' | 'subnets'>
+  client: Pick<SaltClient, 'mineGet'>
+  ledger: DurableLedger
+  publisher: Publisher
+  clock: Clock
+  logger: Logger
+}
+
+export interface PassOutcome {
+  result: SyncResult
+  /** Whether the mine had this minion in this pass (the scheduler chases created ones it did not have). */
+  inMine: (minionId: string) => boolean
+}
+
+/** A lap timer for `stagesMs`, in tenths of a millisecond. */
+function laps (): () => number {
+  let mark = performance.now()
+  return () => {
+    const now = performance.now()
+    const ms = Math.round((now - mark) * 10) / 10
+    mark = now
+    return ms
+  }
+}
+
+export async function runPass (deps: PassDeps, destroyed: ReadonlySet<string>): Promise<PassOutcome> {
+  const { config, logger: log } = deps
+  const started = deps.clock()
+  const lap = laps()
+  const { snapshot, problems } = parseMine(await deps.client.mineGet(config.mine.target, config.mine.fun))
+  for (const p of problems) log.warn(p, 'mine data ignored')
+  const mineMs = lap()
+
+  const update = updateLedger(deps.ledger.current, { mine: snapshot, destroyed, subnets: config.subnets, byMac: config.mine.byMac, now: new Date(started) })
+  for (const s of update.skipped) log.warn(s, 'minion skipped')
+  for (const c of update.conflicts) log.warn(c, 'reservation conflict: the older reservation wins')
+  const ledgerMs = lap()
+
+  // The ledger is made durable before dnsmasq sees anything that depends on it.
+  await deps.ledger.save(update.ledger)
+  const saveMs = lap()
+  const { prepareMs, writeMs, applyMs, ...published } = await deps.publisher.publish([...update.ledger.values()])
+  lap()
+  const released = await deps.publisher.release(update.removed)
+  const releaseMs = lap()
+
+  const result: SyncResult = {
+    startedAt: new Date(started).toISOString(),
+    durationMs: deps.clock() - started,
+    added: update.added,
+    removed: update.removed,
+    unchanged: update.unchanged,
+    stale: update.stale.map((r) => ({ minionId: r.minionId, ip: r.ip, staleSince: r.staleSince! })),
+    conflicts: update.conflicts,
+    skipped: update.skipped,
+    mineProblems: problems,
+    ...published,
+    ...released,
+    stagesMs: { mine: mineMs, ledger: ledgerMs, render: prepareMs, write: saveMs + writeMs, apply: applyMs + releaseMs },
+  }
+  return { result, inMine: (id) => snapshot.has(id) }
+}

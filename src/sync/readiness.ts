@@ -1,0 +1,85 @@
+// Whether saltmasq can do its job right now, answered from what it already knows, never by a
+// call made while the probe waits: a readiness probe must answer at once even when salt-api
+// hangs. salt-api is probed in the background (and every successful sync counts as contact).
+import type { Clock } from '../util/clock.js'
+
+export interface ReadinessSources {
+  /** One salt-api round trip, no retries (it runs in the background). */
+  probe: () => Promise<void>
+  lastError: () => { error: Error, at: number } | null
+  lastSuccessAt: () => number | null
+  /** The apply dnsmasq is owed, if any; `paced` when it only waits for its turn. */
+  owedApply: () => { since: number, paced: boolean } | null
+  clock: Clock
+  intervalMs: number
+}
+
+export interface ReadinessReport {
+  ready: boolean
+  reason?: string
+  detail: {
+    saltApi: { reachable: boolean | null, checkedAt: string | null, error?: string }
+    lastSync: { ok: boolean, at: string, error?: string } | null
+    owedApply: { since: string, paced: boolean } | null
+  }
+}
+
+function iso (ms: number): string {
+  return new Date(ms).toISOString()
+}
+
+export class ReadinessMonitor {
+  readonly #src: ReadinessSources
+  #salt: { reachable: boolean, at: number, error?: string } | null = null
+  #probing: Promise<void> | null = null
+  #timer: NodeJS.Timeout | null = null
+
+  constructor (sources: ReadinessSources) {
+    this.#src = sources
+  }
+
+  /** Probes now, then every interval, in the background. */
+  start (): void {
+    if (this.#timer !== null) return
+    void this.refresh()
+    this.#timer = setInterval(() => { void this.refresh() }, this.#src.intervalMs)
+    this.#timer.unref()
+  }
+
+  stop (): void {
+    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#timer = null
+  }
+
+  /** Probes salt-api (joining a probe under way); resolves when it has answered or failed. */
+  async refresh (): Promise<void> {
+    this.#probing ??= this.#src.probe().then(
+      () => { this.#salt = { reachable: true, at: this.#src.clock() } },
+      (err: Error) => { this.#salt = { reachable: false, at: this.#src.clock(), error: err.message } },
+    ).finally(() => { this.#probing = null })
+    await this.#probing
+  }
+
+  report (): ReadinessReport {
+    const synced = this.#src.lastSuccessAt()
+    const failed = this.#src.lastError()
+    // A sync that worked after the last probe is newer news of salt-api than the probe.
+    const salt = synced !== null && (this.#salt === null || synced > this.#salt.at) ? { reachable: true, at: synced } : this.#salt
+    const owed = this.#src.owedApply()
+    const detail: ReadinessReport['detail'] = {
+      saltApi: salt === null
+        ? { reachable: null, checkedAt: null }
+        : { reachable: salt.reachable, checkedAt: iso(salt.at), ...(salt.error === undefined ? {} : { error: salt.error }) },
+      lastSync: failed !== null
+        ? { ok: false, at: iso(failed.at), error: failed.error.message }
+        : synced === null ? null : { ok: true, at: iso(synced) },
+      owedApply: owed === null ? null : { since: iso(owed.since), paced: owed.paced },
+    }
+    let reason: string | undefined
+    if (salt === null) reason = 'salt-api has not been reached yet'
+    else if (!salt.reachable) reason = `salt-api: ${salt.error ?? 'unreachable'}`
+    else if (failed !== null) reason = `last sync failed: ${failed.error.message}`
+    else if (owed !== null && !owed.paced) reason = `dnsmasq has not taken in the reservations written since ${iso(owed.since)}; the next sync applies them`
+    return reason === undefined ? { ready: true, detail } : { ready: false, reason, detail }
+  }
+}
