@@ -12,7 +12,7 @@ import Fastify, { type FastifyError } from 'fastify'
 import { pino, type Logger } from 'pino'
 import type { Dispatcher } from 'undici'
 import { envSchema, toConfig, type Config, type Env } from './config.js'
-import { Publisher } from './dnsmasq/publisher.js'
+import type { Publisher } from './dnsmasq/publisher.js'
 import auth from './http/auth.js'
 import health from './http/health.js'
 import reservations from './http/reservations.js'
@@ -20,10 +20,10 @@ import resync from './http/resync.js'
 import webhook from './http/webhook.js'
 import { loggerOptions } from './logger.js'
 import { SaltClient } from './salt/client.js'
-import { DurableLedger } from './sync/durable-ledger.js'
-import { runPass } from './sync/pass.js'
-import { ReadinessMonitor } from './sync/readiness.js'
-import { SyncScheduler } from './sync/scheduler.js'
+import type { DurableLedger } from './sync/durable-ledger.js'
+import type { ReadinessMonitor } from './sync/readiness.js'
+import type { SyncScheduler } from './sync/scheduler.js'
+import { openSyncService } from './sync/service.js'
 import { systemClock, type Clock } from './util/clock.js'
 
 export interface BuildOptions {
@@ -51,8 +51,6 @@ declare module 'fastify' {
 }
 
 const BODY_LIMIT = 64 * 1024
-/** How often salt-api is probed in the background for /ready. */
-const READINESS_PROBE_MS = 10_000
 
 export async function buildApp (opts: BuildOptions) {
   const app = Fastify({
@@ -76,32 +74,12 @@ export async function buildApp (opts: BuildOptions) {
     now: clock,
     ...(opts.dispatcher === undefined ? {} : { dispatcher: opts.dispatcher }),
   })
-  const publisher = await Publisher.open({ config, client, logger, clock })
-  const ledger = await DurableLedger.open(config.files.state, publisher, clock, logger)
-  const scheduler = new SyncScheduler({
-    pass: async (destroyed) => await runPass({ config, client, ledger, publisher, clock, logger }, destroyed),
-    isReserved: (id) => ledger.has(id),
-    mineUpdate: async (ids) => await client.mineUpdate(ids),
-    mineWaitMs: config.mine.waitMs,
-    clock,
-    logger,
-  })
-  let lastSuccessAt: number | null = null
-  scheduler.onSync(() => { lastSuccessAt = clock() })
-  const readiness = new ReadinessMonitor({
-    probe: async () => { await client.probe() },
-    lastError: () => scheduler.lastError,
-    lastSuccessAt: () => lastSuccessAt,
-    owedApply: () => publisher.owed,
-    clock,
-    intervalMs: READINESS_PROBE_MS,
-  })
+  const sync = await openSyncService({ config, client, logger, clock })
+  const { scheduler, ledger, publisher, readiness } = sync
   app.decorate('saltmasq', { config, scheduler, ledger, publisher, readiness })
-  scheduler.startReconcile(config.reconcileIntervalMs)
-  readiness.start()
+  sync.start()
   app.addHook('onClose', async () => {
-    readiness.stop()
-    await scheduler.close()
+    await sync.close()
     await client.close()
   })
   if (config.salt.insecure) app.log.warn('SALT_API_INSECURE=true: salt-api\'s TLS certificate is not verified')

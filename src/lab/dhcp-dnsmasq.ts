@@ -4,7 +4,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Namespace } from './netns.js'
-import { livePid, stopPid, waitFor } from './processes.js'
+import { killOnExit, livePid, stopPid, waitFor } from './processes.js'
 
 export interface Lease {
   expiry: number
@@ -74,6 +74,7 @@ export class DhcpDnsmasq {
 
   async start (): Promise<number> {
     await rm(this.pidFile, { force: true })
+    killOnExit(this.pidFile)
     await this.#ns.mustRun('dnsmasq', [`--conf-file=${this.confFile}`])
     return await waitFor('dnsmasq to write its pid', async () => await this.pid())
   }

@@ -4,7 +4,7 @@
 import { readFile, writeFile, mkdir, chmod } from 'node:fs/promises'
 import { Resolver } from 'node:dns/promises'
 import { join } from 'node:path'
-import { freePort, livePid, mustRun, stopPid, waitFor } from './processes.js'
+import { freePort, killOnExit, livePid, mustRun, stopPid, waitFor } from './processes.js'
 
 export class LoopbackDnsmasq {
   readonly dir: string
@@ -22,6 +22,8 @@ export class LoopbackDnsmasq {
   /** Scripts the dnsmasq minion runs through salt-api (cmd.run_all) to apply. */
   readonly restartScript: string
   readonly reloadScript: string
+  /** dnsmasq's own syntax check of this configuration (the conf format's check). */
+  readonly checkCommand: string
 
   private constructor (dir: string, port: number) {
     this.dir = dir
@@ -36,6 +38,7 @@ export class LoopbackDnsmasq {
     this.dnsHostsDir = join(dir, 'hosts', 'hosts.d')
     this.restartScript = join(dir, 'restart-dnsmasq.sh')
     this.reloadScript = join(dir, 'reload-dnsmasq.sh')
+    this.checkCommand = `dnsmasq --test --conf-file=${this.confFile}`
   }
 
   static async start (dir: string): Promise<LoopbackDnsmasq> {
@@ -73,6 +76,8 @@ export class LoopbackDnsmasq {
     await writeFile(d.reloadScript, `#!/bin/sh\nexec kill -HUP "$(cat ${d.pidFile})"\n`)
     await chmod(d.restartScript, 0o755)
     await chmod(d.reloadScript, 0o755)
+    // It forks itself away (and is restarted by the lab's scripts): known by its pid file.
+    killOnExit(d.pidFile)
     await mustRun('dnsmasq', [`--conf-file=${d.confFile}`])
     await waitFor('dnsmasq pid file', async () => await d.pid())
     return d

@@ -1,7 +1,8 @@
 // Process plumbing shared by the integration tests, the lab, the benchmarks and the demo:
 // start daemons in their own process group, stop them for sure, run commands, wait for things.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { openSync, closeSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { constants } from 'node:os'
 import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 
@@ -12,11 +13,43 @@ export interface Daemon {
 }
 
 const live = new Set<Daemon>()
+/** Daemons that fork themselves away (dnsmasq), known by their pid files. */
+const pidFiles = new Set<string>()
+const tempDirs = new Set<string>()
 
-// Whatever happens to the test process, no daemon of ours outlives it.
+// Whatever happens to the process that started them (an exception, a signal, a failed test),
+// nothing of the lab outlives it.
 process.on('exit', () => {
   for (const d of live) killGroup(d, 'SIGKILL')
+  for (const file of pidFiles) killByPidFileNow(file)
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true })
 })
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  // Without a handler Node exits on these without 'exit' handlers running.
+  process.once(signal, () => process.exit(128 + (constants.signals[signal] ?? 0)))
+}
+
+function killByPidFileNow (file: string): void {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim())
+    // A pid file outlives its process: signal only a process that is still the one it names.
+    if (pid > 0 && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(file.replace(/\/[^/]+$/, ''))) process.kill(pid, 'SIGKILL')
+  } catch {
+    // gone already
+  }
+}
+
+/** Kills the daemon named by `pidFile` when this process exits, unless the returned function is called first. */
+export function killOnExit (pidFile: string): () => void {
+  pidFiles.add(pidFile)
+  return () => { pidFiles.delete(pidFile) }
+}
+
+/** Removes `dir` when this process exits, unless the returned function is called first. */
+export function removeOnExit (dir: string): () => void {
+  tempDirs.add(dir)
+  return () => { tempDirs.delete(dir) }
+}
 
 function killGroup (d: Daemon, signal: NodeJS.Signals): void {
   if (d.child.pid === undefined) return

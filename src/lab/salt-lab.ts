@@ -28,8 +28,8 @@ export interface SaltLabOptions {
   /** Where the reactor posts: saltmasq's webhook. */
   webhookUrl: string
   webhookToken: string
-  /** Extra local-client permissions for the eauth user, as YAML lines under the user (lab apply functions). */
-  extraPermissions?: string
+  /** Local-client permissions for the eauth user beyond the runner functions saltmasq reads with. */
+  grants?: Grant[]
   /** Run master, salt-api and the salt CLI inside this namespace, the master bound to `masterAddress`. */
   masterNetns?: Namespace
   masterAddress?: string
@@ -37,6 +37,17 @@ export interface SaltLabOptions {
   reactorMap?: string
   /** More file_roots (before the project's salt/states). */
   fileRoots?: string[]
+}
+
+/** Functions the eauth user may run on `target`; a function with `args` only with those (regexes). */
+export interface Grant {
+  target: string
+  functions: Array<string | { fun: string, args: string[] }>
+}
+
+/** One eauth entry per line in YAML's flow style (JSON), so nothing depends on hand indentation. */
+function grantLines (grants: readonly Grant[]): string[] {
+  return grants.map((g) => `      - ${JSON.stringify({ [g.target]: g.functions.map((f) => typeof f === 'string' ? f : { [f.fun]: { args: f.args } }) })}`)
 }
 
 function yamlList (items: string[]): string {
@@ -140,10 +151,7 @@ export class SaltLab {
       'external_auth:',
       '  sharedsecret:',
       `    ${this.apiUser}:`,
-      "      - '@runner':",
-      '        - mine.get',
-      '        - mine.update',
-      this.#opts.extraPermissions ?? '',
+      ...grantLines([{ target: '@runner', functions: ['mine.get', 'mine.update'] }, ...this.#opts.grants ?? []]),
       '',
     ].join('\n'))
     await writeFile(join(conf, 'master'), [

@@ -5,17 +5,17 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { pino } from 'pino'
 import { buildApp } from '../../src/app.js'
-import { fakeSaltApi, SALT_URL, type FakeSaltApi } from '../harness/fake-salt-api.js'
+import { SaltApiStandIn, STANDIN_URL } from '../../src/lab/salt-api-standin.js'
 
 const TOKEN = 'unit-test-webhook-token-0123456789abcdef'
 
 async function setup (t: Test, env: Record<string, string | undefined> = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'smq-app-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  const fake = fakeSaltApi()
+  const fake = new SaltApiStandIn()
   const app = await buildApp({
     env: {
-      SALT_API_URL: SALT_URL,
+      SALT_API_URL: STANDIN_URL,
       SALT_API_USER: 'saltmasq',
       SALT_API_PASSWORD: 'salt-secret',
       WEBHOOK_TOKEN: TOKEN,
@@ -32,7 +32,7 @@ async function setup (t: Test, env: Record<string, string | undefined> = {}) {
       ...env,
     },
     logger: pino({ level: 'silent' }),
-    dispatcher: fake.agent,
+    dispatcher: fake.mockAgent(),
   })
   t.teardown(async () => { await app.close() })
   return { app, fake, dir }
@@ -40,9 +40,6 @@ async function setup (t: Test, env: Record<string, string | undefined> = {}) {
 
 const auth = { authorization: `Bearer ${TOKEN}` }
 
-async function settle (fake: FakeSaltApi, calls: number): Promise<void> {
-  for (let i = 0; i < 200 && fake.calls.length < calls; i++) await new Promise((resolve) => setTimeout(resolve, 5))
-}
 
 t.test('health needs no token', async (t) => {
   const { app } = await setup(t)
@@ -62,13 +59,37 @@ t.test('hooks, resync and reservations refuse a missing or wrong token with 401'
   }
 })
 
+t.test('without a token every protected route answers 401 before the body is parsed or validated', async (t) => {
+  const { app, fake } = await setup(t)
+  const routes = [['POST', '/hooks/salt'], ['POST', '/resync?wait=maybe'], ['GET', '/reservations'], ['DELETE', '/reservations/bad%20id?wait=x']] as const
+  const bodies: Array<[string, string]> = [
+    ['application/json', '{"tag": '], // broken JSON
+    ['application/json', JSON.stringify({ tag: 5, data: [] })], // fails the schema
+    ['application/x-www-form-urlencoded', 'tag=salt%2Fcloud%2F-bad%2Fcreated'], // a form with a bad id
+    ['application/xml', '<tag/>'], // no parser at all
+    ['application/json', JSON.stringify({ tag: 'salt/cloud/web01/created', data: { x: 'y'.repeat(100_000) } })], // over the body limit
+  ]
+  for (const [method, url] of routes) {
+    for (const [type, payload] of bodies) {
+      for (const headers of [{}, { authorization: 'Bearer wrong' }, { 'webhook-signature': 'v1,AAAA', 'webhook-id': 'x', 'webhook-timestamp': '1' }]) {
+        const res = await app.inject({ method, url, headers: { 'content-type': type, ...headers }, payload })
+        t.equal(res.statusCode, 401, `${method} ${url} ${type} ${JSON.stringify(headers)}`)
+        t.same(Object.keys(res.json()).sort(), ['code', 'error', 'message', 'statusCode'])
+        t.equal(res.json().code, 'SALTMASQ_UNAUTHORIZED', 'no parser or schema detail leaks')
+      }
+    }
+  }
+  // (the background readiness probe runs an empty lowstate; nothing else may have been called)
+  t.same(fake.calls.filter((c) => Array.isArray(c.body) && c.body.length > 0), [], 'and no sync ran')
+})
+
 t.test('a created event as JSON is accepted with 202 and leads to a sync that reserves the minion', async (t) => {
   const { app, fake, dir } = await setup(t)
   fake.mine = { web01: ['192.168.1.1', '10.0.0.5'] }
   const res = await app.inject({ method: 'POST', url: '/hooks/salt', headers: auth, payload: { tag: 'salt/cloud/web01/created', data: { name: 'web01', profile: 'p' } } })
   t.equal(res.statusCode, 202)
   t.same(res.json(), { accepted: true, event: 'created', minionId: 'web01' })
-  await settle(fake, 4)
+  await app.saltmasq.scheduler.idle()
   const listed = await app.inject({ method: 'GET', url: '/reservations', headers: auth })
   t.same(listed.json().reservations.map((r: { minionId: string, ip: string }) => [r.minionId, r.ip]), [['web01', '10.0.0.5']])
   t.match(await readFile(join(dir, 'reservations.conf'), 'utf8'), /^dhcp-host=web01,10\.0\.0\.5$/m)
@@ -145,6 +166,7 @@ t.test('a failing apply is a 502 naming the minion and the reason, /ready says s
   const res = await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
   t.equal(res.statusCode, 502)
   t.match(res.json(), { code: 'SALTMASQ_APPLY_FAILED', message: /service\.restart on dns failed: exit code 1: Job for dnsmasq/ })
+  await app.saltmasq.readiness.refresh()
   const ready = await app.inject({ method: 'GET', url: '/ready' })
   t.equal(ready.statusCode, 503)
   t.match(ready.json().reason, /last sync failed/)
@@ -161,6 +183,7 @@ t.test('a failing apply is a 502 naming the minion and the reason, /ready says s
 
 t.test('/ready is 503 with the reason when salt-api refuses the login', async (t) => {
   const { app } = await setup(t, { SALT_API_PASSWORD: 'wrong' })
+  await app.saltmasq.readiness.refresh()
   const res = await app.inject({ method: 'GET', url: '/ready' })
   t.equal(res.statusCode, 503)
   t.match(res.json().reason, /refused the login/)
@@ -200,7 +223,7 @@ t.test('a restart keeps every reservation (state file), and a lost state file is
 })
 
 t.test('configuration errors stop start-up and name the variable', async (t) => {
-  const base = { SALT_API_URL: SALT_URL, SALT_API_USER: 'u', SALT_API_PASSWORD: 'p', WEBHOOK_TOKEN: TOKEN, MANAGED_SUBNETS: '10.0.0.0/8', DNSMASQ_MINION: 'dns' }
+  const base = { SALT_API_URL: STANDIN_URL, SALT_API_USER: 'u', SALT_API_PASSWORD: 'p', WEBHOOK_TOKEN: TOKEN, MANAGED_SUBNETS: '10.0.0.0/8', DNSMASQ_MINION: 'dns' }
   const cases: Array<[Record<string, string | undefined>, RegExp]> = [
     [{ WEBHOOK_TOKEN: undefined }, /WEBHOOK_TOKEN/],
     [{ WEBHOOK_TOKEN: 'short' }, /WEBHOOK_TOKEN must NOT have fewer than 32 characters/],
@@ -277,7 +300,7 @@ t.test('destroyed: the reservation goes, then the lease is released through salt
 })
 
 t.test('Standard Webhooks signatures: accepted when valid, refused when wrong, stale or replayed', async (t) => {
-  const { sign } = await import('../../src/plugins/signature.js')
+  const { sign } = await import('../../src/http/signature.js')
   const secret = Buffer.from('0123456789abcdef0123456789abcdef')
   const { app } = await setup(t, { WEBHOOK_HMAC_SECRET: `whsec_${secret.toString('base64')}` })
   const body = JSON.stringify({ tag: 'salt/cloud/web01/created', data: { name: 'web01' } })
@@ -296,6 +319,24 @@ t.test('Standard Webhooks signatures: accepted when valid, refused when wrong, s
   t.match((await post({ ...signed('msg_4', now), 'webhook-signature': 'v1,AAAA' })).json().message, /no v1 signature matches/)
   t.match((await post({ 'content-type': 'application/json', 'webhook-signature': 'v1,x' })).json().message, /are all required/)
   t.equal((await post({ 'content-type': 'application/json', ...auth })).statusCode, 202, 'the reactor\'s bearer token still works')
+
+  // The signature is checked on the raw bytes before any parser: a bad signature over junk is a
+  // 401, never a 400 or 415 that would tell an unauthenticated caller about the parsers.
+  for (const [type, junk] of [['application/json', '{"tag": '], ['application/xml', '<tag/>'], ['application/json', JSON.stringify({ tag: 7 })]] as const) {
+    const res = await post({ ...signed(`junk_${type}_${junk.length}`, now, 'v1,AAAA'), 'content-type': type }, junk)
+    t.equal(res.statusCode, 401, `${type} ${junk}`)
+    t.equal(res.json().code, 'SALTMASQ_BAD_SIGNATURE')
+  }
+  // A signed form body (what a signing relay in front of http.query would send) parses as usual.
+  const form = `tag=${encodeURIComponent('salt/cloud/web02/destroyed')}`
+  const formRes = await post({ ...signed('msg_form', now, sign('msg_form', now, form, secret)), 'content-type': 'application/x-www-form-urlencoded' }, form)
+  t.equal(formRes.statusCode, 202)
+  t.same(formRes.json(), { accepted: true, event: 'destroyed', minionId: 'web02' })
+  // Signed but invalid once parsed: now the caller is known, so the 400 says what is wrong.
+  const bad = JSON.stringify({ tag: 'salt/cloud/-web/created' })
+  const badRes = await post(signed('msg_bad', now, sign('msg_bad', now, bad, secret)), bad)
+  t.equal(badRes.statusCode, 400)
+  t.match(badRes.json().message, /may not start/)
 })
 
 t.test('hooks and resync are rate limited with a 429', async (t) => {

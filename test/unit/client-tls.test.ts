@@ -1,12 +1,11 @@
 // SALT_API_CA_FILE: salt-api over https with a private CA, against a real TLS server on loopback.
 import { execFileSync } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { createServer } from 'node:https'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { pino } from 'pino'
+import { SaltApiStandIn } from '../../src/lab/salt-api-standin.js'
 import { SaltClient } from '../../src/salt/client.js'
 
 const dir = await mkdtemp(join(tmpdir(), 'smq-tls-'))
@@ -15,17 +14,9 @@ execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days
   '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' })
 const cert = await readFile(join(dir, 'cert.pem'), 'utf8')
 
-const server = createServer({ key: await readFile(join(dir, 'key.pem')), cert }, (req, res) => {
-  req.resume()
-  req.on('end', () => {
-    res.setHeader('content-type', 'application/json')
-    if (req.url === '/login') res.setHeader('x-auth-token', 'tls-token')
-    res.end(JSON.stringify({ return: req.url === '/login' ? [{ token: 'tls-token', expire: Date.now() / 1000 + 3600 }] : [] }))
-  })
-})
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-t.teardown(() => { server.close() })
-const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`
+const standin = new SaltApiStandIn({ password: 'p' })
+const url = await standin.listen({ key: await readFile(join(dir, 'key.pem')), cert })
+t.teardown(async () => { await standin.close() })
 const logger = pino({ level: 'silent' })
 
 t.test('with the CA that signed salt-api\'s certificate, calls succeed', async (t) => {

@@ -2,7 +2,7 @@ import t from 'tap'
 import { MockAgent } from 'undici'
 import { pino } from 'pino'
 import { SaltClient } from '../../src/salt/client.js'
-import { fakeSaltApi, SALT_URL } from '../harness/fake-salt-api.js'
+import { SaltApiStandIn, STANDIN_URL as SALT_URL } from '../../src/lab/salt-api-standin.js'
 
 const logger = pino({ level: 'silent' })
 
@@ -10,13 +10,14 @@ function client (dispatcher: MockAgent, password = 'salt-secret', timeoutMs = 20
   return new SaltClient({ url: SALT_URL, username: 'saltmasq', password, eauth: 'pam', timeoutMs, logger, dispatcher, retries, retryBaseMs: 1 })
 }
 
-function agentWith (setup: (pool: ReturnType<MockAgent['get']>) => void): MockAgent {
-  const agent = new MockAgent()
-  agent.disableNetConnect()
-  const pool = agent.get(SALT_URL)
-  pool.intercept({ path: '/login', method: 'POST' }).reply(200, { return: [{ token: 'tok', expire: Date.now() / 1000 + 3600 }] }, { headers: { 'x-auth-token': 'tok' } }).persist()
-  setup(pool)
-  return agent
+/** The stand-in, with `faults` answering POST / before it does. */
+function agentWith (faults: (pool: ReturnType<MockAgent['get']>) => void): MockAgent {
+  return new SaltApiStandIn().mockAgent(faults)
+}
+
+function fakeSaltApi () {
+  const api = new SaltApiStandIn()
+  return Object.assign(api, { agent: api.mockAgent() })
 }
 
 t.test('logs in once, reuses the token, reads the mine through the runner client', async (t) => {

@@ -12,8 +12,8 @@ import fc from 'fast-check'
 import t from 'tap'
 import { pino } from 'pino'
 import { buildApp } from '../../src/app.js'
-import { render } from '../../src/reservations/render.js'
-import { fakeSaltApi, SALT_URL } from '../harness/fake-salt-api.js'
+import { renderConfFile } from '../../src/dnsmasq/lines.js'
+import { SaltApiStandIn, STANDIN_URL } from '../../src/lab/salt-api-standin.js'
 
 const RUNS = 5000
 const TOKEN = 'fuzz-webhook-token-0123456789abcdefghij'
@@ -21,16 +21,16 @@ const TOKEN = 'fuzz-webhook-token-0123456789abcdefghij'
 const dir = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'smq-fuzz-'))
 t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
 
-const fake = fakeSaltApi()
+const fake = new SaltApiStandIn()
 const app = await buildApp({
   env: {
-    SALT_API_URL: SALT_URL, SALT_API_USER: 'u', SALT_API_PASSWORD: 'salt-secret', WEBHOOK_TOKEN: TOKEN,
+    SALT_API_URL: STANDIN_URL, SALT_API_USER: 'u', SALT_API_PASSWORD: 'salt-secret', WEBHOOK_TOKEN: TOKEN,
     MANAGED_SUBNETS: '10.0.0.0/16,fd00::/64', DNS_DOMAIN: 'lab', RESERVATIONS_FORMAT: 'hostsfile',
     DHCP_HOSTSFILE: join(dir, 'dhcp-hosts'), ADDN_HOSTS_FILE: join(dir, 'addn-hosts'), STATE_FILE: join(dir, 'state.json'),
     DNSMASQ_MINION: 'dns', LOG_LEVEL: 'silent', HOOK_RATE_LIMIT: '1000000', RESYNC_RATE_LIMIT: '1000000', RECONCILE_INTERVAL_S: '0', MINE_WAIT_MS: '0',
   },
   logger: pino({ level: 'silent' }),
-  dispatcher: fake.agent,
+  dispatcher: fake.mockAgent(),
 })
 t.teardown(async () => { await app.close() })
 
@@ -117,14 +117,14 @@ t.test(`${RUNS} generated bodies and mine snapshots: never a 5xx, never a line d
   }), { numRuns: RUNS })
   t.equal(fiveXX, 0)
   t.same(bad, [])
-  t.comment(`${RUNS} runs; answers: ${[...statuses].sort(([a], [b]) => a - b).map(([c, n]) => `${c}×${n}`).join(', ')}; reservations at the end: ${app.saltmasq.engine.reservations.length}`)
+  t.comment(`${RUNS} runs; answers: ${[...statuses].sort(([a], [b]) => a - b).map(([c, n]) => `${c}×${n}`).join(', ')}; reservations at the end: ${app.saltmasq.ledger.current.size}`)
 })
 
 t.test('real dnsmasq --test accepts the conf-format rendering of everything reserved', async (t) => {
-  const reservations = app.saltmasq.engine.reservations
+  const reservations = [...app.saltmasq.ledger.current.values()]
   t.ok(reservations.length > 0, `${reservations.length} reservations`)
   const conf = join(dir, 'fuzz.conf')
-  await writeFile(conf, `port=0\n${render('conf', reservations).conf!}`)
+  await writeFile(conf, `port=0\n${renderConfFile(reservations)}`)
   const text = await readFile(conf, 'utf8')
   const { stderr } = await promisify(execFile)('dnsmasq', ['--test', `--conf-file=${conf}`]).catch((err: { stderr: string }) => err)
   const line = /at line (\d+)/.exec(stderr)?.[1]

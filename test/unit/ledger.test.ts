@@ -1,8 +1,7 @@
 import fc from 'fast-check'
 import t from 'tap'
-import { emptyLedger, updateLedger, type Ledger, type LedgerInput } from '../../src/reservations/ledger.js'
-import type { MineSnapshot } from '../../src/salt/mine.js'
-import { Subnets } from '../../src/reservations/validate.js'
+import { emptyLedger, updateLedger, type Ledger, type LedgerInput, type MineSnapshot } from '../../src/ledger/ledger.js'
+import { Subnets } from '../../src/ledger/validate.js'
 
 const subnets = new Subnets(['10.0.0.0/16', 'fd00::/64'])
 const t0 = new Date('2026-01-01T00:00:00Z')
@@ -41,7 +40,7 @@ t.test('sticky: the IP never changes while the mine says something else', async 
   const first = step(emptyLedger(), mine({ web01: ['10.0.0.5'] }))
   const second = updateLedger(first.ledger, { mine: mine({ web01: ['10.0.0.99'] }), destroyed: new Set(), subnets, byMac: false, now: t1 })
   t.same(ips(second.ledger), { web01: '10.0.0.5' })
-  t.same(second.kept, ['web01'])
+  t.same(second.unchanged, ['web01'])
   t.equal(second.ledger.get('web01')?.lastSeen, t1.toISOString())
   t.equal(second.ledger.get('web01')?.firstSeen, t0.toISOString())
 })

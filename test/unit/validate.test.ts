@@ -1,5 +1,5 @@
 import t from 'tap'
-import { canonicalIp, canonicalMac, hostNameKey, hostNameProblem, Subnets } from '../../src/reservations/validate.js'
+import { canonicalIp, canonicalMac, hostNameKey, hostNameProblem, Subnets } from '../../src/ledger/validate.js'
 
 t.test('minion ids that dnsmasq accepts as host names', async (t) => {
   for (const id of ['web01', 'Web-01', 'db_2', 'Web_01', 'web01.example.com', 'a', 'x'.repeat(63), '0start', 'a_', '9a', 'deadbeef', '1.2.3']) {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { localFailure } from '../../src/salt/results.js'
+import { localFailure } from '../../src/salt/local-call.js'
 
 t.test('what counts as a failed Salt function', async (t) => {
   t.equal(localFailure(true), null)

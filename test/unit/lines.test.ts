@@ -1,46 +1,45 @@
 import t from 'tap'
-import { parseDhcpHosts, render, renderEntries } from '../../src/reservations/render.js'
-import type { Reservation } from '../../src/reservations/ledger.js'
+import { parseDhcpHosts, renderConfFile, renderEntries, renderHostsFiles } from '../../src/dnsmasq/lines.js'
+import type { Reservation } from '../../src/ledger/ledger.js'
 
 const stamp = '2026-01-01T00:00:00.000Z'
 const r = (minionId: string, ip: string, mac?: string): Reservation => ({ minionId, ip, firstSeen: stamp, lastSeen: stamp, ...(mac === undefined ? {} : { mac }) })
 const HEADER = '# Managed by saltmasq. Any change made here will be overwritten.\n'
 
 t.test('conf format: the seed\'s dhcp-host lines, sorted, with a managed header', async (t) => {
-  const files = render('conf', [r('web02', '10.0.0.6'), r('web01', '10.0.0.5'), r('db', 'fd00::7'), r('mac1', '10.0.0.9', 'aa:bb:cc:dd:ee:ff')])
-  t.equal(files.conf, HEADER + [
+  const file = renderConfFile([r('web02', '10.0.0.6'), r('web01', '10.0.0.5'), r('db', 'fd00::7'), r('mac1', '10.0.0.9', 'aa:bb:cc:dd:ee:ff')])
+  t.equal(file, HEADER + [
     'dhcp-host=db,[fd00::7]',
     'dhcp-host=aa:bb:cc:dd:ee:ff,10.0.0.9,mac1',
     'dhcp-host=web01,10.0.0.5',
     'dhcp-host=web02,10.0.0.6',
     '',
   ].join('\n'))
-  t.same(Object.keys(files), ['conf'])
 })
 
 t.test('hostsfile format: dhcp-hostsfile and addn-hosts, with the DNS domain for bare names', async (t) => {
-  const files = render('hostsfile', [r('web01', '10.0.0.5'), r('db01.example.com', '10.0.0.6')], { domain: 'lab' })
+  const files = renderHostsFiles([r('web01', '10.0.0.5'), r('db01.example.com', '10.0.0.6')], { domain: 'lab' })
   t.equal(files.dhcpHosts, HEADER + 'db01.example.com,10.0.0.6\nweb01,10.0.0.5\n')
   t.equal(files.addnHosts, HEADER + '10.0.0.6 db01.example.com\n10.0.0.5 web01 web01.lab\n')
 })
 
 t.test('an empty ledger renders a valid file with only the header', async (t) => {
-  t.equal(render('conf', []).conf, HEADER)
+  t.equal(renderConfFile([]), HEADER)
 })
 
 t.test('the renderer refuses anything dnsmasq would reject or that could inject a directive', async (t) => {
-  t.throws(() => render('conf', [r('web01\ndhcp-range=1.1.1.1', '10.0.0.5')]), { code: 'SALTMASQ_RENDER_REFUSED' })
-  t.throws(() => render('conf', [r('web01', '10.0.0.5,set:x')]), { code: 'SALTMASQ_RENDER_REFUSED' })
-  t.throws(() => render('conf', [r('web01', 'FD00::1')]), { code: 'SALTMASQ_RENDER_REFUSED' }, 'non-canonical address')
-  t.throws(() => render('conf', [r('web01', '10.0.0.5', 'AA:BB')]), { code: 'SALTMASQ_RENDER_REFUSED' })
-  t.throws(() => render('hostsfile', [], { domain: 'bad domain' }), { code: 'SALTMASQ_RENDER_REFUSED' })
+  t.throws(() => renderConfFile([r('web01\ndhcp-range=1.1.1.1', '10.0.0.5')]), { code: 'SALTMASQ_RENDER_REFUSED' })
+  t.throws(() => renderConfFile([r('web01', '10.0.0.5,set:x')]), { code: 'SALTMASQ_RENDER_REFUSED' })
+  t.throws(() => renderConfFile([r('web01', 'FD00::1')]), { code: 'SALTMASQ_RENDER_REFUSED' }, 'non-canonical address')
+  t.throws(() => renderConfFile([r('web01', '10.0.0.5', 'AA:BB')]), { code: 'SALTMASQ_RENDER_REFUSED' })
+  t.throws(() => renderHostsFiles([], { domain: 'bad domain' }), { code: 'SALTMASQ_RENDER_REFUSED' })
 })
 
 t.test('parseDhcpHosts reads back what render wrote, in both formats', async (t) => {
   const list = [r('web01', '10.0.0.5'), r('db', 'fd00::7'), r('m', '10.0.0.9', 'aa:bb:cc:dd:ee:ff')]
   const expected = [{ minionId: 'db', ip: 'fd00::7' }, { minionId: 'm', ip: '10.0.0.9', mac: 'aa:bb:cc:dd:ee:ff' }, { minionId: 'web01', ip: '10.0.0.5' }]
-  t.same(parseDhcpHosts(render('conf', list).conf!).entries, expected)
-  t.same(parseDhcpHosts(render('hostsfile', list).dhcpHosts!).entries, expected)
+  t.same(parseDhcpHosts(renderConfFile(list)).entries, expected)
+  t.same(parseDhcpHosts(renderHostsFiles(list).dhcpHosts).entries, expected)
   const { entries, unreadable } = parseDhcpHosts('dhcp-host=ok,10.0.0.1\ndhcp-host=-bad,10.0.0.2\ndhcp-host=x,notip\nzz:zz,10.0.0.3,y\na,b,c,d\n')
   t.same(entries, [{ minionId: 'ok', ip: '10.0.0.1' }])
   t.equal(unreadable.length, 4)

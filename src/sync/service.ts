@@ -1,0 +1,71 @@
+// The sync side of saltmasq wired together: publisher, durable ledger, scheduler (running the
+// pass) and readiness. The app builds it once; the tests and benchmarks build the same thing.
+import type { Logger } from 'pino'
+import type { Config } from '../config.js'
+import { Publisher } from '../dnsmasq/publisher.js'
+import type { SaltClient } from '../salt/client.js'
+import type { Clock } from '../util/clock.js'
+import { DurableLedger } from './durable-ledger.js'
+import { runPass } from './pass.js'
+import { ReadinessMonitor } from './readiness.js'
+import { SyncScheduler } from './scheduler.js'
+
+/** How often salt-api is probed in the background for /ready. */
+export const READINESS_PROBE_MS = 10_000
+
+export interface SyncService {
+  scheduler: SyncScheduler
+  ledger: DurableLedger
+  publisher: Publisher
+  readiness: ReadinessMonitor
+  /** Starts the reconcile and the readiness probes. */
+  start: () => void
+  /** Stops the timers and waits for the sync in flight. */
+  close: () => Promise<void>
+}
+
+export interface SyncServiceOptions {
+  config: Config
+  client: Pick<SaltClient, 'mineGet' | 'mineUpdate' | 'local' | 'probe'>
+  logger: Logger
+  clock: Clock
+  maxBacklog?: number
+}
+
+export async function openSyncService ({ config, client, logger, clock, maxBacklog }: SyncServiceOptions): Promise<SyncService> {
+  const publisher = await Publisher.open({ config, client, logger, clock })
+  const ledger = await DurableLedger.open(config.files.state, publisher, clock, logger)
+  const scheduler = new SyncScheduler({
+    pass: async (destroyed) => await runPass({ config, client, ledger, publisher, clock, logger }, destroyed),
+    isReserved: (id) => ledger.has(id),
+    mineUpdate: async (ids) => await client.mineUpdate(ids),
+    mineWaitMs: config.mine.waitMs,
+    clock,
+    logger,
+    ...(maxBacklog === undefined ? {} : { maxBacklog }),
+  })
+  let lastSuccessAt: number | null = null
+  scheduler.onSync(() => { lastSuccessAt = clock() })
+  const readiness = new ReadinessMonitor({
+    probe: async () => { await client.probe() },
+    lastError: () => scheduler.lastError,
+    lastSuccessAt: () => lastSuccessAt,
+    owedApply: () => publisher.owed,
+    clock,
+    intervalMs: READINESS_PROBE_MS,
+  })
+  return {
+    scheduler,
+    ledger,
+    publisher,
+    readiness,
+    start: () => {
+      scheduler.startReconcile(config.reconcileIntervalMs)
+      readiness.start()
+    },
+    close: async () => {
+      readiness.stop()
+      await scheduler.close()
+    },
+  }
+}

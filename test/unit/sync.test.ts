@@ -1,0 +1,216 @@
+// The sync side's timing rules: single flight, coalescing, chasing new minions' mine data,
+// retrying after failures, the bounded backlog, the periodic reconcile, paced applies.
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { pino } from 'pino'
+import { loadConfig } from '../../src/config.js'
+import { SaltApiStandIn } from '../../src/lab/salt-api-standin.js'
+import { waitFor } from '../../src/lab/processes.js'
+import { SaltClient } from '../../src/salt/client.js'
+import { openSyncService } from '../../src/sync/service.js'
+import { systemClock } from '../../src/util/clock.js'
+
+const logger = pino({ level: 'silent' })
+
+async function setup (t: Test, env: Record<string, string> = {}, latencyMs = 0, maxBacklog?: number) {
+  const dir = await mkdtemp(join(tmpdir(), 'smq-sync-'))
+  const api = new SaltApiStandIn({ latencyMs })
+  const config = loadConfig({
+    ...api.env, SALT_API_PASSWORD: api.password, SALT_API_RETRIES: '0', WEBHOOK_TOKEN: 'x'.repeat(32), MANAGED_SUBNETS: '10.0.0.0/16', RECONCILE_INTERVAL_S: '0',
+    RESERVATIONS_FILE: join(dir, 'r.conf'), DHCP_HOSTSFILE: join(dir, 'dhcp-hosts'), ADDN_HOSTS_FILE: join(dir, 'addn-hosts'),
+    DHCP_HOSTSDIR: join(dir, 'dhcp-hosts.d'), DNS_HOSTSDIR: join(dir, 'hosts.d'), STATE_FILE: join(dir, 'state.json'),
+    DNSMASQ_MINION: 'dns', DNSMASQ_TEST_FUNCTION: '', DNSMASQ_RELEASE_FUNCTION: '',
+    ...env,
+  })
+  const client = new SaltClient({ ...config.salt, logger, dispatcher: api.mockAgent() })
+  const open = async () => await openSyncService({ config, client, logger, clock: systemClock, ...(maxBacklog === undefined ? {} : { maxBacklog }) })
+  const sync = await open()
+  t.teardown(async () => {
+    await sync.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+  return { ...sync, sync, api, count: (fun: string) => api.count(fun), dir, open }
+}
+
+const ids = (reservations: Iterable<{ minionId: string }>) => [...reservations].map((r) => r.minionId)
+
+t.test('a burst of 200 created events costs at most 2 mine reads and 2 applies, and reserves all 200', async (t) => {
+  const { scheduler, ledger, api, count } = await setup(t, {}, 20)
+  api.mine = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`vm${i}`, [`10.0.${Math.floor(i / 250)}.${(i % 250) + 1}`]]))
+  const results = await Promise.all(Array.from({ length: 200 }, async (_, i) => await scheduler.created(`vm${i}`)))
+  await scheduler.idle()
+  t.ok(count('mine.get') <= 2, `mine reads: ${count('mine.get')}`)
+  t.ok(count('service.reload') <= 2, `applies: ${count('service.reload')}`)
+  t.equal(ledger.current.size, 200)
+  t.equal(new Set(results).size <= 2, true, 'every caller got the result of one of the two runs')
+  t.equal(scheduler.backlog, 0)
+})
+
+t.test('a resync while a sync runs joins the follow-up rather than running in parallel', async (t) => {
+  const { scheduler, api, count } = await setup(t, {}, 30)
+  api.mine = { a: ['10.0.0.1'] }
+  const first = scheduler.sync()
+  const second = scheduler.sync()
+  const third = scheduler.sync()
+  t.equal(await second, await third, 'the two later callers share one run')
+  t.not(await first, await second)
+  t.equal(count('mine.get'), 2)
+})
+
+t.test('a created minion missing from the mine is chased with mine.update and reserved once its data arrives', async (t) => {
+  const { scheduler, ledger, api, count } = await setup(t)
+  api.mine = {}
+  api.onMineUpdate = (chunk) => {
+    t.equal(chunk.kwarg.tgt, 'late01')
+    setTimeout(() => { api.mine = { late01: ['10.0.7.7'] } }, 100)
+  }
+  const first = await scheduler.created('late01')
+  t.same(first?.added, [], 'not in the mine yet')
+  t.equal(scheduler.backlog, 1)
+  t.ok(scheduler.nextFollowUpAt !== null, 'a retry is set')
+  await waitFor('late01 reserved without another event', () => ledger.has('late01'), 15_000, 20)
+  await scheduler.idle()
+  t.equal(count('mine.update'), 1, 'asked once')
+  t.equal(scheduler.backlog, 0)
+})
+
+t.test('a created minion that never shows up is given up after MINE_WAIT_MS, and no retry is left set', async (t) => {
+  const { scheduler, api, count } = await setup(t, { MINE_WAIT_MS: '400' })
+  api.mine = {}
+  await scheduler.created('ghost')
+  await waitFor('ghost given up', () => scheduler.backlog === 0, 15_000, 20)
+  await scheduler.idle()
+  t.ok(count('mine.get') >= 2, `retried the mine read (${count('mine.get')} reads)`)
+  t.equal(scheduler.nextFollowUpAt, null, 'nothing more is scheduled: no more retries after the deadline')
+})
+
+t.test('a failed sync is retried on its own, and converges once salt-api answers again', async (t) => {
+  const { scheduler, readiness, api } = await setup(t)
+  api.mine = { a: ['10.0.0.1'] }
+  api.local.set('service.reload', { result: false, comment: 'dnsmasq is down' })
+  await t.rejects(scheduler.sync(), { code: 'SALTMASQ_APPLY_FAILED' })
+  await readiness.refresh()
+  t.match(readiness.report(), { ready: false, reason: /last sync failed: service\.reload on dns failed: dnsmasq is down/ })
+  t.ok(scheduler.nextFollowUpAt !== null, 'a retry is set')
+  api.local.set('service.reload', true)
+  await waitFor('a retry to succeed', () => readiness.report().ready, 15_000, 50)
+  t.equal(scheduler.lastResult?.applied, true, 'the owed apply was made by the retry')
+})
+
+t.test('the backlog is bounded: past it, events are refused with 503, not dropped', async (t) => {
+  const { scheduler, api } = await setup(t, {}, 50, 3)
+  api.mine = {}
+  const runs = [scheduler.created('a'), scheduler.created('b'), scheduler.destroyed('c')]
+  t.throws(() => scheduler.created('d'), { code: 'SALTMASQ_QUEUE_FULL', statusCode: 503 })
+  t.throws(() => scheduler.destroyed('e'), { code: 'SALTMASQ_QUEUE_FULL' })
+  await Promise.allSettled(runs)
+})
+
+t.test('the periodic reconcile syncs without any event', async (t) => {
+  const { scheduler, ledger, api, count } = await setup(t)
+  api.mine = { a: ['10.0.0.1'] }
+  scheduler.startReconcile(100)
+  await waitFor('two reconcile runs', () => count('mine.get') >= 2, 5000, 20)
+  t.equal(ledger.current.size, 1)
+})
+
+t.test('a created event for a minion already reserved costs no sync at all', async (t) => {
+  const { scheduler, api, count } = await setup(t)
+  api.mine = { a: ['10.0.0.1'] }
+  await scheduler.sync()
+  const reads = count('mine.get')
+  t.equal(scheduler.created('a'), null)
+  t.equal(count('mine.get'), reads)
+})
+
+t.test('hostsdir: additions send dnsmasq nothing; deletions apply at once, then at most once per interval', async (t) => {
+  const { scheduler, api, count, dir } = await setup(t, { RESERVATIONS_FORMAT: 'hostsdir', RELOAD_MIN_INTERVAL_S: '1' })
+  api.mine = { a: ['10.0.0.1'], b: ['10.0.0.2'], c: ['10.0.0.3'] }
+  const first = await scheduler.sync()
+  t.equal(first.entriesWritten, 6, 'a DHCP and a DNS file for each')
+  t.same(first.filesChanged, [join(dir, 'dhcp-hosts.d'), join(dir, 'hosts.d')])
+  api.mine = { ...api.mine, d: ['10.0.0.4'] }
+  await scheduler.created('d')
+  t.same((await readdir(join(dir, 'dhcp-hosts.d'))).sort(), ['a', 'b', 'c', 'd'])
+  t.equal(count('service.reload'), 0, 'no reload for additions')
+
+  api.mine = { d: ['10.0.0.4'] }
+  const removed = await scheduler.destroyed('a')
+  t.equal(removed.applied, true, 'the first deletion applies at once')
+  t.equal(count('service.reload'), 1)
+  const batched = await scheduler.destroyed('b')
+  t.equal(batched.applied, false, 'a second deletion within the interval waits')
+  t.ok(batched.applyDueInMs !== null && batched.applyDueInMs > 0 && batched.applyDueInMs <= 1000, `due in ${batched.applyDueInMs} ms`)
+  t.ok(scheduler.nextFollowUpAt !== null, 'the sync that makes it is set')
+  await scheduler.destroyed('c')
+  t.equal(count('service.reload'), 1, 'still one reload')
+  await waitFor('the owed apply', () => count('service.reload') === 2, 3000, 20)
+  await scheduler.idle()
+  t.same(await readdir(join(dir, 'dhcp-hosts.d')), ['d'])
+  t.same(await readdir(join(dir, 'hosts.d')), ['d'])
+  const quiet = await scheduler.sync()
+  t.equal(quiet.applyDueInMs, null, 'nothing deleted: no apply owed')
+  t.equal(scheduler.nextFollowUpAt, null, 'and no sync set for one')
+  t.equal(count('service.reload'), 2)
+})
+
+t.test('hostsdir: with the state file lost, the ledger is rebuilt from the files saltmasq owns', async (t) => {
+  const { scheduler, api, dir, sync, open } = await setup(t, { RESERVATIONS_FORMAT: 'hostsdir' })
+  api.mine = { a: ['10.0.0.1', '10.0.0.7'], b: ['10.0.0.2'] }
+  await scheduler.sync()
+  await sync.close()
+  await rm(join(dir, 'state.json'))
+  await writeFile(join(dir, 'dhcp-hosts.d', 'printer'), 'printer,10.0.0.50\n')
+  api.mine = { a: ['10.0.0.7'], b: ['10.0.0.2'] }
+  const reopened = await open()
+  t.teardown(async () => { await reopened.close() })
+  t.same([...reopened.ledger.current.values()].map((r) => [r.minionId, r.ip]), [['a', '10.0.0.1'], ['b', '10.0.0.2']], 'the foreign file is not taken for a reservation')
+  const result = await reopened.scheduler.sync()
+  t.same(result.added, [])
+  t.same(result.unownedFiles, [join(dir, 'dhcp-hosts.d', 'printer')])
+  t.equal(result.entriesWritten, 0, 'nothing to rewrite')
+})
+
+for (const format of ['hostsdir', 'hostsfile', 'conf'] as const) {
+  t.test(`${format}: an apply that failed is recorded on disk, made after a restart, and /ready is false until then`, async (t) => {
+    const apply = format === 'conf' ? 'service.restart' : 'service.reload'
+    const { scheduler, api, count, dir, sync, open } = await setup(t, { RESERVATIONS_FORMAT: format })
+    api.mine = { a: ['10.0.0.1'], b: ['10.0.0.2'] }
+    await scheduler.sync()
+    api.mine = { b: ['10.0.0.2'] }
+    api.local.set(apply, { result: false, comment: 'dnsmasq is not running' })
+    await t.rejects(scheduler.destroyed('a'), { code: 'SALTMASQ_APPLY_FAILED' })
+    t.ok((await readdir(dir)).includes('state.json.apply-owed'), 'the owed apply is on disk')
+    await sync.close()
+
+    api.local.delete(apply)
+    const reopened = await open()
+    t.teardown(async () => { await reopened.close() })
+    await reopened.readiness.refresh()
+    t.match(reopened.readiness.report(), { ready: false, reason: /dnsmasq has not taken in the reservations/, detail: { owedApply: { paced: false } } })
+    const before = count(apply)
+    const result = await reopened.scheduler.sync()
+    t.same(result.filesChanged, [], 'nothing changed on disk')
+    t.equal(result.applied, true, 'but the owed apply is made')
+    t.equal(count(apply), before + 1)
+    t.notOk((await readdir(dir)).includes('state.json.apply-owed'), 'and its record removed')
+    t.equal(reopened.readiness.report().ready, true)
+    t.equal((await reopened.scheduler.sync()).applied, false, 'once')
+  })
+}
+
+t.test('hostsdir: a reload owed by a saltmasq that kept the marker in the directory is still made', async (t) => {
+  const { scheduler, api, count, dir, sync, open } = await setup(t, { RESERVATIONS_FORMAT: 'hostsdir' })
+  api.mine = { b: ['10.0.0.2'] }
+  await scheduler.sync()
+  await sync.close()
+  await writeFile(join(dir, 'dhcp-hosts.d', '.saltmasq-reload-owed'), '2026-11-01T00:00:00.000Z\n')
+  const reopened = await open()
+  t.teardown(async () => { await reopened.close() })
+  const result = await reopened.scheduler.sync()
+  t.equal(result.applied, true)
+  t.equal(count('service.reload'), 1)
+  t.same(await readdir(join(dir, 'dhcp-hosts.d')), ['b'], 'the old marker is gone')
+})
