@@ -2,17 +2,13 @@
 // master's bus, for N machines whose addresses are in the real mine (registered by
 // bench/seed/fake_minions.py). saltmasq: salt-api calls counted by a pass-through proxy, wall
 // time to the last reservation. The seed path: dnsmasq restarts counted for the same burst.
-import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { buildApp } from '../src/app.js'
-import { DelayProxy } from '../test/harness/delay-proxy.js'
-import { LoopbackDnsmasq } from '../test/harness/loopback-dnsmasq.js'
-import { repoRoot, venvBin } from '../test/harness/paths.js'
-import { freePort, mustRun, sleep } from '../test/harness/processes.js'
-import { SaltLab } from '../test/harness/salt-lab.js'
+import { Lab } from '../src/lab/lab.js'
+import { repoRoot, venvBin } from '../src/lab/paths.js'
+import { mustRun, sleep } from '../src/lab/processes.js'
+import type { SaltLab } from '../src/lab/salt-lab.js'
 import { startSeedLab } from './seed-path.js'
 import { round } from './stats.js'
 
@@ -28,8 +24,6 @@ export interface BurstRow {
   note: string
 }
 
-const LAB_MINIONS = [{ id: 'dns-host', ips: ['127.0.0.1'] }]
-
 /** Fires `count` created events (or one for `minionId`); returns when the first left (epoch ms) and how long the firing took. */
 export async function fireEvents (lab: SaltLab, count: number, minionId?: string): Promise<{ at: number, seconds: number }> {
   const out = await mustRun(join(venvBin, 'python3'), [join(repoRoot, 'bench', 'seed', 'fire_burst.py'), join(lab.masterConf, 'master'), String(count), ...(minionId === undefined ? [] : [minionId])])
@@ -37,53 +31,37 @@ export async function fireEvents (lab: SaltLab, count: number, minionId?: string
   return { at: at * 1000, seconds }
 }
 
-async function registerAndFire (lab: SaltLab, tmp: string, n: number): Promise<{ fire: () => Promise<number> }> {
-  await mustRun(join(venvBin, 'python3'), [join(repoRoot, 'bench', 'seed', 'fake_minions.py'), lab.minionConfig('dns-host'), join(tmp, 'fake'), String(n), '10.78.0'], { timeoutMs: 600_000 })
+async function registerAndFire (lab: Lab, n: number): Promise<{ fire: () => Promise<number> }> {
+  await mustRun(join(venvBin, 'python3'), [join(repoRoot, 'bench', 'seed', 'fake_minions.py'), lab.salt.minionConfig('dns-host'), join(lab.dir, 'fake'), String(n), '10.78.0'], { timeoutMs: 600_000 })
   return {
-    fire: async () => (await fireEvents(lab, n)).seconds,
+    fire: async () => (await fireEvents(lab.salt, n)).seconds,
   }
 }
 
 export async function benchBurstSaltmasq (n: number): Promise<BurstRow> {
-  const tmp = await mkdtemp(join(tmpdir(), 'smq-b2-'))
-  const token = randomBytes(24).toString('hex')
-  const dns = await LoopbackDnsmasq.start(join(tmp, 'dns'))
-  const port = await freePort()
-  let lab: SaltLab | undefined
-  let proxy: DelayProxy | undefined
-  let app: Awaited<ReturnType<typeof buildApp>> | undefined
+  const lab = await Lab.start({ minions: [], proxy: true })
   try {
-    lab = await SaltLab.start({
-      minions: LAB_MINIONS,
-      webhookUrl: `http://127.0.0.1:${port}/hooks/salt`,
-      webhookToken: token,
-      extraPermissions: ["      - 'dns-host':", '        - cmd.run_all:', '            args:', `              - ${dns.reloadScript}`].join('\n'),
-    })
-    const { fire } = await registerAndFire(lab, tmp, n)
-    proxy = await DelayProxy.start(lab.apiUrl)
-    app = await buildApp({
-      env: {
-        ...lab.saltApiEnv, SALT_API_URL: proxy.url, WEBHOOK_TOKEN: token, MANAGED_SUBNETS: '10.78.0.0/16', RESERVATIONS_FORMAT: 'hostsfile', DHCP_HOSTSFILE: dns.dhcpHostsFile, ADDN_HOSTS_FILE: dns.addnHostsFile,
-        STATE_FILE: join(tmp, 'state.json'), DNSMASQ_MINION: 'dns-host', DNSMASQ_APPLY_FUNCTION: 'cmd.run_all', DNSMASQ_APPLY_ARGS: JSON.stringify([dns.reloadScript]),
-        DNSMASQ_RELEASE_FUNCTION: '', RECONCILE_INTERVAL_S: '0', LOG_LEVEL: 'error',
-      },
-      logger: pino({ level: 'error' }),
-    })
+    const { fire } = await registerAndFire(lab, n)
+    const proxy = lab.proxy!
     let hooks = 0
-    app.addHook('onRequest', async (req) => { if (req.url === '/hooks/salt') hooks++ })
-    await app.listen({ host: '127.0.0.1', port })
+    const app = await lab.startSaltmasq(
+      lab.saltmasqEnv('hostsfile', { MANAGED_SUBNETS: '10.78.0.0/16', RECONCILE_INTERVAL_S: '0', LOG_LEVEL: 'error' }),
+      pino({ level: 'error' }),
+      (app) => app.addHook('onRequest', async (req) => { if (req.url === '/hooks/salt') hooks++ }),
+    )
+    const { ledger, scheduler } = app.saltmasq
     const started = performance.now()
     const fireSeconds = await fire()
     let done: number | null = null
     const deadline = Date.now() + 180_000
     while (Date.now() < deadline) {
-      if (app.saltmasq.engine.reservations.length >= n) {
+      if (ledger.current.size >= n) {
         done = (performance.now() - started) / 1000
         break
       }
       await sleep(20)
     }
-    await app.saltmasq.engine.idle()
+    await scheduler.idle()
     return {
       path: 'saltmasq',
       events: n,
@@ -91,28 +69,22 @@ export async function benchBurstSaltmasq (n: number): Promise<BurstRow> {
       webhooksReceived: hooks,
       mineReads: proxy.calls.filter((c) => c === 'mine.get').length,
       applies: proxy.calls.filter((c) => c === 'cmd.run_all').length,
-      reserved: app.saltmasq.engine.reservations.length,
+      reserved: ledger.current.size,
       wallSeconds: done === null ? null : round(done, 2),
       note: 'reload (SIGHUP) through salt-api',
     }
   } finally {
-    await app?.close()
-    await proxy?.close()
-    await lab?.stop()
-    await dns.stop()
-    await rm(tmp, { recursive: true, force: true })
+    await lab.stop()
   }
 }
 
 export async function benchBurstSeed (n: number, capSeconds: number): Promise<BurstRow> {
-  const tmp = await mkdtemp(join(tmpdir(), 'smq-b2s-'))
-  const dns = await LoopbackDnsmasq.start(join(tmp, 'dns'))
-  let lab: SaltLab | undefined
+  // Without a cap, 200 simultaneous cmd.script jobs would each load a Caller (~100 MB): the
+  // dnsmasq minion runs at most 8 jobs at once, the rest queue.
+  const lab = await startSeedLab([], ['process_count_max: 8'])
+  const { dns } = lab
   try {
-    // Without a cap, 200 simultaneous cmd.script jobs would each load a Caller (~100 MB): the
-    // dnsmasq minion runs at most 8 jobs at once, the rest queue.
-    lab = await startSeedLab(tmp, dns, [{ id: 'dns-host', ips: ['127.0.0.1'], extraConfig: ['process_count_max: 8'] }])
-    const { fire } = await registerAndFire(lab, tmp, n)
+    const { fire } = await registerAndFire(lab, n)
     const started = performance.now()
     const fireSeconds = await fire()
     let done: number | null = null
@@ -138,22 +110,18 @@ export async function benchBurstSeed (n: number, capSeconds: number): Promise<Bu
       note: done === null ? `${restarts} restarts within the ${capSeconds} s cap` : 'restart per event',
     }
   } finally {
-    await lab?.stop()
-    await dns.stop()
-    await rm(tmp, { recursive: true, force: true })
+    await lab.stop()
   }
 }
 
 export async function benchSeedLatency (events: number): Promise<number[]> {
-  const tmp = await mkdtemp(join(tmpdir(), 'smq-b1s-'))
-  const dns = await LoopbackDnsmasq.start(join(tmp, 'dns'))
-  let lab: SaltLab | undefined
+  const lab = await startSeedLab([{ id: 'bench01', ips: ['10.77.0.21'] }])
+  const { dns } = lab
   try {
-    lab = await startSeedLab(tmp, dns, [...LAB_MINIONS, { id: 'bench01', ips: ['10.77.0.21'] }])
     const samples: number[] = []
     for (let i = 0; i < events; i++) {
       const before = await dns.restarts()
-      const { at } = await fireEvents(lab, 1, 'bench01')
+      const { at } = await fireEvents(lab.salt, 1, 'bench01')
       const deadline = Date.now() + 120_000
       while (await dns.restarts() === before && Date.now() < deadline) await sleep(5)
       // The restart script logs before it starts dnsmasq again: wait for the new dnsmasq.
@@ -163,8 +131,6 @@ export async function benchSeedLatency (events: number): Promise<number[]> {
     }
     return samples
   } finally {
-    await lab?.stop()
-    await dns.stop()
-    await rm(tmp, { recursive: true, force: true })
+    await lab.stop()
   }
 }

@@ -6,12 +6,12 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { render } from '../src/reservations/render.js'
-import type { Reservation } from '../src/reservations/ledger.js'
-import { DhcpDnsmasq } from '../test/harness/dhcp-dnsmasq.js'
-import { LoopbackSaltApi } from '../test/harness/loopback-salt-api.js'
-import { NetLab } from '../test/harness/netns.js'
-import { SaltmasqProcess } from '../test/harness/saltmasq-process.js'
+import { renderHostsFiles } from '../src/dnsmasq/lines.js'
+import type { Reservation } from '../src/ledger/ledger.js'
+import { DhcpDnsmasq } from '../src/lab/dhcp-dnsmasq.js'
+import { SaltApiStandIn } from '../src/lab/salt-api-standin.js'
+import { NetLab } from '../src/lab/netns.js'
+import { SaltmasqProcess } from '../src/lab/saltmasq-process.js'
 import { median, peakRssMb, round } from './stats.js'
 import { syntheticMine } from './synthetic-mine.js'
 
@@ -32,7 +32,7 @@ interface Stages { mine: number, ledger: number, render: number, write: number, 
 
 async function saltmasqAt (n: number, runs: number, dir: string): Promise<Omit<ScaleRow, 'dnsmasqReloadMs' | 'dnsmasqStartMs'>> {
   const mine = syntheticMine(n)
-  const salt = await LoopbackSaltApi.start({ mine: () => mine })
+  const salt = await SaltApiStandIn.listening(mine)
   const firsts: Stages[] = []
   const steadies: Stages[] = []
   let rss = 0
@@ -101,7 +101,7 @@ async function dnsmasqAt (n: number, runs: number, dir: string): Promise<{ reloa
     await dns.writeConfig({ first: '10.99.0.100', last: '10.99.0.200' }, 'lab')
     const stamp = new Date().toISOString()
     const list: Reservation[] = Array.from({ length: n }, (_, k) => ({ minionId: `node${k}`, ip: `10.${k >> 16}.${(k >> 8) & 255}.${k & 255}`, firstSeen: stamp, lastSeen: stamp }))
-    const files = render('hostsfile', list, { domain: 'lab' })
+    const files = renderHostsFiles(list, { domain: 'lab' })
     await writeFile(join(dns.confDir, 'saltmasq.conf'), `dhcp-hostsfile=${dns.dhcpHostsFile}\naddn-hosts=${dns.addnHostsFile}\n`)
     await rm(dns.hostsDir, { recursive: true, force: true })
     await mkdir(dns.hostsDir, { recursive: true })

@@ -5,10 +5,10 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
-import { repoRoot } from '../test/harness/paths.js'
-import { freePort, startDaemon, stopDaemon, waitFor } from '../test/harness/processes.js'
-import { LoopbackSaltApi } from '../test/harness/loopback-salt-api.js'
-import { SaltmasqProcess } from '../test/harness/saltmasq-process.js'
+import { repoRoot } from '../src/lab/paths.js'
+import { freePort, startDaemon, stopDaemon, waitFor } from '../src/lab/processes.js'
+import { SaltApiStandIn } from '../src/lab/salt-api-standin.js'
+import { SaltmasqProcess } from '../src/lab/saltmasq-process.js'
 import { median, round } from './stats.js'
 
 const TOKEN = 'bench-webhook-token-0123456789abcdefghij'
@@ -40,7 +40,7 @@ async function hammer (url: string, durationS: number): Promise<autocannon.Resul
 
 export async function benchAccept (durationS: number, runs: number): Promise<AcceptRow[]> {
   const dir = await mkdtemp(join(tmpdir(), 'smq-b4-'))
-  const salt = await LoopbackSaltApi.start({ mine: () => ({ 'web01.example.com': ['10.0.0.5'] }) })
+  const salt = await SaltApiStandIn.listening({ 'web01.example.com': ['10.0.0.5'] })
   const svc = await SaltmasqProcess.start({
     ...salt.env,
     WEBHOOK_TOKEN: TOKEN,

@@ -6,14 +6,14 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { ReservationsFormat } from '../src/reservations/render.js'
-import { repoRoot } from '../test/harness/paths.js'
-import { NetLab } from '../test/harness/netns.js'
+import type { FormatName } from '../src/config.js'
+import { repoRoot } from '../src/lab/paths.js'
+import { NetLab } from '../src/lab/netns.js'
 import type { WorkerArgs, WorkerResult } from './b5-worker.js'
 
 export type FormatRow = WorkerResult
 
-export const B5_FORMATS: readonly ReservationsFormat[] = ['hostsdir', 'hostsfile', 'conf']
+export const B5_FORMATS: readonly FormatName[] = ['hostsdir', 'hostsfile', 'conf']
 
 export async function benchFormats (sizes: readonly number[], samples: number, burst: number, onRow: (row: FormatRow) => void = () => undefined): Promise<FormatRow[]> {
   const rows: FormatRow[] = []

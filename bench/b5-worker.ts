@@ -9,18 +9,18 @@ import { Resolver } from 'node:dns/promises'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { Value } from 'typebox/value'
-import { envSchema, toConfig, type Env } from '../src/config.js'
-import { DnsmasqPublisher, type Published } from '../src/dnsmasq/apply.js'
-import type { Reservation } from '../src/reservations/ledger.js'
-import { render, renderEntries, type ReservationsFormat } from '../src/reservations/render.js'
-import { DhcpDnsmasq } from '../test/harness/dhcp-dnsmasq.js'
-import { Namespace } from '../test/harness/netns.js'
-import { livePid, mustRun } from '../test/harness/processes.js'
+import { loadConfig, type FormatName } from '../src/config.js'
+import { renderConfFile, renderEntries, renderHostsFiles } from '../src/dnsmasq/lines.js'
+import { Publisher, type Published } from '../src/dnsmasq/publisher.js'
+import type { Reservation } from '../src/ledger/ledger.js'
+import { systemClock } from '../src/util/clock.js'
+import { DhcpDnsmasq } from '../src/lab/dhcp-dnsmasq.js'
+import { Namespace } from '../src/lab/netns.js'
+import { livePid, mustRun } from '../src/lab/processes.js'
 import { median, round } from './stats.js'
 
 export interface WorkerArgs {
-  format: ReservationsFormat
+  format: FormatName
   n: number
   dir: string
   ns: string
@@ -29,7 +29,7 @@ export interface WorkerArgs {
 }
 
 export interface WorkerResult {
-  format: ReservationsFormat
+  format: FormatName
   n: number
   /** Median over `samples` single additions: saltmasq's write stage (atomic writes, fsyncs). */
   writeMs: number
@@ -133,7 +133,7 @@ async function main (args: WorkerArgs): Promise<WorkerResult> {
     DHCP_HOSTSDIR: dns.dhcpHostsDir, DNS_HOSTSDIR: dns.dnsHostsDir, STATE_FILE: join(dir, 'state.json'),
     DNSMASQ_TEST_FUNCTION: '', DNSMASQ_RELEASE_FUNCTION: '',
   }
-  const config = toConfig(Value.Convert(envSchema, Value.Default(envSchema, env)) as Env)
+  const config = loadConfig(env)
 
   // The fleet already there: written straight to disk (set-up, not measured).
   const fleet = Array.from({ length: n }, (_, k) => reservation(`node${k}`, `10.${k >> 16}.${(k >> 8) & 255}.${k & 255}`))
@@ -149,16 +149,16 @@ async function main (args: WorkerArgs): Promise<WorkerResult> {
     }
   } else if (format === 'hostsfile') {
     await writeFile(join(dns.confDir, 'saltmasq.conf'), `dhcp-hostsfile=${dns.dhcpHostsFile}\naddn-hosts=${dns.addnHostsFile}\n`)
-    const files = render(format, fleet, { domain: 'lab' })
-    await writeFile(dns.dhcpHostsFile, files.dhcpHosts!)
-    await writeFile(dns.addnHostsFile, files.addnHosts!)
+    const files = renderHostsFiles(fleet, { domain: 'lab' })
+    await writeFile(dns.dhcpHostsFile, files.dhcpHosts)
+    await writeFile(dns.addnHostsFile, files.addnHosts)
   } else {
     // conf format puts names in DNS only through leases (the seed's way); the fleet's names get
     // an addn-hosts of their own so the stall monitor has a name to ask for.
     const fleetHosts = join(dir, 'fleet-hosts')
-    await writeFile(fleetHosts, render('hostsfile', fleet, { domain: 'lab' }).addnHosts!)
+    await writeFile(fleetHosts, renderHostsFiles(fleet, { domain: 'lab' }).addnHosts)
     await writeFile(join(dns.confDir, 'saltmasq.conf'), `addn-hosts=${fleetHosts}\n`)
-    await writeFile(config.files.conf, render('conf', fleet).conf!)
+    await writeFile(config.files.conf, renderConfFile(fleet))
   }
   const probe = resolver(200)
   const started = performance.now()
@@ -175,11 +175,9 @@ async function main (args: WorkerArgs): Promise<WorkerResult> {
       return { dns: true }
     },
   }
-  const publisher = await DnsmasqPublisher.open(config, client, pino({ level: 'silent' }))
+  const publisher = await Publisher.open({ config, client, logger: pino({ level: 'silent' }), clock: systemClock })
   const current = [...fleet]
-  const publish = async (): Promise<Published> => format === 'hostsdir'
-    ? await publisher.publishEntries(renderEntries(current, { domain: 'lab' }))
-    : await publisher.publish(render(format, current, { domain: 'lab' }))
+  const publish = async (): Promise<Published> => await publisher.publish(current)
   // Bring the publisher's view in line with the disk (no change in dnsmasq).
   await publish()
   // When is a reservation live? hostsdir and hostsfile: its name answers. conf: dnsmasq reads

@@ -25,6 +25,10 @@ export interface LabOptions {
   /** The seed path in the benchmarks: its own reactor map and file roots. */
   reactorMap?: SaltLabOptions['reactorMap']
   fileRoots?: SaltLabOptions['fileRoots']
+  /** More config lines for the dns-host minion. */
+  dnsMinionConfig?: string[]
+  /** Runs last when the lab stops (a caller's own files). */
+  onStop?: () => Promise<void>
 }
 
 export class Lab {
@@ -36,6 +40,7 @@ export class Lab {
   readonly proxy: DelayProxy | null
   #app: SaltmasqApp | null = null
   readonly #forget: () => void
+  #onStop: (() => Promise<void>) | undefined
 
   private constructor (dir: string, token: string, port: number, dns: LoopbackDnsmasq, salt: SaltLab, proxy: DelayProxy | null, forget: () => void) {
     this.dir = dir
@@ -58,7 +63,7 @@ export class Lab {
       dns = await LoopbackDnsmasq.start(join(dir, 'dns'))
       const token = randomBytes(24).toString('hex')
       salt = await SaltLab.start({
-        minions: [{ id: DNS_MINION, ips: ['127.0.0.1'] }, ...opts.minions],
+        minions: [{ id: DNS_MINION, ips: ['127.0.0.1'], extraConfig: opts.dnsMinionConfig ?? [] }, ...opts.minions],
         webhookUrl: `http://127.0.0.1:${port}/hooks/salt`,
         webhookToken: token,
         // The lab's dnsmasq is taken care of by scripts (no service manager here), run as cmd.run_all.
@@ -70,12 +75,15 @@ export class Lab {
         ...(opts.fileRoots === undefined ? {} : { fileRoots: opts.fileRoots }),
       })
       const proxy = opts.proxy === true ? await DelayProxy.start(salt.apiUrl) : null
-      return new Lab(dir, token, port, dns, salt, proxy, forget)
+      const lab = new Lab(dir, token, port, dns, salt, proxy, forget)
+      lab.#onStop = opts.onStop
+      return lab
     } catch (err) {
       await salt?.stop()
       await dns?.stop()
       await rm(dir, { recursive: true, force: true })
       forget()
+      await opts.onStop?.()
       throw err
     }
   }
@@ -117,10 +125,14 @@ export class Lab {
     }
   }
 
-  /** saltmasq in this process, listening where the lab's reactor posts; closed by `stop`. */
-  async startSaltmasq (env: Record<string, string>, logger: Logger = pino({ level: 'silent' })): Promise<SaltmasqApp> {
+  /**
+   * saltmasq in this process, listening where the lab's reactor posts; closed by `stop`.
+   * `beforeListen` may add hooks (a benchmark's timers) while that is still allowed.
+   */
+  async startSaltmasq (env: Record<string, string>, logger: Logger = pino({ level: 'silent' }), beforeListen?: (app: SaltmasqApp) => void): Promise<SaltmasqApp> {
     const app = await buildApp({ env, logger })
     this.#app = app
+    beforeListen?.(app)
     await app.listen({ host: '127.0.0.1', port: this.port })
     return app
   }
@@ -142,6 +154,7 @@ export class Lab {
         await rm(this.dir, { recursive: true, force: true })
         this.#forget()
       }
+      await this.#onStop?.()
     }
   }
 }

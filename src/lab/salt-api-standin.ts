@@ -57,6 +57,14 @@ export class SaltApiStandIn {
     this.password = opts.password ?? 'salt-secret'
   }
 
+  /** A stand-in listening on a loopback port, answering mine.get with `mine`. */
+  static async listening (mine: SaltApiStandIn['mine'], opts: StandInOptions = {}): Promise<SaltApiStandIn> {
+    const api = new SaltApiStandIn(opts)
+    api.mine = mine
+    await api.listen()
+    return api
+  }
+
   get url (): string {
     return this.#url
   }

@@ -1,89 +1,43 @@
 // The core path against a real Salt master, salt-api and minions: a salt-cloud event fired on
 // the master bus → the project's reactor → saltmasq's webhook → mine.get through salt-api →
 // reservations file → dnsmasq restarted on the dnsmasq minion through salt-api.
-import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { pino } from 'pino'
-import { buildApp, type SaltmasqApp } from '../../src/app.js'
-import { LoopbackDnsmasq } from '../harness/loopback-dnsmasq.js'
-import { freePort, waitFor } from '../harness/processes.js'
-import { SaltLab } from '../harness/salt-lab.js'
+import { Lab } from '../../src/lab/lab.js'
+import { waitFor } from '../../src/lab/processes.js'
 
-const token = randomBytes(24).toString('hex')
-const tmp = await mkdtemp(join(tmpdir(), 'smq-it-'))
-let dns: LoopbackDnsmasq | undefined
-let lab: SaltLab | undefined
-let app: SaltmasqApp | undefined
-
-t.teardown(async () => {
-  await app?.close()
-  await lab?.stop()
-  await dns?.stop()
-  await rm(tmp, { recursive: true, force: true })
-})
-
-dns = await LoopbackDnsmasq.start(join(tmp, 'dns'))
-const servicePort = await freePort()
-lab = await SaltLab.start({
+const lab = await Lab.start({
   minions: [
     { id: 'web01', ips: ['10.77.0.11', '192.168.99.3'] },
     { id: 'db01.example.com', ips: ['172.16.5.5', '10.77.0.12'] },
-    { id: 'dns-host', ips: ['127.0.0.1'] },
   ],
-  webhookUrl: `http://127.0.0.1:${servicePort}/hooks/salt`,
-  webhookToken: token,
-  extraPermissions: [
-    "      - 'dns-host':",
-    '        - cmd.run_all:',
-    '            args:',
-    `              - ${dns.restartScript}`,
-    '        - cmd.run_all:',
-    '            args:',
-    `              - 'dnsmasq --test --conf-file=${dns.confFile}'`,
-  ].join('\n'),
 })
+t.teardown(async () => { await lab.stop() })
+const { dns, salt, token } = lab
+const logFile = join(lab.dir, 'saltmasq.log')
 
 const hookArrivals: number[] = []
-app = await buildApp({
-  env: {
-    LOG_LEVEL: 'info',
-    ...lab.saltApiEnv,
-    WEBHOOK_TOKEN: token,
-    MANAGED_SUBNETS: '10.77.0.0/16',
-    RESERVATIONS_FORMAT: 'conf',
-    RESERVATIONS_FILE: dns.reservationsConf,
-    STATE_FILE: join(tmp, 'state.json'),
-    DNSMASQ_MINION: 'dns-host',
-    DNSMASQ_APPLY_FUNCTION: 'cmd.run_all',
-    DNSMASQ_APPLY_ARGS: JSON.stringify([dns.restartScript]),
-    DNSMASQ_TEST_FUNCTION: 'cmd.run_all',
-    DNSMASQ_TEST_ARGS: JSON.stringify([`dnsmasq --test --conf-file=${dns.confFile}`]),
-    // No DHCP on loopback: nothing to release (the DHCP lab covers releases).
-    DNSMASQ_RELEASE_FUNCTION: '',
-  },
-  logger: pino({ level: 'info' }, pino.destination({ dest: join(tmp, 'saltmasq.log'), sync: true })),
-})
-app.addHook('onRequest', async (request) => {
-  if (request.url === '/hooks/salt') hookArrivals.push(Date.now())
-})
-await app.listen({ host: '127.0.0.1', port: servicePort })
-const auth = { authorization: `Bearer ${token}` }
+const app = await lab.startSaltmasq(
+  lab.saltmasqEnv('conf'),
+  pino({ level: 'info' }, pino.destination({ dest: logFile, sync: true })),
+  (app) => app.addHook('onRequest', async (request) => { if (request.url === '/hooks/salt') hookArrivals.push(Date.now()) }),
+)
+const auth = lab.auth
 
 async function reservationsFile (): Promise<string> {
-  return await readFile(dns!.reservationsConf, 'utf8').catch(() => '')
+  return await readFile(dns.reservationsConf, 'utf8').catch(() => '')
 }
 
 t.test('a full resync reserves every minion with its address in the managed subnet', async (t) => {
-  const pidBefore = await dns!.pid()
-  const res = await app!.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
+  const pidBefore = await dns.pid()
+  const res = await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
   t.equal(res.statusCode, 200)
   const result = res.json()
   t.same(result.added.map((r: { minionId: string, ip: string }) => `${r.minionId}=${r.ip}`), ['db01.example.com=10.77.0.12', 'web01=10.77.0.11'])
   t.same(result.skipped.map((s: { minionId: string }) => s.minionId), ['dns-host'], 'the minion with no managed address is skipped')
-  t.same(result.filesChanged, [dns!.reservationsConf])
+  t.same(result.filesChanged, [dns.reservationsConf])
   t.equal(result.applied, true)
   t.equal(await reservationsFile(), [
     '# Managed by saltmasq. Any change made here will be overwritten.',
@@ -91,92 +45,97 @@ t.test('a full resync reserves every minion with its address in the managed subn
     'dhcp-host=web01,10.77.0.11',
     '',
   ].join('\n'))
-  const pidAfter = await dns!.pid()
+  const pidAfter = await dns.pid()
   t.ok(pidAfter, 'dnsmasq runs with the new file')
   t.not(pidAfter, pidBefore, 'dnsmasq was restarted through salt-api')
 })
 
 t.test('a resync with nothing new writes nothing and applies nothing', async (t) => {
-  const pidBefore = await dns!.pid()
-  const mtime = (await stat(dns!.reservationsConf)).mtimeMs
-  const res = await app!.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
+  const pidBefore = await dns.pid()
+  const mtime = (await stat(dns.reservationsConf)).mtimeMs
+  const res = await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
   const result = res.json()
   t.same(result.added, [])
   t.same(result.removed, [])
   t.same(result.unchanged, ['db01.example.com', 'web01'])
   t.same(result.filesChanged, [])
   t.equal(result.applied, false)
-  t.equal((await stat(dns!.reservationsConf)).mtimeMs, mtime, 'the file was not rewritten')
-  t.equal(await dns!.pid(), pidBefore, 'dnsmasq was not restarted')
+  t.equal((await stat(dns.reservationsConf)).mtimeMs, mtime, 'the file was not rewritten')
+  t.equal(await dns.pid(), pidBefore, 'dnsmasq was not restarted')
 })
 
 t.test('a created event on the master bus reaches saltmasq through the reactor and reserves the new minion', async (t) => {
-  await lab!.startMinion({ id: 'app01', ips: ['10.77.3.40'] })
-  await lab!.waitForMinions(['app01'])
-  await lab!.refreshMine(['app01'])
-  const pidBefore = await dns!.pid()
+  await salt.startMinion({ id: 'app01', ips: ['10.77.3.40'] })
+  await salt.waitForMinions(['app01'])
+  await salt.refreshMine(['app01'])
+  const pidBefore = await dns.pid()
   hookArrivals.length = 0
   const fired = Date.now()
-  await lab!.fireEvent('salt/cloud/app01/created', { name: 'app01', profile: 'lab', provider: 'lab:saltify', event: 'created instance' })
+  await salt.fireEvent('salt/cloud/app01/created', { name: 'app01', profile: 'lab', provider: 'lab:saltify', event: 'created instance' })
   const written = await waitFor('app01 in the reservations file', async () => (await reservationsFile()).includes('dhcp-host=app01,10.77.3.40\n') && Date.now(), 90_000, 10)
   t.equal(hookArrivals.length, 1, 'the reactor posted the event once')
   const hookToFile = written - hookArrivals[0]!
   t.comment(`event fired → file written: ${written - fired} ms; webhook received → file written: ${hookToFile} ms`)
-  await waitFor('dnsmasq restarted', async () => { const pid = await dns!.pid(); return pid !== undefined && pid !== pidBefore })
+  await waitFor('dnsmasq restarted', async () => { const pid = await dns.pid(); return pid !== undefined && pid !== pidBefore })
   t.pass('dnsmasq restarted with app01 reserved')
 })
 
 t.test('a destroyed event after the minion is gone removes its reservation', async (t) => {
-  await lab!.destroyMinion('app01')
-  await waitFor('app01 gone from the mine', async () => !('app01' in await lab!.mine()))
-  const pidBefore = await dns!.pid()
-  await lab!.fireEvent('salt/cloud/app01/destroyed', { name: 'app01', event: 'destroyed instance' })
+  await salt.destroyMinion('app01')
+  await waitFor('app01 gone from the mine', async () => !('app01' in await salt.mine()))
+  const pidBefore = await dns.pid()
+  await salt.fireEvent('salt/cloud/app01/destroyed', { name: 'app01', event: 'destroyed instance' })
   await waitFor('app01 out of the reservations file', async () => !(await reservationsFile()).includes('app01'), 90_000, 50)
   t.match(await reservationsFile(), /dhcp-host=web01,10\.77\.0\.11\n/, 'the others stay')
-  await waitFor('dnsmasq restarted', async () => { const pid = await dns!.pid(); return pid !== undefined && pid !== pidBefore })
-  const listed = (await app!.inject({ method: 'GET', url: '/reservations', headers: auth })).json()
+  await waitFor('dnsmasq restarted', async () => { const pid = await dns.pid(); return pid !== undefined && pid !== pidBefore })
+  const listed = (await app.inject({ method: 'GET', url: '/reservations', headers: auth })).json()
   t.same(listed.reservations.map((r: { minionId: string }) => r.minionId), ['db01.example.com', 'web01'])
 })
 
 t.test('conf format: a file real dnsmasq --test rejects is rolled back and dnsmasq is not restarted', async (t) => {
   // A reservation made by hand elsewhere in conf-dir holds the address the mine reports for clash01.
-  const manual = join(dns!.dir, 'dnsmasq.d', 'manual.conf')
+  const manual = join(dns.dir, 'dnsmasq.d', 'manual.conf')
   await writeFile(manual, 'dhcp-host=legacy,10.77.9.9\n')
-  await lab!.startMinion({ id: 'clash01', ips: ['10.77.9.9'] })
-  await lab!.waitForMinions(['clash01'])
-  await lab!.refreshMine(['clash01'])
+  await salt.startMinion({ id: 'clash01', ips: ['10.77.9.9'] })
+  await salt.waitForMinions(['clash01'])
+  await salt.refreshMine(['clash01'])
   const before = await reservationsFile()
-  const pidBefore = await dns!.pid()
-  const res = await app!.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
+  const pidBefore = await dns.pid()
+  const res = await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
   t.equal(res.statusCode, 502)
   t.match(res.json(), { code: 'SALTMASQ_DNSMASQ_CHECK_FAILED', message: /duplicate dhcp-host IP address 10\.77\.9\.9/ })
   t.equal(await reservationsFile(), before, 'the previous file is back')
-  t.equal(await dns!.pid(), pidBefore, 'dnsmasq kept running, not restarted')
-  t.equal((await app!.inject({ method: 'GET', url: '/ready' })).statusCode, 503)
+  t.equal(await dns.pid(), pidBefore, 'dnsmasq kept running, not restarted')
+  t.equal((await app.inject({ method: 'GET', url: '/ready' })).statusCode, 503)
 
   await rm(manual)
   // The engine retries a failed sync on its own; this resync runs or joins whichever comes first.
-  t.equal((await app!.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })).statusCode, 200)
+  t.equal((await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })).statusCode, 200)
   t.match(await reservationsFile(), /dhcp-host=clash01,10\.77\.9\.9\n/)
-  t.not(await dns!.pid(), pidBefore, 'and dnsmasq restarted with it')
-  await lab!.destroyMinion('clash01')
-  await app!.inject({ method: 'DELETE', url: '/reservations/clash01?wait=true', headers: auth })
+  t.not(await dns.pid(), pidBefore, 'and dnsmasq restarted with it')
+  await salt.destroyMinion('clash01')
+  await app.inject({ method: 'DELETE', url: '/reservations/clash01?wait=true', headers: auth })
 })
 
 t.test('/ready follows salt-api: 503 while it is down, 200 once it is back', async (t) => {
-  t.equal((await app!.inject({ method: 'GET', url: '/ready' })).statusCode, 200)
-  await lab!.stopApi()
-  const down = await app!.inject({ method: 'GET', url: '/ready' })
+  await app.saltmasq.readiness.refresh()
+  t.equal((await app.inject({ method: 'GET', url: '/ready' })).statusCode, 200)
+  await salt.stopApi()
+  await app.saltmasq.readiness.refresh()
+  const down = await app.inject({ method: 'GET', url: '/ready' })
   t.equal(down.statusCode, 503)
-  t.match(down.json().reason, /salt-api/)
-  await lab!.startApi()
-  await waitFor('/ready to be 200 again', async () => (await app!.inject({ method: 'GET', url: '/ready' })).statusCode === 200, 30_000)
+  t.match(down.json(), { reason: /salt-api/, detail: { saltApi: { reachable: false } } })
+  await salt.startApi()
+  await waitFor('/ready to be 200 again', async () => {
+    await app.saltmasq.readiness.refresh()
+    return (await app.inject({ method: 'GET', url: '/ready' })).statusCode === 200
+  }, 30_000)
   t.pass('ready again')
 })
 
 t.test('no secret reached the log', async (t) => {
-  const log = await readFile(join(tmp, 'saltmasq.log'), 'utf8')
+  const log = await readFile(logFile, 'utf8')
   t.ok(log.length > 0)
   t.notOk(log.includes(token), 'webhook token')
-  t.notOk(log.includes(lab!.apiPassword), 'salt-api password')
+  t.notOk(log.includes(salt.apiPassword), 'salt-api password')
 })

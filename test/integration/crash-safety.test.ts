@@ -5,11 +5,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { render } from '../../src/reservations/render.js'
+import { renderHostsFiles } from '../../src/dnsmasq/lines.js'
 import type { Reservation } from '../../src/ledger/ledger.js'
-import { LoopbackSaltApi } from '../harness/loopback-salt-api.js'
-import { sleep, waitFor } from '../harness/processes.js'
-import { SaltmasqProcess } from '../harness/saltmasq-process.js'
+import { sleep, waitFor } from '../../src/lab/processes.js'
+import { SaltApiStandIn } from '../../src/lab/salt-api-standin.js'
+import { SaltmasqProcess } from '../../src/lab/saltmasq-process.js'
 
 const TOKEN = 'crash-safety-webhook-token-0123456789abcdef'
 const BASE = 1500
@@ -20,7 +20,7 @@ const ipOf = (k: number) => `10.${Math.floor(k / 250)}.0.${(k % 250) + 1}`
 let step = 0
 const mine = () => Object.fromEntries(Array.from({ length: BASE + step * PER_STEP }, (_, k) => [`vm${k}`, [ipOf(k)]]))
 
-const salt = await LoopbackSaltApi.start({ mine })
+const salt = await SaltApiStandIn.listening(mine)
 const dir = await mkdtemp(join(tmpdir(), 'smq-crash-'))
 t.teardown(async () => {
   await salt.close()
@@ -45,8 +45,7 @@ const env = {
 function versionsAt (n: number): { dhcpHosts: string, addnHosts: string } {
   const stamp = '2026-01-01T00:00:00.000Z'
   const list: Reservation[] = Array.from({ length: n }, (_, k) => ({ minionId: `vm${k}`, ip: ipOf(k), firstSeen: stamp, lastSeen: stamp }))
-  const r = render('hostsfile', list, { domain: 'lab' })
-  return { dhcpHosts: r.dhcpHosts!, addnHosts: r.addnHosts! }
+  return renderHostsFiles(list, { domain: 'lab' })
 }
 const validVersions = { dhcpHosts: new Set<string>(), addnHosts: new Set<string>() }
 let allowed = -1
@@ -95,7 +94,7 @@ t.test(`SIGKILL at random moments during syncs, ${KILLS} times: every file whole
 })
 
 t.test('SIGTERM finishes the sync in flight, then exits cleanly and stops accepting hooks', async (t) => {
-  const slow = await LoopbackSaltApi.start({ mine: () => ({ late: ['10.9.9.9'] }), applyDelayMs: 1500 })
+  const slow = await SaltApiStandIn.listening({ late: ['10.9.9.9'] }, { applyDelayMs: 1500 })
   t.teardown(async () => { await slow.close() })
   const svc = await SaltmasqProcess.start({ ...env, ...slow.env }, join(dir, 'sigterm.log'))
   void svc.request('POST', '/resync')
@@ -104,7 +103,7 @@ t.test('SIGTERM finishes the sync in flight, then exits cleanly and stops accept
   await sleep(200)
   t.not((await svc.request('POST', '/hooks/salt', { tag: 'salt/cloud/x/created' })).status, 202, 'no hook accepted while shutting down')
   t.equal(await exited, 0, 'clean exit')
-  t.equal(slow.counts.localDone, 1, 'the apply in flight was finished before exit')
+  t.equal(slow.localDone, 1, 'the apply in flight was finished before exit')
   t.match(await readFile(files.dhcpHosts, 'utf8'), /^late,10\.9\.9\.9$/m)
   const state = JSON.parse(await readFile(files.state, 'utf8')) as { reservations: Reservation[] }
   t.ok(state.reservations.some((r) => r.minionId === 'late'), 'state saved')

@@ -10,11 +10,11 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { DhcpDnsmasq } from '../harness/dhcp-dnsmasq.js'
-import { LAB_SUBNET, MASTER_IP, NetLab, type Machine } from '../harness/netns.js'
-import { waitFor } from '../harness/processes.js'
-import { SaltLab } from '../harness/salt-lab.js'
-import { SaltmasqProcess } from '../harness/saltmasq-process.js'
+import { DhcpDnsmasq } from '../../src/lab/dhcp-dnsmasq.js'
+import { LAB_SUBNET, MASTER_IP, NetLab, type Machine } from '../../src/lab/netns.js'
+import { waitFor } from '../../src/lab/processes.js'
+import { SaltLab } from '../../src/lab/salt-lab.js'
+import { SaltmasqProcess } from '../../src/lab/saltmasq-process.js'
 
 interface Reservation { minionId: string, ip: string, staleSince?: string }
 
@@ -56,7 +56,7 @@ export async function provePromises (format: LabFormat): Promise<void> {
     minions: [{ id: 'dns-host', ips: ['127.0.0.1'], netns: net.master }],
     webhookUrl: 'http://127.0.0.1:18080/hooks/salt',
     webhookToken: token,
-    extraPermissions: ["      - 'dns-host':", '        - saltmasq.reload', '        - saltmasq.release_lease'].join('\n'),
+    grants: [{ target: 'dns-host', functions: ['saltmasq.reload', 'saltmasq.release_lease'] }],
   })
 
   // The project's dnsmasq state points dnsmasq at saltmasq's files (no service management here:
