@@ -12,7 +12,6 @@ import Fastify, { type FastifyError } from 'fastify'
 import { pino, type Logger } from 'pino'
 import type { Dispatcher } from 'undici'
 import { envSchema, toConfig, type Config, type Env } from './config.js'
-import type { Publisher } from './dnsmasq/publisher.js'
 import auth from './http/auth.js'
 import health from './http/health.js'
 import reservations from './http/reservations.js'
@@ -20,10 +19,7 @@ import resync from './http/resync.js'
 import webhook from './http/webhook.js'
 import { loggerOptions } from './logger.js'
 import { SaltClient } from './salt/client.js'
-import type { DurableLedger } from './sync/durable-ledger.js'
-import type { ReadinessMonitor } from './sync/readiness.js'
-import type { SyncScheduler } from './sync/scheduler.js'
-import { openSyncService } from './sync/service.js'
+import { openSyncService, type SyncService } from './sync/service.js'
 import { systemClock, type Clock } from './util/clock.js'
 
 export interface BuildOptions {
@@ -35,14 +31,8 @@ export interface BuildOptions {
   clock?: Clock
 }
 
-/** What the routes, the tests and the benchmarks reach through `app.saltmasq`. */
-export interface Saltmasq {
-  config: Config
-  scheduler: SyncScheduler
-  ledger: DurableLedger
-  publisher: Publisher
-  readiness: ReadinessMonitor
-}
+/** What the tests and the benchmarks reach through `app.saltmasq`. */
+export type Saltmasq = Omit<SyncService, 'start' | 'close'> & { config: Config }
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,0 +1,57 @@
+// The folder tree reads as the data path, and imports only point down it: events come in
+// (http/), the sync side decides and runs (sync/), reading Salt (salt/) and applying the
+// ledger's rules (ledger/), publishing to dnsmasq (dnsmasq/), on crash-safe files (store/).
+// Read from the sources, so a new import that points back up the path fails here.
+import { readdir, readFile } from 'node:fs/promises'
+import { dirname, join, relative, resolve } from 'node:path'
+import t from 'tap'
+import { repoRoot } from '../../src/lab/paths.js'
+
+/** Top to bottom. A room may import only rooms below it. */
+const PATH_DOWN = [
+  ['server.ts', 'lab'], // what runs the app: the process entry, the demo and test labs
+  ['app.ts'], // wires the rooms below
+  ['http'],
+  ['events'],
+  ['sync'],
+  ['dnsmasq'],
+  ['config.ts'],
+  ['salt'],
+  ['ledger'],
+  ['store'],
+  ['errors.ts', 'logger.ts', 'util'], // leaves every room may use
+]
+const rank = new Map(PATH_DOWN.flatMap((rooms, i) => rooms.map((room) => [room, i] as const)))
+const src = join(repoRoot, 'src')
+
+async function sources (dir: string): Promise<string[]> {
+  const out: string[] = []
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    if (e.isDirectory()) out.push(...await sources(join(dir, e.name)))
+    else if (e.name.endsWith('.ts')) out.push(join(dir, e.name))
+  }
+  return out
+}
+
+/** The room of a source file: its first folder under src/, or the file itself at the top. */
+function roomOf (file: string): string {
+  return relative(src, file).split('/')[0]!
+}
+
+t.test('every room of src/ has its place on the data path', async (t) => {
+  const rooms = new Set((await sources(src)).map(roomOf))
+  for (const room of rooms) t.ok(rank.has(room), `${room} is placed in PATH_DOWN`)
+})
+
+t.test('no import points back up the data path, so no two rooms depend on each other', async (t) => {
+  const upward: string[] = []
+  for (const file of await sources(src)) {
+    const text = await readFile(file, 'utf8')
+    for (const m of text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
+      const target = resolve(dirname(file), m[1]!).replace(/\.js$/, '.ts')
+      const [from, to] = [roomOf(file), roomOf(target)]
+      if (from !== to && rank.get(from)! >= rank.get(to)!) upward.push(`${relative(src, file)} → ${relative(src, target)}`)
+    }
+  }
+  t.same(upward, [], 'imports that point up (or sideways) the path')
+})
