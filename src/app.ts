@@ -12,6 +12,8 @@ import Fastify, { type FastifyError } from 'fastify'
 import { pino, type Logger } from 'pino'
 import type { Dispatcher } from 'undici'
 import { envSchema, toConfig, type Config, type Env } from './config.js'
+import { EventIntake } from './events/intake.js'
+import { SaltEventStream } from './events/salt-event-stream.js'
 import auth from './http/auth.js'
 import health from './http/health.js'
 import reservations from './http/reservations.js'
@@ -32,7 +34,7 @@ export interface BuildOptions {
 }
 
 /** What the tests and the benchmarks reach through `app.saltmasq`. */
-export type Saltmasq = Omit<SyncService, 'start' | 'close'> & { config: Config }
+export type Saltmasq = Omit<SyncService, 'start' | 'close'> & { config: Config, intake: EventIntake, stream: SaltEventStream | null }
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -66,9 +68,26 @@ export async function buildApp (opts: BuildOptions) {
   })
   const sync = await openSyncService({ config, client, logger, clock })
   const { scheduler, ledger, publisher, readiness } = sync
-  app.decorate('saltmasq', { config, scheduler, ledger, publisher, readiness })
+  // Events in: the reactor's webhook (a route below) and salt-api's event stream, judged alike.
+  const intake = new EventIntake(scheduler, config.events.cloudEventMinions, logger)
+  const stream = config.events.stream
+    ? new SaltEventStream({
+      client,
+      dispatcher: client.openStreamConnection(),
+      intake,
+      onConnect: () => { scheduler.sync().catch(() => undefined) },
+      maxAgeMs: config.events.streamMaxAgeMs,
+      timeoutMs: config.salt.timeoutMs,
+      clock,
+      logger,
+    })
+    : null
+  if (stream !== null) readiness.watchStream(() => stream.state)
+  app.decorate('saltmasq', { config, scheduler, ledger, publisher, readiness, intake, stream })
   sync.start()
+  stream?.start()
   app.addHook('onClose', async () => {
+    await stream?.stop()
     await sync.close()
     await client.close()
   })
@@ -94,9 +113,9 @@ export async function buildApp (opts: BuildOptions) {
   // Everything that changes or reveals reservations: authenticated before anything else runs.
   await app.register(async (scope) => {
     await scope.register(auth, { token: config.webhook.token, hmacSecret: config.webhook.hmacSecret, bodyLimit: BODY_LIMIT })
-    await scope.register(webhook, { scheduler, rateLimit: config.webhook.hookRateLimit })
+    await scope.register(webhook, { intake, rateLimit: config.webhook.hookRateLimit })
     await scope.register(resync, { scheduler, rateLimit: config.webhook.resyncRateLimit })
-    await scope.register(reservations, { scheduler, ledger })
+    await scope.register(reservations, { scheduler, ledger, intake, stream })
   })
   return app
 }

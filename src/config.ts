@@ -41,6 +41,18 @@ export const envSchema = Type.Object({
   MINE_WAIT_MS: Type.Integer({ default: 60000, minimum: 0 }),
   RECONCILE_INTERVAL_S: Type.Integer({ default: 300, minimum: 0 }),
 
+  // Read salt-api's own event stream (GET /events) beside the reactor's webhook.
+  EVENT_STREAM: Type.Boolean({ default: true }),
+  // The stream has no heartbeat: a connection older than this is closed and opened again (and
+  // every (re)connect is followed by a full sync), so a dead one is never trusted for long.
+  STREAM_MAX_AGE_S: Type.Integer({ default: 900, minimum: 10 }),
+  // A reservation whose minion has had no key (accepted, pending, rejected or denied) on every
+  // sync for this long is released as if destroyed; 0 turns it off.
+  DESTROY_WHEN_KEY_GONE_S: Type.Integer({ default: 900, minimum: 0 }),
+  // Minions that run salt-cloud themselves (the cloud execution module): their cloud events
+  // count. Any other minion's salt/cloud/* event is refused.
+  CLOUD_EVENT_MINIONS: Type.String({ default: '' }),
+
   // hostsfile stays the default: measured on dnsmasq 2.90 (README "Choosing a format"), each
   // file dnsmasq reads through inotify costs it time in proportion to every reservation it
   // holds, and a SIGHUP re-reading a directory of N files is far slower than one file of N lines.
@@ -95,6 +107,15 @@ export interface Config {
   }
   mine: { target: string, fun: string, byMac: boolean, waitMs: number }
   reconcileIntervalMs: number
+  events: {
+    /** Read salt-api's GET /events. */
+    stream: boolean
+    streamMaxAgeMs: number
+    /** Minions whose salt/cloud/* events count (they run salt-cloud themselves). */
+    cloudEventMinions: ReadonlySet<string>
+  }
+  /** Release a reservation whose minion's key has been gone this long; 0: never. */
+  keyGoneAfterMs: number
   subnets: Subnets
   format: FormatName
   files: { conf: string, dhcpHosts: string, addnHosts: string, dhcpHostsDir: string, dnsHostsDir: string, state: string }
@@ -140,12 +161,21 @@ function jsonStringArray (name: string, text: string): string[] {
   return value
 }
 
+function commaList (text: string): string[] {
+  return text.split(',').map((s) => s.trim()).filter((s) => s !== '')
+}
+
 export function toConfig (env: Env): Config {
   let subnets: Subnets
   try {
-    subnets = new Subnets(env.MANAGED_SUBNETS.split(',').map((s) => s.trim()).filter((s) => s !== ''))
+    subnets = new Subnets(commaList(env.MANAGED_SUBNETS))
   } catch (err) {
     throw new errors.BadConfig('MANAGED_SUBNETS', (err as Error).message)
+  }
+  const cloudEventMinions = commaList(env.CLOUD_EVENT_MINIONS)
+  for (const id of cloudEventMinions) {
+    const problem = hostNameProblem(id)
+    if (problem !== null) throw new errors.BadConfig('CLOUD_EVENT_MINIONS', `'${id}' is not a minion id saltmasq could reserve: ${problem}`)
   }
   if (env.DNS_DOMAIN !== undefined && hostNameProblem(env.DNS_DOMAIN) !== null) {
     throw new errors.BadConfig('DNS_DOMAIN', `'${env.DNS_DOMAIN}' is not a valid domain name`)
@@ -178,6 +208,12 @@ export function toConfig (env: Env): Config {
     },
     mine: { target: env.MINE_TARGET, fun: env.MINE_FUNCTION, byMac: env.MINE_FUNCTION === 'network.interfaces', waitMs: env.MINE_WAIT_MS },
     reconcileIntervalMs: env.RECONCILE_INTERVAL_S * 1000,
+    events: {
+      stream: env.EVENT_STREAM,
+      streamMaxAgeMs: env.STREAM_MAX_AGE_S * 1000,
+      cloudEventMinions: new Set(cloudEventMinions),
+    },
+    keyGoneAfterMs: env.DESTROY_WHEN_KEY_GONE_S * 1000,
     subnets,
     format,
     files: {

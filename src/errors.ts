@@ -8,6 +8,7 @@ export const errors = {
   BadMinionId: createError<[string, string]>('SALTMASQ_BAD_MINION_ID', "minion id '%s' is not a valid dnsmasq host name: %s", 400),
   BadTag: createError<[string]>('SALTMASQ_BAD_TAG', "tag '%s' is not salt/cloud/<minion id>/created or salt/cloud/<minion id>/destroyed", 400),
   Unauthorized: createError('SALTMASQ_UNAUTHORIZED', 'missing or wrong bearer token', 401),
+  EventFromMinion: createError<[string]>('SALTMASQ_EVENT_FROM_MINION', 'refused: %s', 403),
   BadSignature: createError<[string]>('SALTMASQ_BAD_SIGNATURE', 'webhook signature refused: %s', 401),
   QueueFull: createError<[number]>('SALTMASQ_QUEUE_FULL', '%d events are already waiting for a sync; try again shortly (the periodic resync will also catch up)', 503),
   NotFound: createError<[string]>('SALTMASQ_NO_RESERVATION', "no reservation for minion '%s'", 404),

@@ -16,6 +16,11 @@ const Detail = Type.Object({
   owedApply: Type.Union([Type.Object({ since: Type.String(), paced: Type.Boolean() }), Type.Null()], {
     description: 'files dnsmasq has not been told about yet; paced: only waiting for RELOAD_MIN_INTERVAL_S',
   }),
+  eventStream: Type.Optional(Type.Object({
+    connected: Type.Boolean(),
+    disconnectedSince: Type.Union([Type.String(), Type.Null()]),
+    lastError: Type.Union([Type.String(), Type.Null()]),
+  }, { description: 'salt-api GET /events, when EVENT_STREAM is on; the whole state is in GET /reservations' })),
 })
 
 const health: FastifyPluginAsyncTypebox<{ readiness: ReadinessMonitor }> = async (app, { readiness }) => {

@@ -3,6 +3,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { errors } from '../errors.js'
+import type { EventIntake } from '../events/intake.js'
+import { StreamStateSchema, type SaltEventStream } from '../events/salt-event-stream.js'
 import { ReservationSchema } from '../ledger/reservation.js'
 import { hostNameProblem } from '../ledger/validate.js'
 import type { DurableLedger } from '../sync/durable-ledger.js'
@@ -10,18 +12,44 @@ import { SyncResultSchema } from '../sync/result.js'
 import type { SyncScheduler } from '../sync/scheduler.js'
 import { ErrorReply, WaitQuery } from './schemas.js'
 
-const reservations: FastifyPluginAsyncTypebox<{ scheduler: SyncScheduler, ledger: DurableLedger }> = async (app, { scheduler, ledger }) => {
+const Counts = Type.Object({ accepted: Type.Integer(), refused: Type.Integer(), ignored: Type.Integer(), invalid: Type.Integer() })
+
+export interface ReservationsOptions {
+  scheduler: SyncScheduler
+  ledger: DurableLedger
+  intake: EventIntake
+  stream: SaltEventStream | null
+}
+
+const reservations: FastifyPluginAsyncTypebox<ReservationsOptions> = async (app, { scheduler, ledger, intake, stream }) => {
   app.get('/reservations', {
     schema: {
       response: {
         200: Type.Object({
           reservations: Type.Array(ReservationSchema),
           lastSync: Type.Union([SyncResultSchema, Type.Null()]),
+          lastSyncError: Type.Union([Type.Object({ at: Type.String(), code: Type.Optional(Type.String()), message: Type.String() }), Type.Null()], {
+            description: 'set while the last sync failed',
+          }),
+          events: Type.Object({ webhook: Counts, stream: Counts }, { description: 'events judged since saltmasq started, by source' }),
+          eventStream: Type.Union([StreamStateSchema, Type.Null()], { description: 'null when EVENT_STREAM=false' }),
         }),
         401: ErrorReply,
       },
     },
-  }, async () => ({ reservations: [...ledger.current.values()], lastSync: scheduler.lastResult }))
+  }, async () => {
+    const failed = scheduler.lastError
+    const code = (failed?.error as { code?: unknown } | undefined)?.code
+    return {
+      reservations: [...ledger.current.values()],
+      lastSync: scheduler.lastResult,
+      lastSyncError: failed === null
+        ? null
+        : { at: new Date(failed.at).toISOString(), message: failed.error.message, ...(typeof code === 'string' ? { code } : {}) },
+      events: intake.counts,
+      eventStream: stream?.state ?? null,
+    }
+  })
 
   app.delete('/reservations/:minionId', {
     schema: {

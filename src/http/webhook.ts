@@ -1,15 +1,15 @@
-// POST /hooks/salt: the Salt reactor's webhook. Accepts a salt-cloud created/destroyed event,
-// as JSON or url-encoded (Salt's http.query url-encodes dict bodies), and schedules a sync.
+// POST /hooks/salt: the Salt reactor's webhook. Takes a salt-cloud created/destroyed event, as
+// JSON or url-encoded (Salt's http.query url-encodes dict bodies), to the event intake, which
+// judges it as it judges the event stream's.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { errors } from '../errors.js'
-import { parseCloudEventTag } from '../events/cloud-event.js'
-import type { SyncScheduler } from '../sync/scheduler.js'
+import type { EventIntake } from '../events/intake.js'
 import { ErrorReply } from './schemas.js'
 
 const HookBody = Type.Object({
   tag: Type.String({ maxLength: 512, description: 'salt/cloud/<minion id>/created or .../destroyed' }),
-  // The event data is informative only: the minion id comes from the tag.
+  // The minion id comes from the tag; the data only says who fired the event.
   data: Type.Optional(Type.Union([Type.Object({}, { additionalProperties: true }), Type.String({ maxLength: 8192 })])),
 })
 
@@ -19,26 +19,26 @@ const Accepted = Type.Object({
   minionId: Type.String(),
 })
 
-const webhook: FastifyPluginAsyncTypebox<{ scheduler: SyncScheduler, rateLimit: number }> = async (app, { scheduler, rateLimit }) => {
+const webhook: FastifyPluginAsyncTypebox<{ intake: EventIntake, rateLimit: number }> = async (app, { intake, rateLimit }) => {
   app.post('/hooks/salt', {
     config: { rateLimit: { max: rateLimit, timeWindow: 60_000 } },
     schema: {
       body: HookBody,
-      response: { 202: Accepted, 400: ErrorReply, 401: ErrorReply, 415: ErrorReply },
+      response: { 202: Accepted, 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 415: ErrorReply, 503: ErrorReply },
     },
   }, async (request, reply) => {
-    const parsed = parseCloudEventTag(request.body.tag)
-    if ('problem' in parsed) {
-      if (parsed.problem === 'bad-minion-id') throw new errors.BadMinionId(parsed.minionId, parsed.reason)
-      throw new errors.BadTag(request.body.tag)
+    const { tag, data } = request.body
+    // Only salt-cloud's events come this way (the intake also takes salt/key from the stream).
+    if (!tag.startsWith('salt/cloud/')) throw new errors.BadTag(tag)
+    const taken = intake.take('webhook', tag, data)
+    switch (taken.outcome) {
+      case 'invalid': throw new errors.BadMinionId(taken.minionId, taken.reason)
+      case 'refused': throw new errors.EventFromMinion(taken.reason)
+      case 'ignored': throw new errors.BadTag(tag)
     }
-    const { kind, minionId } = parsed.event
     // The sync reports its own outcome in the log and on /ready; the reactor only needs to know
     // the event was taken.
-    const run = kind === 'created' ? scheduler.created(minionId) : scheduler.destroyed(minionId)
-    run?.catch(() => undefined)
-    request.log.info({ event: kind, minionId }, 'salt-cloud event accepted')
-    return await reply.code(202).send({ accepted: true, event: kind, minionId })
+    return await reply.code(202).send({ accepted: true, event: taken.kind as 'created' | 'destroyed', minionId: taken.minionId })
   })
 }
 

@@ -3,10 +3,15 @@
 // served two ways: on undici's MockAgent for in-process unit tests, and on a loopback port
 // (plain or TLS) for tests and benchmarks that run saltmasq as its own process. The real
 // salt-api is what the integration tests, the DHCP lab and the demo run against.
-import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http'
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { MockAgent } from 'undici'
+
+/** One event as rest_cherrypy's GET /events sends it. */
+export function sseEvent (tag: string, data: unknown): string {
+  return `tag: ${tag}\ndata: ${JSON.stringify({ data, tag })}\n\n`
+}
 
 /** Where MockAgent answers in-process. */
 export const STANDIN_URL = 'http://salt.test:8000'
@@ -18,6 +23,8 @@ export interface StandInOptions {
   latencyMs?: number
   /** Delay before answering local (apply) calls. */
   applyDelayMs?: number
+  /** How long a session lasts (the `expire` /login reports); an hour by default. */
+  tokenLifetimeS?: number
 }
 
 interface Answer {
@@ -46,11 +53,22 @@ export class SaltApiStandIn {
   readonly local = new Map<string, unknown>()
   /** Tokens it accepts now; clear it to act as a restarted salt-api (every session gone). */
   readonly validTokens = new Set<string>()
+  /**
+   * The minions the master has keys for (wheel key.list_all). Null: every minion the mine has
+   * ever returned (a minion that only left the mine keeps its key, as on a real master).
+   */
+  keys: Set<string> | null = null
+  /** Answer wheel calls like a master without wheel in netapi_enable_clients. */
+  wheelDisabled = false
+  /** Answer GET /events with 404 (a proxy in front of salt-api that does not pass it). */
+  eventsDisabled = false
+  readonly #seenInMine = new Set<string>()
   /** Called when saltmasq asks for mine.update: lets a test make a late minion's data appear. */
   onMineUpdate?: (chunk: { kwarg: { tgt: string } }) => void
   readonly #opts: StandInOptions
   #url = STANDIN_URL
   #server: Server | null = null
+  readonly #streams = new Set<ServerResponse>()
 
   constructor (opts: StandInOptions = {}) {
     this.#opts = opts
@@ -96,13 +114,16 @@ export class SaltApiStandIn {
       const now = Date.now() / 1000
       return {
         status: 200,
-        body: JSON.stringify({ return: [{ token: issued, expire: now + 3600, start: now, user: 'saltmasq', eauth: 'sharedsecret', perms: [] }] }),
+        body: JSON.stringify({ return: [{ token: issued, expire: now + (this.#opts.tokenLifetimeS ?? 3600), start: now, user: 'saltmasq', eauth: 'sharedsecret', perms: [] }] }),
         headers: { ...json, 'x-auth-token': issued },
       }
     }
     const chunks = JSON.parse(text) as Chunk[]
     this.calls.push({ path, body: chunks, ...(token === undefined ? {} : { token }) })
     if (token === undefined || !this.validTokens.has(token)) return { status: 401, body: '<html>401 Unauthorized</html>', headers: { 'content-type': 'text/html' } }
+    if (this.wheelDisabled && chunks.some((c) => c.client === 'wheel')) {
+      return { status: 400, body: "<html><body><h2>400 Bad Request</h2><p>Client disabled: 'wheel'. Add to 'netapi_enable_clients' master config option to enable.</p></body></html>", headers: { 'content-type': 'text/html' } }
+    }
     return { status: 200, body: JSON.stringify({ return: chunks.map((c) => this.#run(c)) }), headers: json }
   }
 
@@ -116,7 +137,13 @@ export class SaltApiStandIn {
   #run (c: Chunk): unknown {
     if (c.client === 'runner' && c.fun === 'mine.get') {
       this.counts.mineGet++
-      return typeof this.mine === 'function' ? this.mine() : this.mine
+      const mine = typeof this.mine === 'function' ? this.mine() : this.mine
+      for (const id of Object.keys(mine)) this.#seenInMine.add(id)
+      return mine
+    }
+    if (c.client === 'wheel' && c.fun === 'key.list_all') {
+      const accepted = [...(this.keys ?? this.#seenInMine)].sort()
+      return { tag: 'salt/wheel/1', data: { fun: 'wheel.key.list_all', return: { minions: accepted, minions_pre: [], minions_rejected: [], minions_denied: [], local: ['master.pem', 'master.pub'] }, success: true } }
     }
     if (c.client === 'runner' && c.fun === 'mine.update') {
       this.counts.mineUpdate++
@@ -155,7 +182,11 @@ export class SaltApiStandIn {
 
   /** On a loopback port; with `tls` over https with that key and certificate. */
   async listen (tls?: { key: string | Buffer, cert: string }): Promise<string> {
-    const handler = (req: IncomingMessage, res: import('node:http').ServerResponse): void => {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
+      if (req.method === 'GET' && (req.url ?? '').startsWith('/events')) {
+        this.#openStream(req, res)
+        return
+      }
       const chunks: Buffer[] = []
       req.on('data', (c: Buffer) => chunks.push(c))
       req.on('end', () => {
@@ -177,7 +208,54 @@ export class SaltApiStandIn {
     return this.#url
   }
 
+  /** Event streams open now (GET /events). */
+  get streams (): number {
+    return this.#streams.size
+  }
+
+  /** GET /events as rest_cherrypy 3008 answers it: header auth only, `retry: 400` first. */
+  #openStream (req: IncomingMessage, res: ServerResponse): void {
+    const token = req.headers['x-auth-token']
+    this.calls.push({ path: '/events', body: null, ...(typeof token === 'string' ? { token } : {}) })
+    if ((req.url ?? '') !== '/events') {
+      res.writeHead(400, { 'content-type': 'text/html' }).end('<html>400 Bad Request</html>')
+      return
+    }
+    if (this.eventsDisabled) {
+      res.writeHead(404, { 'content-type': 'text/html' }).end('<html>404 Not Found</html>')
+      return
+    }
+    if (typeof token !== 'string' || !this.validTokens.has(token)) {
+      res.writeHead(401, { 'content-type': 'text/html' }).end('<html>401 Unauthorized</html>')
+      return
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+    res.write('retry: 400\n\n')
+    this.#streams.add(res)
+    res.on('close', () => this.#streams.delete(res))
+  }
+
+  /** Fires an event on the stand-in's bus: every open stream gets it as salt-api sends it. */
+  emit (tag: string, data: unknown): void {
+    const text = sseEvent(tag, data)
+    for (const res of this.#streams) res.write(text)
+  }
+
+  /** Writes text to every open stream as it is; resolves when all of them took it (backpressure). */
+  async emitRaw (text: string): Promise<void> {
+    await Promise.all([...this.#streams].map(async (res) => {
+      if (!res.write(text)) await new Promise((resolve) => res.once('drain', resolve))
+    }))
+  }
+
+  /** Ends every open stream (what a salt-api restart does to them). */
+  dropStreams (): void {
+    for (const res of this.#streams) res.destroy()
+    this.#streams.clear()
+  }
+
   async close (): Promise<void> {
+    this.dropStreams()
     const server = this.#server
     if (server === null) return
     server.closeAllConnections()

@@ -4,11 +4,14 @@
 // - a minion missing from the mine keeps its reservation and is marked stale;
 // - new reservations take the minion's first address inside the managed subnets;
 // - an IP, a MAC or a host name is never held twice: the older reservation wins and the
-//   newcomer is reported as a conflict.
-import { byMinionId, type Conflict, type Reservation, type Skipped } from './reservation.js'
+//   newcomer is reported as a conflict;
+// - a reservation goes on its minion's destroyed event, or once the master has had no key for
+//   the minion for keyGoneAfterMs (salt-cloud's destroy deletes the key: this finds machines
+//   whose destroyed event was lost). A minion only missing from the mine keeps it.
+import { byMinionId, type Conflict, type Removal, type Reservation, type Skipped } from './reservation.js'
 import { hostNameKey, hostNameProblem, type Subnets } from './validate.js'
 
-export type { Conflict, Reservation, Skipped }
+export type { Conflict, Removal, Reservation, Skipped }
 
 /** Reservations by minion id, in minion-id order. */
 export type Ledger = ReadonlyMap<string, Reservation>
@@ -29,18 +32,26 @@ export interface LedgerInput {
   subnets: Subnets
   /** Reserve by MAC where the mine knows it (network.interfaces). */
   byMac: boolean
+  /** Every minion id the master has a key for; null when unknown (not read, or refused). */
+  keys: ReadonlySet<string> | null
+  /** How long a key must have been gone before the reservation goes; 0: never. */
+  keyGoneAfterMs: number
+  /** When a key was seen deleted or rejected (a salt/key event): its clock starts then. */
+  keyGoneHints?: ReadonlyMap<string, Date>
   now: Date
 }
 
 export interface LedgerUpdate {
   ledger: Ledger
   added: Reservation[]
-  removed: Reservation[]
+  removed: Removal[]
   /** Minion ids whose reservation was already there and stays. */
   unchanged: string[]
   stale: Reservation[]
   conflicts: Conflict[]
   skipped: Skipped[]
+  /** The soonest a reservation whose key is gone will be released, in ms from `now`; null when none is waiting. */
+  keyGoneDueInMs: number | null
 }
 
 class Holders {
@@ -61,15 +72,18 @@ export function emptyLedger (): Ledger {
 
 export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdate {
   const now = input.now.toISOString()
+  const nowMs = input.now.getTime()
   const next = new Map<string, Reservation>()
-  const removed: Reservation[] = []
+  const removed: Removal[] = []
   const unchanged: string[] = []
   const stale: Reservation[] = []
   const holders = new Holders()
+  const { keys, keyGoneAfterMs } = input
+  let keyGoneDueInMs: number | null = null
 
   for (const [id, reservation] of previous) {
     if (input.destroyed.has(id)) {
-      removed.push(reservation)
+      removed.push({ ...reservation, reason: 'destroyed' })
       continue
     }
     let current: Reservation
@@ -80,6 +94,23 @@ export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdat
       current = { ...reservation, staleSince: reservation.staleSince ?? now }
       stale.push(current)
     }
+    if (keys !== null && keyGoneAfterMs > 0) {
+      if (keys.has(id)) {
+        if (current.keyGoneSince !== undefined) {
+          const { keyGoneSince: _back, ...rest } = current
+          current = rest
+        }
+      } else {
+        const since = current.keyGoneSince ?? input.keyGoneHints?.get(id)?.toISOString() ?? now
+        const dueInMs = Date.parse(since) + keyGoneAfterMs - nowMs
+        if (dueInMs <= 0) {
+          removed.push({ ...current, keyGoneSince: since, reason: 'key-gone' })
+          continue
+        }
+        if (current.keyGoneSince !== since) current = { ...current, keyGoneSince: since }
+        keyGoneDueInMs = keyGoneDueInMs === null ? dueInMs : Math.min(keyGoneDueInMs, dueInMs)
+      }
+    }
     next.set(id, current)
     holders.hold(current)
     unchanged.push(id)
@@ -88,7 +119,8 @@ export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdat
   const added: Reservation[] = []
   const conflicts: Conflict[] = []
   const skipped: Skipped[] = []
-  const newcomers = [...input.mine.keys()].filter((id) => !next.has(id) && !input.destroyed.has(id)).sort(byMinionId)
+  const gone = new Set(removed.map((r) => r.minionId))
+  const newcomers = [...input.mine.keys()].filter((id) => !next.has(id) && !gone.has(id) && !input.destroyed.has(id)).sort(byMinionId)
 
   for (const minionId of newcomers) {
     const problem = hostNameProblem(minionId)
@@ -126,5 +158,5 @@ export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdat
 
   // `previous` was sorted and deleting keeps order: only newcomers call for a sort.
   const ledger = added.length === 0 ? next : new Map([...next].sort(([a], [b]) => byMinionId(a, b)))
-  return { ledger, added, removed, unchanged, stale, conflicts, skipped }
+  return { ledger, added, removed, unchanged, stale, conflicts, skipped, keyGoneDueInMs }
 }

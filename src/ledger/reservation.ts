@@ -10,8 +10,13 @@ export const ReservationSchema = Type.Object({
   firstSeen: Type.String({ description: 'when the reservation was made (ISO 8601)' }),
   lastSeen: Type.String({ description: 'the last sync that found the minion in the mine' }),
   staleSince: Type.Optional(Type.String({ description: 'set while the minion is missing from the mine; the reservation is kept' })),
+  keyGoneSince: Type.Optional(Type.String({ description: 'set while the master has no key for the minion; past DESTROY_WHEN_KEY_GONE_S the reservation is released' })),
 })
 export type Reservation = Static<typeof ReservationSchema>
+
+/** A reservation that went, and why: its destroyed event (or an operator's delete), or its key gone for DESTROY_WHEN_KEY_GONE_S. */
+export const RemovalSchema = Type.Intersect([ReservationSchema, Type.Object({ reason: Type.Union([Type.Literal('destroyed'), Type.Literal('key-gone')]) })])
+export type Removal = Static<typeof RemovalSchema>
 
 export const ConflictSchema = Type.Object({
   minionId: Type.String(),
@@ -39,5 +44,6 @@ export function reservationProblem (value: unknown): string | null {
   if (r.mac !== undefined && (typeof r.mac !== 'string' || canonicalMac(r.mac) !== r.mac)) return 'mac is not a canonical MAC'
   if (typeof r.firstSeen !== 'string' || typeof r.lastSeen !== 'string') return 'firstSeen and lastSeen must be strings'
   if (r.staleSince !== undefined && typeof r.staleSince !== 'string') return 'staleSince must be a string'
+  if (r.keyGoneSince !== undefined && typeof r.keyGoneSince !== 'string') return 'keyGoneSince must be a string'
   return null
 }

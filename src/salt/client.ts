@@ -2,7 +2,7 @@
 // shortly before it expires, renewed once on any 401 (sessions die when the master restarts).
 // Every call has a timeout; every failure is a coded error. The password and the token never
 // reach a log line or an error message.
-import { Pool, type Dispatcher } from 'undici'
+import { Client, Pool, type Dispatcher } from 'undici'
 import type { Logger } from 'pino'
 import { errors, isTransientSaltError } from '../errors.js'
 import { backoffDelay, sleep } from '../util/backoff.js'
@@ -26,7 +26,10 @@ export interface SaltClientOptions {
   now?: () => number
 }
 
-export type Lowstate = Record<string, unknown> & { client: 'local' | 'runner', fun: string }
+export type Lowstate = Record<string, unknown> & { client: 'local' | 'runner' | 'wheel', fun: string }
+
+/** Every minion id the master has a key for, whatever the key's state. */
+export type KeyLists = ReadonlySet<string>
 
 interface Token {
   value: string
@@ -85,6 +88,26 @@ export class SaltClient {
   }
 
   /**
+   * A connection of its own for a long-lived stream (GET /events), with the same TLS settings
+   * and TCP keepalive, so a peer that vanished is noticed even while the bus is quiet.
+   */
+  openStreamConnection (): Dispatcher {
+    if (!this.#ownsDispatcher) return this.#dispatcher
+    const opts = this.#opts
+    return new Client(this.#origin, {
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: 0,
+      connect: {
+        timeout: opts.timeoutMs,
+        keepAlive: true,
+        keepAliveInitialDelay: 30_000,
+        ...(opts.ca === undefined ? {} : { ca: opts.ca }),
+        ...(opts.insecure === true ? { rejectUnauthorized: false } : {}),
+      },
+    })
+  }
+
+  /**
    * One authenticated round trip that runs nothing (an empty lowstate list): proves salt-api is
    * up, the master is reachable from it and our session is accepted, without creating a new
    * session per probe. Not retried: the readiness monitor probes again on its own schedule.
@@ -100,6 +123,44 @@ export class SaltClient {
   /** Asks these minions to send their mine data now (a new minion's may be an hour away). */
   async mineUpdate (minionIds: readonly string[]): Promise<unknown> {
     return await this.#retrying('mine.update', async () => await this.#one({ client: 'runner', fun: 'mine.update', kwarg: { tgt: minionIds.join(','), tgt_type: 'list' } }))
+  }
+
+  /**
+   * Every minion with a key on the master (accepted, pending, rejected or denied), through the
+   * wheel client's key.list_all. salt-cloud's destroy deletes the key, so a reserved minion
+   * missing here is one whose machine is probably gone.
+   */
+  async keyListAll (): Promise<KeyLists> {
+    const ret = await this.#retrying('key.list_all', async () => await this.#one({ client: 'wheel', fun: 'key.list_all' }))
+    // rest_cherrypy hands back the wheel client's full return: {tag, data: {return: {...}, success}}.
+    const data = (ret as { data?: { return?: unknown, success?: unknown } } | undefined)?.data
+    const lists = data?.return
+    if (data?.success === false || typeof lists !== 'object' || lists === null) {
+      throw new errors.SaltBadResponse(`wheel key.list_all returned ${JSON.stringify(ret).slice(0, 200)}`)
+    }
+    const ids = new Set<string>()
+    // `local` lists the master's own key files, not minions.
+    for (const state of ['minions', 'minions_pre', 'minions_rejected', 'minions_denied']) {
+      const list = (lists as Record<string, unknown>)[state]
+      if (Array.isArray(list)) for (const id of list) if (typeof id === 'string') ids.add(id)
+    }
+    return ids
+  }
+
+  /** The session token (logging in if needed) and when saltmasq means to renew it (epoch ms): the event stream authenticates with it. */
+  async session (): Promise<{ token: string, renewAt: number }> {
+    const token = await this.#currentToken()
+    return { token: token.value, renewAt: token.renewAt }
+  }
+
+  /** salt-api refused this token (401): the next call logs in again. */
+  forgetSession (token: string): void {
+    if (this.#token?.value === token) this.#token = null
+  }
+
+  /** Where salt-api is: origin and base path (the event stream opens its own connection there). */
+  get endpoint (): { origin: string, basePath: string } {
+    return { origin: this.#origin, basePath: this.#basePath }
   }
 
   /**

@@ -9,11 +9,13 @@ import type { SaltClient } from '../salt/client.js'
 import { parseMine } from '../salt/mine.js'
 import type { Clock } from '../util/clock.js'
 import type { DurableLedger } from './durable-ledger.js'
+import type { KeyWatch } from './key-watch.js'
 import type { SyncResult } from './result.js'
 
 export interface PassDeps {
-  config: Pick<Config, 'mine' | 'subnets'>
+  config: Pick<Config, 'mine' | 'subnets' | 'keyGoneAfterMs'>
   client: Pick<SaltClient, 'mineGet'>
+  keys: KeyWatch
   ledger: DurableLedger
   publisher: Publisher
   clock: Clock
@@ -37,15 +39,35 @@ function laps (): () => number {
   }
 }
 
-export async function runPass (deps: PassDeps, destroyed: ReadonlySet<string>): Promise<PassOutcome> {
+/** What the events since the last pass ask of this one. */
+export interface PassRequest {
+  /** Minions destroyed: their reservations go. */
+  destroyed: ReadonlySet<string>
+  /** Minions whose key was deleted or rejected, and when: their key-gone clock starts then. */
+  keyGoneHints: ReadonlyMap<string, Date>
+}
+
+export async function runPass (deps: PassDeps, request: PassRequest): Promise<PassOutcome> {
   const { config, logger: log } = deps
   const started = deps.clock()
   const lap = laps()
-  const { snapshot, problems } = parseMine(await deps.client.mineGet(config.mine.target, config.mine.fun))
+  // The key list (a cheap wheel call) is read while the mine is.
+  const [mineReturn, keyList] = await Promise.all([deps.client.mineGet(config.mine.target, config.mine.fun), deps.keys.read()])
+  const { snapshot, problems } = parseMine(mineReturn)
   for (const p of problems) log.warn(p, 'mine data ignored')
   const mineMs = lap()
 
-  const update = updateLedger(deps.ledger.current, { mine: snapshot, destroyed, subnets: config.subnets, byMac: config.mine.byMac, now: new Date(started) })
+  const update = updateLedger(deps.ledger.current, {
+    mine: snapshot,
+    destroyed: request.destroyed,
+    keys: keyList.keys,
+    keyGoneAfterMs: config.keyGoneAfterMs,
+    keyGoneHints: request.keyGoneHints,
+    subnets: config.subnets,
+    byMac: config.mine.byMac,
+    now: new Date(started),
+  })
+  for (const r of update.removed) if (r.reason === 'key-gone') log.warn({ minionId: r.minionId, ip: r.ip, keyGoneSince: r.keyGoneSince }, 'released: the master has had no key for this minion for DESTROY_WHEN_KEY_GONE_S (key-gone)')
   for (const s of update.skipped) log.warn(s, 'minion skipped')
   for (const c of update.conflicts) log.warn(c, 'reservation conflict: the older reservation wins')
   const ledgerMs = lap()
@@ -68,6 +90,8 @@ export async function runPass (deps: PassDeps, destroyed: ReadonlySet<string>): 
     conflicts: update.conflicts,
     skipped: update.skipped,
     mineProblems: problems,
+    keyListProblem: keyList.problem,
+    keyGoneDueInMs: update.keyGoneDueInMs,
     ...published,
     ...released,
     stagesMs: { mine: mineMs, ledger: ledgerMs, render: prepareMs, write: saveMs + writeMs, apply: applyMs + releaseMs },

@@ -14,6 +14,16 @@ export interface ReadinessSources {
   intervalMs: number
 }
 
+/** What readiness needs to know of an event stream (salt-api's GET /events). */
+export interface StreamHealth {
+  connected: boolean
+  disconnectedSince: string | null
+  lastError: string | null
+}
+
+/** A stream reconnecting after a master restart is not a reason to leave a load balancer. */
+const STREAM_GRACE_MS = 10_000
+
 export interface ReadinessReport {
   ready: boolean
   reason?: string
@@ -21,6 +31,8 @@ export interface ReadinessReport {
     saltApi: { reachable: boolean | null, checkedAt: string | null, error?: string }
     lastSync: { ok: boolean, at: string, error?: string } | null
     owedApply: { since: string, paced: boolean } | null
+    /** Present when the event stream is on. */
+    eventStream?: StreamHealth
   }
 }
 
@@ -33,9 +45,15 @@ export class ReadinessMonitor {
   #salt: { reachable: boolean, at: number, error?: string } | null = null
   #probing: Promise<void> | null = null
   #timer: NodeJS.Timeout | null = null
+  #stream: (() => StreamHealth) | null = null
 
   constructor (sources: ReadinessSources) {
     this.#src = sources
+  }
+
+  /** Counts an event stream in: not ready while it has been disconnected longer than a moment. */
+  watchStream (state: () => StreamHealth): void {
+    this.#stream = state
   }
 
   /** Probes now, then every interval, in the background. */
@@ -75,10 +93,15 @@ export class ReadinessMonitor {
         : synced === null ? null : { ok: true, at: iso(synced) },
       owedApply: owed === null ? null : { since: iso(owed.since), paced: owed.paced },
     }
+    const stream = this.#stream?.()
+    if (stream !== undefined) detail.eventStream = stream
+    const streamDown = stream !== undefined && !stream.connected && stream.disconnectedSince !== null &&
+      this.#src.clock() - Date.parse(stream.disconnectedSince) > STREAM_GRACE_MS
     let reason: string | undefined
     if (salt === null) reason = 'salt-api has not been reached yet'
     else if (!salt.reachable) reason = `salt-api: ${salt.error ?? 'unreachable'}`
     else if (failed !== null) reason = `last sync failed: ${failed.error.message}`
+    else if (streamDown) reason = `salt-api event stream disconnected since ${stream.disconnectedSince}: ${stream.lastError ?? 'reconnecting'}`
     else if (owed !== null && !owed.paced) reason = `dnsmasq has not taken in the reservations written since ${iso(owed.since)}; the next sync applies them`
     return reason === undefined ? { ready: true, detail } : { ready: false, reason, detail }
   }

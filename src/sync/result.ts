@@ -1,19 +1,21 @@
 // What one sync did: the answer of `POST /resync?wait=true`, `DELETE /reservations/:id?wait=true`
 // and `lastSync` in `GET /reservations`. Defined once in TypeBox; the type is derived from it.
 import { Type, type Static } from 'typebox'
-import { ConflictSchema, ReservationSchema, SkippedSchema } from '../ledger/reservation.js'
+import { ConflictSchema, RemovalSchema, ReservationSchema, SkippedSchema } from '../ledger/reservation.js'
 import { MineProblemSchema } from '../salt/mine.js'
 
 export const SyncResultSchema = Type.Object({
   startedAt: Type.String(),
   durationMs: Type.Number(),
   added: Type.Array(ReservationSchema),
-  removed: Type.Array(ReservationSchema),
+  removed: Type.Array(RemovalSchema, { description: "reservations released, with the reason: 'destroyed' (an event or DELETE) or 'key-gone'" }),
   unchanged: Type.Array(Type.String(), { description: 'minion ids whose reservation was there before and stays' }),
   stale: Type.Array(Type.Object({ minionId: Type.String(), ip: Type.String(), staleSince: Type.String() })),
   conflicts: Type.Array(ConflictSchema),
   skipped: Type.Array(SkippedSchema),
   mineProblems: Type.Array(MineProblemSchema),
+  keyListProblem: Type.Union([Type.String(), Type.Null()], { description: "why the master's key list could not be read (no reservation is released as key-gone then)" }),
+  keyGoneDueInMs: Type.Union([Type.Number(), Type.Null()], { description: 'the soonest a reservation whose key is gone will be released' }),
   filesChanged: Type.Array(Type.String()),
   applied: Type.Boolean({ description: 'dnsmasq was told to take the files in (reload or restart) by this sync' }),
   applyDueInMs: Type.Union([Type.Number(), Type.Null()], { description: 'an apply is owed and paced: the next sync in this many ms makes it' }),

@@ -8,15 +8,15 @@ import type { Logger } from 'pino'
 import { errors } from '../errors.js'
 import { backoffDelay } from '../util/backoff.js'
 import type { Clock } from '../util/clock.js'
-import type { PassOutcome } from './pass.js'
+import type { PassOutcome, PassRequest } from './pass.js'
 import type { SyncResult } from './result.js'
 
 /** Events waiting for a sync, at most, by default. Past this an event is refused (503), never dropped silently. */
 export const MAX_BACKLOG = 10_000
 
 export interface SchedulerOptions {
-  /** Runs one pass; `destroyed` are the minions whose reservations go in it. */
-  pass: (destroyed: ReadonlySet<string>) => Promise<PassOutcome>
+  /** Runs one pass with what the events since the last one asked for. */
+  pass: (request: PassRequest) => Promise<PassOutcome>
   isReserved: (minionId: string) => boolean
   /** Asks these minions to send their mine data now. */
   mineUpdate: (minionIds: readonly string[]) => Promise<unknown>
@@ -37,6 +37,8 @@ export class SyncScheduler {
   readonly #log: Logger
   readonly #maxBacklog: number
   readonly #pendingDestroyed = new Set<string>()
+  /** Keys seen deleted or rejected (salt/key events), and when. */
+  readonly #keyGoneHints = new Map<string, Date>()
   /** Created minions not yet in the mine: chased with mine.update and retried until their deadline. */
   readonly #awaiting = new Map<string, Awaited>()
   #followUp: { timer: NodeJS.Timeout, at: number } | null = null
@@ -71,7 +73,7 @@ export class SyncScheduler {
 
   /** Events waiting for a sync; new ones are refused past MAX_BACKLOG. */
   get backlog (): number {
-    return this.#pendingDestroyed.size + this.#awaiting.size
+    return this.#pendingDestroyed.size + this.#awaiting.size + this.#keyGoneHints.size
   }
 
   /** When the next sync this scheduler set for itself will run (epoch ms), or null when none is set. */
@@ -98,6 +100,19 @@ export class SyncScheduler {
     if (!this.#pendingDestroyed.has(minionId)) this.#admit()
     this.#pendingDestroyed.add(minionId)
     this.#awaiting.delete(minionId)
+    return this.sync()
+  }
+
+  /**
+   * The master deleted or rejected this minion's key (a salt/key event): its key-gone clock
+   * starts now, if the key list confirms the key is gone. Null when it holds no reservation.
+   */
+  keyGone (minionId: string): Promise<SyncResult> | null {
+    if (!this.#opts.isReserved(minionId)) return null
+    if (!this.#keyGoneHints.has(minionId)) {
+      this.#admit()
+      this.#keyGoneHints.set(minionId, new Date(this.#opts.clock()))
+    }
     return this.sync()
   }
 
@@ -160,13 +175,16 @@ export class SyncScheduler {
 
   async #runOnce (): Promise<SyncResult> {
     const destroyed = new Set(this.#pendingDestroyed)
+    const keyGoneHints = new Map(this.#keyGoneHints)
     this.#pendingDestroyed.clear()
+    this.#keyGoneHints.clear()
     let outcome: PassOutcome
     try {
-      outcome = await this.#opts.pass(destroyed)
+      outcome = await this.#opts.pass({ destroyed, keyGoneHints })
     } catch (err) {
-      // Destroy requests not yet carried out stay pending for the next run.
+      // What was asked and not yet carried out stays pending for the next run.
       for (const id of destroyed) if (this.#opts.isReserved(id)) this.#pendingDestroyed.add(id)
+      for (const [id, at] of keyGoneHints) if (this.#opts.isReserved(id) && !this.#keyGoneHints.has(id)) this.#keyGoneHints.set(id, at)
       this.#lastError = { error: err as Error, at: this.#opts.clock() }
       // Converge on our own once salt-api (or dnsmasq) is back, sooner than the reconcile.
       const retryMs = backoffDelay(this.#failures++, 1000, 60_000)
@@ -179,6 +197,7 @@ export class SyncScheduler {
     this.#lastError = null
     this.#failures = 0
     if (result.applyDueInMs !== null) this.#scheduleFollowUp(result.applyDueInMs)
+    if (result.keyGoneDueInMs !== null) this.#scheduleFollowUp(result.keyGoneDueInMs)
     await this.#chaseNewMinions(outcome.inMine)
     for (const listener of this.#listeners) listener(result)
     this.#log.info({

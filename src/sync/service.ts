@@ -6,6 +6,7 @@ import { Publisher } from '../dnsmasq/publisher.js'
 import type { SaltClient } from '../salt/client.js'
 import type { Clock } from '../util/clock.js'
 import { DurableLedger } from './durable-ledger.js'
+import { KeyWatch } from './key-watch.js'
 import { runPass } from './pass.js'
 import { ReadinessMonitor } from './readiness.js'
 import { SyncScheduler } from './scheduler.js'
@@ -26,7 +27,7 @@ export interface SyncService {
 
 export interface SyncServiceOptions {
   config: Config
-  client: Pick<SaltClient, 'mineGet' | 'mineUpdate' | 'local' | 'probe'>
+  client: Pick<SaltClient, 'mineGet' | 'mineUpdate' | 'keyListAll' | 'local' | 'probe'>
   logger: Logger
   clock: Clock
   maxBacklog?: number
@@ -35,8 +36,9 @@ export interface SyncServiceOptions {
 export async function openSyncService ({ config, client, logger, clock, maxBacklog }: SyncServiceOptions): Promise<SyncService> {
   const publisher = await Publisher.open({ config, client, logger, clock })
   const ledger = await DurableLedger.open(config.files.state, publisher, clock, logger)
+  const keys = new KeyWatch(client, logger, config.keyGoneAfterMs > 0)
   const scheduler = new SyncScheduler({
-    pass: async (destroyed) => await runPass({ config, client, ledger, publisher, clock, logger }, destroyed),
+    pass: async (request) => await runPass({ config, client, keys, ledger, publisher, clock, logger }, request),
     isReserved: (id) => ledger.has(id),
     mineUpdate: async (ids) => await client.mineUpdate(ids),
     mineWaitMs: config.mine.waitMs,

@@ -29,6 +29,8 @@ async function setup (t: Test, env: Record<string, string | undefined> = {}) {
       STATE_FILE: join(dir, 'state.json'),
       DNSMASQ_MINION: 'dns',
       LOG_LEVEL: 'silent',
+      // The event stream has tests of its own (event-stream.test.ts): MockAgent cannot stream.
+      EVENT_STREAM: 'false',
       ...env,
     },
     logger: pino({ level: 'silent' }),
@@ -355,7 +357,7 @@ t.test('SALT_API_INSECURE must be explicit, and says so in the log', async (t) =
   const lines: string[] = []
   const logger = pino({ level: 'warn' }, { write: (line: string) => { lines.push(line) } })
   const app = await buildApp({
-    env: { SALT_API_URL: 'https://salt.test:8000', SALT_API_USER: 'u', SALT_API_PASSWORD: 'p', WEBHOOK_TOKEN: TOKEN, MANAGED_SUBNETS: '10.0.0.0/8', DNSMASQ_MINION: 'dns', SALT_API_INSECURE: 'true', LOG_LEVEL: 'warn', STATE_FILE: join(tmpdir(), `smq-insecure-${process.pid}.json`) },
+    env: { SALT_API_URL: 'https://127.0.0.1:1', EVENT_STREAM: 'false', SALT_API_USER: 'u', SALT_API_PASSWORD: 'p', WEBHOOK_TOKEN: TOKEN, MANAGED_SUBNETS: '10.0.0.0/8', DNSMASQ_MINION: 'dns', SALT_API_INSECURE: 'true', LOG_LEVEL: 'warn', STATE_FILE: join(tmpdir(), `smq-insecure-${process.pid}.json`) },
     logger,
   })
   await app.close()

@@ -12,7 +12,7 @@ function mine (entries: Record<string, Array<string | { ip: string, mac?: string
 }
 
 function step (ledger: Ledger, m: MineSnapshot, extra: Partial<LedgerInput> = {}) {
-  return updateLedger(ledger, { mine: m, destroyed: new Set(), subnets, byMac: false, now: t0, ...extra })
+  return updateLedger(ledger, { mine: m, destroyed: new Set(), subnets, byMac: false, keys: null, keyGoneAfterMs: 0, now: t0, ...extra })
 }
 
 const ips = (l: Ledger) => Object.fromEntries([...l].map(([id, r]) => [id, r.ip]))
@@ -38,7 +38,7 @@ t.test('an invalid minion id is skipped, never reserved', async (t) => {
 
 t.test('sticky: the IP never changes while the mine says something else', async (t) => {
   const first = step(emptyLedger(), mine({ web01: ['10.0.0.5'] }))
-  const second = updateLedger(first.ledger, { mine: mine({ web01: ['10.0.0.99'] }), destroyed: new Set(), subnets, byMac: false, now: t1 })
+  const second = updateLedger(first.ledger, { mine: mine({ web01: ['10.0.0.99'] }), destroyed: new Set(), subnets, byMac: false, keys: null, keyGoneAfterMs: 0, now: t1 })
   t.same(ips(second.ledger), { web01: '10.0.0.5' })
   t.same(second.unchanged, ['web01'])
   t.equal(second.ledger.get('web01')?.lastSeen, t1.toISOString())
@@ -118,7 +118,7 @@ t.test('property: sticky, unique, valid under any sequence of snapshots and even
     const held = new Map<string, string>()
     steps.forEach((s, i) => {
       const destroyed = new Set(s.destroyed)
-      ledger = updateLedger(ledger, { mine: s.snapshot, destroyed, subnets, byMac, now: new Date(t0.getTime() + i * 1000) }).ledger
+      ledger = updateLedger(ledger, { mine: s.snapshot, destroyed, subnets, byMac, keys: null, keyGoneAfterMs: 0, now: new Date(t0.getTime() + i * 1000) }).ledger
       for (const gone of destroyed) held.delete(gone)
       const seenIps = new Set<string>()
       const seenMacs = new Set<string>()
@@ -142,4 +142,82 @@ t.test('property: sticky, unique, valid under any sequence of snapshots and even
     })
   }), { numRuns: 2000 })
   t.pass('2000 generated sequences held every rule')
+})
+
+const at = (minutes: number) => new Date(t0.getTime() + minutes * 60_000)
+const keyed = (ids: string[]) => new Set(ids)
+const GONE_AFTER = 15 * 60_000
+
+t.test('a reservation whose key is gone for DESTROY_WHEN_KEY_GONE_S is released as key-gone; one that only left the mine is kept', async (t) => {
+  let l = step(emptyLedger(), mine({ web01: ['10.0.0.5'], db01: ['10.0.0.6'], app01: ['10.0.0.7'] }), { keys: keyed(['web01', 'db01', 'app01']), keyGoneAfterMs: GONE_AFTER }).ledger
+  // web01 destroyed while saltmasq missed its event: key and mine data gone. db01 left the mine only.
+  let u = step(l, mine({ app01: ['10.0.0.7'] }), { keys: keyed(['db01', 'app01']), keyGoneAfterMs: GONE_AFTER, now: at(1) })
+  t.same(u.removed, [])
+  t.equal(u.ledger.get('web01')?.keyGoneSince, at(1).toISOString(), 'the clock starts at the first sync that sees the key gone')
+  t.equal(u.keyGoneDueInMs, GONE_AFTER)
+  l = u.ledger
+  u = step(l, mine({ app01: ['10.0.0.7'] }), { keys: keyed(['db01', 'app01']), keyGoneAfterMs: GONE_AFTER, now: at(10) })
+  t.same(u.removed, [])
+  t.equal(u.keyGoneDueInMs, 6 * 60_000)
+  u = step(u.ledger, mine({ app01: ['10.0.0.7'] }), { keys: keyed(['db01', 'app01']), keyGoneAfterMs: GONE_AFTER, now: at(16) })
+  t.match(u.removed, [{ minionId: 'web01', ip: '10.0.0.5', reason: 'key-gone', keyGoneSince: at(1).toISOString() }])
+  t.same([...u.ledger.keys()], ['app01', 'db01'], 'db01 (key still there) is kept, stale')
+  t.ok(u.ledger.get('db01')?.staleSince)
+  t.equal(u.keyGoneDueInMs, null)
+})
+
+t.test('a key that comes back stops the clock; an unknown key list changes nothing; 0 turns it off', async (t) => {
+  const first = step(emptyLedger(), mine({ web01: ['10.0.0.5'] }), { keys: keyed(['web01']), keyGoneAfterMs: GONE_AFTER }).ledger
+  const away = step(first, mine({}), { keys: keyed([]), keyGoneAfterMs: GONE_AFTER, now: at(1) }).ledger
+  const back = step(away, mine({ web01: ['10.0.0.5'] }), { keys: keyed(['web01']), keyGoneAfterMs: GONE_AFTER, now: at(5) })
+  t.equal(back.ledger.get('web01')?.keyGoneSince, undefined)
+  const unknown = step(away, mine({}), { keys: null, keyGoneAfterMs: GONE_AFTER, now: at(60) })
+  t.same(unknown.removed, [], 'no key list: nobody is released')
+  t.equal(unknown.ledger.get('web01')?.keyGoneSince, at(1).toISOString(), 'and the clock is kept as it was')
+  const off = step(away, mine({}), { keys: keyed([]), keyGoneAfterMs: 0, now: at(60) })
+  t.same(off.removed, [])
+})
+
+t.test('a salt/key delete event starts the clock when it happened; a destroyed event still wins at once', async (t) => {
+  const l = step(emptyLedger(), mine({ web01: ['10.0.0.5'], db01: ['10.0.0.6'] }), { keys: keyed(['web01', 'db01']), keyGoneAfterMs: GONE_AFTER }).ledger
+  const u = step(l, mine({}), { keys: keyed([]), keyGoneAfterMs: GONE_AFTER, keyGoneHints: new Map([['web01', at(-20)]]), destroyed: new Set(['db01']), now: at(0) })
+  t.same(u.removed.map((r) => [r.minionId, r.reason]), [['db01', 'destroyed'], ['web01', 'key-gone']])
+})
+
+t.test('property: without a destroyed event, a reservation goes only after its key was absent from every key list for DESTROY_WHEN_KEY_GONE_S', async (t) => {
+  const ids = ['a', 'b', 'c', 'd']
+  const stepArb = fc.record({ minutes: fc.integer({ min: 0, max: 20 }), keys: fc.subarray(ids), inMine: fc.subarray(ids), keyListRead: fc.boolean() })
+  fc.assert(fc.property(fc.array(stepArb, { maxLength: 15 }), (steps) => {
+    const everyone = mine(Object.fromEntries(ids.map((id, i) => [id, [`10.0.0.${i + 1}`]])))
+    let ledger = step(emptyLedger(), everyone, { keys: keyed(ids), keyGoneAfterMs: GONE_AFTER }).ledger
+    let now = 0
+    /** Since when each minion's key has been absent from every key list read (epoch ms). */
+    const absentSince = new Map<string, number>()
+    for (const s of steps) {
+      now += s.minutes * 60_000
+      const keys = s.keyListRead ? keyed(s.keys) : null
+      const m = new Map([...everyone].filter(([id]) => s.inMine.includes(id)))
+      const u = step(ledger, m, { keys, keyGoneAfterMs: GONE_AFTER, now: new Date(t0.getTime() + now) })
+      if (keys !== null) {
+        for (const id of ids) {
+          if (keys.has(id)) absentSince.delete(id)
+          else if (!absentSince.has(id)) absentSince.set(id, now)
+        }
+      }
+      for (const r of u.removed) {
+        if (r.reason !== 'key-gone') throw new Error(`${r.minionId} removed as ${r.reason}`)
+        const since = absentSince.get(r.minionId)
+        if (since === undefined || now - since < GONE_AFTER) throw new Error(`${r.minionId} released after ${since === undefined ? 'no' : now - since} ms without a key`)
+      }
+      for (const id of ledger.keys()) {
+        const since = absentSince.get(id)
+        const due = keys !== null && since !== undefined && now - since >= GONE_AFTER
+        if (due && u.ledger.has(id)) throw new Error(`${id} kept after ${now - since!} ms without a key`)
+      }
+      // A minion reserved afresh (back in the mine) starts a clock of its own at the next key list.
+      for (const r of u.added) absentSince.delete(r.minionId)
+      ledger = u.ledger
+    }
+  }), { numRuns: 2000 })
+  t.pass('2000 generated sequences of key lists and mine snapshots')
 })

@@ -1,0 +1,222 @@
+// salt-api's own event stream (GET /events, server-sent events) as a source of events beside the
+// reactor's fire-and-forget webhook. rest_cherrypy has no event ids and no replay, so every
+// (re)connect is followed by a full sync: whatever happened while the stream was down is found
+// then. The whole bus comes through (job returns included): events are filtered by tag before
+// their data is even parsed, and nothing saltmasq does not use is logged or kept.
+import { createParser, type ParseError } from 'eventsource-parser'
+import type { Logger } from 'pino'
+import { Type, type Static } from 'typebox'
+import type { Dispatcher } from 'undici'
+import type { SaltClient } from '../salt/client.js'
+import { backoffDelay, sleep } from '../util/backoff.js'
+import type { Clock } from '../util/clock.js'
+import { EventIntake } from './intake.js'
+
+export const StreamStateSchema = Type.Object({
+  connected: Type.Boolean(),
+  connectedSince: Type.Union([Type.String(), Type.Null()]),
+  /** Connections opened after the first. */
+  reconnects: Type.Integer(),
+  lastEventAt: Type.Union([Type.String(), Type.Null()], { description: 'the last event of any kind on the bus' }),
+  lastUsedEventAt: Type.Union([Type.String(), Type.Null()], { description: 'the last cloud or key event' }),
+  eventsSeen: Type.Integer(),
+  eventsUsed: Type.Integer(),
+  lastError: Type.Union([Type.String(), Type.Null()]),
+  disconnectedSince: Type.Union([Type.String(), Type.Null()]),
+})
+export type StreamState = Static<typeof StreamStateSchema>
+
+export interface EventStreamOptions {
+  client: Pick<SaltClient, 'session' | 'forgetSession' | 'endpoint'>
+  /** A connection of its own for the long-lived stream (TCP keepalive on). */
+  dispatcher: Dispatcher
+  intake: EventIntake
+  /** Called on every (re)connect: the caller runs a full sync. */
+  onConnect: () => void
+  /** The longest a connection is trusted (there is no heartbeat to tell a dead one). */
+  maxAgeMs: number
+  /** Deadline for salt-api's answer to GET /events. */
+  timeoutMs: number
+  clock: Clock
+  logger: Logger
+}
+
+function iso (ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString()
+}
+
+export class SaltEventStream {
+  readonly #opts: EventStreamOptions
+  readonly #log: Logger
+  #stopped = false
+  #loop: Promise<void> | null = null
+  #current: AbortController | null = null
+  #connectedSince: number | null = null
+  #disconnectedSince: number | null
+  #connections = 0
+  #lastEventAt: number | null = null
+  #lastUsedEventAt: number | null = null
+  #eventsSeen = 0
+  #eventsUsed = 0
+  #lastError: string | null = null
+
+  constructor (opts: EventStreamOptions) {
+    this.#opts = opts
+    this.#log = opts.logger
+    this.#disconnectedSince = opts.clock()
+  }
+
+  start (): void {
+    this.#loop ??= this.#run()
+  }
+
+  async stop (): Promise<void> {
+    this.#stopped = true
+    this.#current?.abort()
+    await this.#loop
+    await this.#opts.dispatcher.close()
+  }
+
+  get state (): StreamState {
+    return {
+      connected: this.#connectedSince !== null,
+      connectedSince: iso(this.#connectedSince),
+      reconnects: Math.max(0, this.#connections - 1),
+      lastEventAt: iso(this.#lastEventAt),
+      lastUsedEventAt: iso(this.#lastUsedEventAt),
+      eventsSeen: this.#eventsSeen,
+      eventsUsed: this.#eventsUsed,
+      lastError: this.#lastError,
+      disconnectedSince: iso(this.#disconnectedSince),
+    }
+  }
+
+  async #run (): Promise<void> {
+    let failures = 0
+    while (!this.#stopped) {
+      let planned = false
+      try {
+        planned = await this.#connectOnce()
+        failures = 0
+      } catch (err) {
+        if (this.#stopped) break
+        this.#lastError = (err as Error).message
+        // A connection that had been up starts the backoff afresh.
+        failures = this.#connectedSince === null ? failures + 1 : 0
+      }
+      if (this.#connectedSince !== null) {
+        this.#connectedSince = null
+        this.#disconnectedSince = this.#opts.clock()
+      }
+      if (this.#stopped) break
+      // A planned reconnect (token renewal, connection age) goes at once; a failure backs off.
+      if (!planned) {
+        const delay = backoffDelay(failures, 500, 30_000) + 100
+        this.#log.warn({ err: this.#lastError, retryMs: delay }, 'salt-api event stream ended; reconnecting')
+        await sleep(delay)
+      }
+    }
+  }
+
+  /** One connection, read until it ends. True when it was closed on purpose (renewal, age). */
+  async #connectOnce (): Promise<boolean> {
+    const { client, clock } = this.#opts
+    const { origin, basePath } = client.endpoint
+    const session = await client.session()
+    const abort = new AbortController()
+    this.#current = abort
+    const headersDeadline = setTimeout(() => abort.abort(new Error(`salt-api did not answer GET /events within ${this.#opts.timeoutMs} ms`)), this.#opts.timeoutMs)
+    let res: Dispatcher.ResponseData
+    try {
+      res = await this.#opts.dispatcher.request({
+        origin,
+        path: `${basePath}/events`,
+        method: 'GET',
+        // rest_cherrypy 3008 answers any query string with 400: the token goes in the header.
+        headers: { 'x-auth-token': session.token, accept: 'text/event-stream' },
+        signal: abort.signal,
+        headersTimeout: this.#opts.timeoutMs,
+        // A quiet bus sends nothing for hours: no body timeout; age and keepalive bound it.
+        bodyTimeout: 0,
+      })
+    } finally {
+      clearTimeout(headersDeadline)
+    }
+    if (res.statusCode === 401) {
+      await res.body.dump()
+      client.forgetSession(session.token)
+      throw new Error('salt-api refused the session for GET /events (401); logging in again')
+    }
+    if (res.statusCode !== 200) {
+      const text = (await res.body.text()).replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 200)
+      throw new Error(`salt-api answered GET /events with HTTP ${res.statusCode}: ${text}`)
+    }
+
+    this.#connections++
+    this.#connectedSince = clock()
+    this.#disconnectedSince = null
+    this.#lastError = null
+    this.#log.info({ reconnects: this.#connections - 1 }, 'salt-api event stream connected; running a full sync for whatever happened meanwhile')
+    this.#opts.onConnect()
+
+    // Renew the session before it expires (an expired stream only ends at the next event, which
+    // may be hours away) and never trust one connection longer than maxAgeMs.
+    let planned = false
+    const closeInMs = Math.max(1000, Math.min(session.renewAt - clock(), this.#opts.maxAgeMs))
+    const renew = setTimeout(() => { planned = true; abort.abort() }, closeInMs)
+    renew.unref()
+    const parser = this.#parser()
+    try {
+      // A multi-byte character may be split between chunks: decode as a stream.
+      const decoder = new TextDecoder()
+      for await (const chunk of res.body) parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }))
+      throw new Error('salt-api closed the event stream')
+    } catch (err) {
+      if (planned || this.#stopped) return true
+      throw err
+    } finally {
+      clearTimeout(renew)
+      res.body.destroy()
+    }
+  }
+
+  #parser (): ReturnType<typeof createParser> {
+    // rest_cherrypy sends `tag: <tag>` before each `data:` line: not a standard SSE field, so
+    // the parser reports it as unknown, which is where the tag is picked up before any JSON.
+    let tag: string | null = null
+    return createParser({
+      onError: (err: ParseError) => {
+        if (err.type === 'unknown-field' && err.field === 'tag') tag = err.value ?? null
+      },
+      onEvent: (event) => {
+        this.#eventsSeen++
+        this.#lastEventAt = this.#opts.clock()
+        const seenTag = tag
+        tag = null
+        if (seenTag !== null && !EventIntake.wants(seenTag)) return
+        this.#use(seenTag, event.data)
+      },
+    })
+  }
+
+  #use (seenTag: string | null, text: string): void {
+    let parsed: { tag?: unknown, data?: unknown }
+    try {
+      parsed = JSON.parse(text) as { tag?: unknown, data?: unknown }
+    } catch {
+      return
+    }
+    const tag = typeof parsed.tag === 'string' ? parsed.tag : seenTag
+    if (tag === null || !EventIntake.wants(tag)) return
+    try {
+      const taken = this.#opts.intake.take('stream', tag, parsed.data)
+      if (taken.outcome === 'accepted') {
+        this.#eventsUsed++
+        this.#lastUsedEventAt = this.#opts.clock()
+      }
+    } catch (err) {
+      // The backlog is full: the next full sync (reconcile or reconnect) catches up.
+      this.#log.warn({ tag, code: (err as { code?: string }).code }, 'event from the stream not taken')
+    }
+  }
+}
