@@ -6,7 +6,6 @@
 import { pino } from 'pino'
 import { request } from 'undici'
 import { Lab } from '../src/lab/lab.js'
-import { fireEvents } from './b2-burst.js'
 import { median, round } from './stats.js'
 
 export interface LatencyRow {
@@ -28,7 +27,7 @@ export async function benchLatency (events: number): Promise<LatencyRow[]> {
     let appliedAt = 0
     let appliedAtEpoch = 0
     let appliedSeen = 0
-    const app = await lab.startSaltmasq(lab.saltmasqEnv('hostsfile', { RECONCILE_INTERVAL_S: '0', LOG_LEVEL: 'error' }), pino({ level: 'error' }), (app) => {
+    const app = await lab.startSaltmasq(lab.saltmasqEnv('hostsfile', { RECONCILE_INTERVAL_S: '0', LOG_LEVEL: 'error', EVENT_STREAM: 'false' }), pino({ level: 'error' }), (app) => {
       app.addHook('onRequest', async (req) => { if (req.url === '/hooks/salt') hookAt = performance.now() })
     })
     app.saltmasq.scheduler.onSync((r) => {
@@ -45,7 +44,7 @@ export async function benchLatency (events: number): Promise<LatencyRow[]> {
     for (let i = 0; i < events; i++) {
       await app.inject({ method: 'DELETE', url: '/reservations/bench01?wait=true', headers: auth })
       const seen = appliedSeen
-      const { at: fired } = await fireEvents(salt, 1, 'bench01')
+      const { at: fired } = await salt.fireCloudEvents('created', 1, 'bench01')
       const deadline = Date.now() + 60_000
       while (appliedSeen === seen && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2))
       if (appliedSeen === seen) throw new Error('the created event never led to an apply')

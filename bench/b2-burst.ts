@@ -1,14 +1,11 @@
 // B2: a burst of N salt/cloud/<id>/created events fired within about a second on the real
 // master's bus, for N machines whose addresses are in the real mine (registered by
-// bench/seed/fake_minions.py). saltmasq: salt-api calls counted by a pass-through proxy, wall
+// src/lab/scripts/fake_minions.py). saltmasq: salt-api calls counted by a pass-through proxy, wall
 // time to the last reservation. The seed path: dnsmasq restarts counted for the same burst.
 import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { pino } from 'pino'
 import { Lab } from '../src/lab/lab.js'
-import { repoRoot, venvBin } from '../src/lab/paths.js'
-import { mustRun, sleep } from '../src/lab/processes.js'
-import type { SaltLab } from '../src/lab/salt-lab.js'
+import { sleep } from '../src/lab/processes.js'
 import { startSeedLab } from './seed-path.js'
 import { round } from './stats.js'
 
@@ -24,17 +21,10 @@ export interface BurstRow {
   note: string
 }
 
-/** Fires `count` created events (or one for `minionId`); returns when the first left (epoch ms) and how long the firing took. */
-export async function fireEvents (lab: SaltLab, count: number, minionId?: string): Promise<{ at: number, seconds: number }> {
-  const out = await mustRun(join(venvBin, 'python3'), [join(repoRoot, 'bench', 'seed', 'fire_burst.py'), join(lab.masterConf, 'master'), String(count), ...(minionId === undefined ? [] : [minionId])])
-  const [at, seconds] = out.trim().split(' ').map(Number) as [number, number]
-  return { at: at * 1000, seconds }
-}
-
 async function registerAndFire (lab: Lab, n: number): Promise<{ fire: () => Promise<number> }> {
-  await mustRun(join(venvBin, 'python3'), [join(repoRoot, 'bench', 'seed', 'fake_minions.py'), lab.salt.minionConfig('dns-host'), join(lab.dir, 'fake'), String(n), '10.78.0'], { timeoutMs: 600_000 })
+  await lab.salt.registerFakeMinions(n, '10.78.0')
   return {
-    fire: async () => (await fireEvents(lab.salt, n)).seconds,
+    fire: async () => (await lab.salt.fireCloudEvents('created', n)).seconds,
   }
 }
 
@@ -45,7 +35,7 @@ export async function benchBurstSaltmasq (n: number): Promise<BurstRow> {
     const proxy = lab.proxy!
     let hooks = 0
     const app = await lab.startSaltmasq(
-      lab.saltmasqEnv('hostsfile', { MANAGED_SUBNETS: '10.78.0.0/16', RECONCILE_INTERVAL_S: '0', LOG_LEVEL: 'error' }),
+      lab.saltmasqEnv('hostsfile', { MANAGED_SUBNETS: '10.78.0.0/16', RECONCILE_INTERVAL_S: '0', LOG_LEVEL: 'error', EVENT_STREAM: 'false' }),
       pino({ level: 'error' }),
       (app) => app.addHook('onRequest', async (req) => { if (req.url === '/hooks/salt') hooks++ }),
     )
@@ -121,7 +111,7 @@ export async function benchSeedLatency (events: number): Promise<number[]> {
     const samples: number[] = []
     for (let i = 0; i < events; i++) {
       const before = await dns.restarts()
-      const { at } = await fireEvents(lab.salt, 1, 'bench01')
+      const { at } = await lab.salt.fireCloudEvents('created', 1, 'bench01')
       const deadline = Date.now() + 120_000
       while (await dns.restarts() === before && Date.now() < deadline) await sleep(5)
       // The restart script logs before it starts dnsmasq again: wait for the new dnsmasq.

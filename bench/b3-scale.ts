@@ -49,6 +49,7 @@ async function saltmasqAt (n: number, runs: number, dir: string): Promise<Omit<S
         STATE_FILE: join(runDir, 'state.json'),
         DNSMASQ_MINION: 'dns',
         RECONCILE_INTERVAL_S: '0',
+        EVENT_STREAM: 'false',
         LOG_LEVEL: 'error',
       }, join(dir, 'saltmasq.log'))
       try {

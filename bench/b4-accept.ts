@@ -51,6 +51,7 @@ export async function benchAccept (durationS: number, runs: number): Promise<Acc
     DNSMASQ_MINION: 'dns',
     HOOK_RATE_LIMIT: '100000000',
     RECONCILE_INTERVAL_S: '0',
+    EVENT_STREAM: 'false',
     LOG_LEVEL: 'warn',
   }, join(dir, 'saltmasq.log'))
   const barePort = await freePort()

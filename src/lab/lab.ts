@@ -25,6 +25,11 @@ export interface LabOptions {
   /** The seed path in the benchmarks: its own reactor map and file roots. */
   reactorMap?: SaltLabOptions['reactorMap']
   fileRoots?: SaltLabOptions['fileRoots']
+  /** false: no reactor map (events reach saltmasq only through salt-api's event stream). */
+  reactor?: boolean
+  /** The reactor's and saltmasq's allow-list of minions that run salt-cloud. */
+  cloudEventMinions?: string[]
+  masterLogLevel?: SaltLabOptions['masterLogLevel']
   /** More config lines for the dns-host minion. */
   dnsMinionConfig?: string[]
   /** Runs last when the lab stops (a caller's own files). */
@@ -72,6 +77,9 @@ export class Lab {
           functions: [dns.reloadScript, dns.restartScript, dns.checkCommand].map((script) => ({ fun: 'cmd.run_all', args: [script] })),
         }],
         ...(opts.reactorMap === undefined ? {} : { reactorMap: opts.reactorMap }),
+        ...(opts.reactor === false ? { reactorMap: 'reactor: []\n' } : {}),
+        ...(opts.cloudEventMinions === undefined ? {} : { cloudEventMinions: opts.cloudEventMinions }),
+        ...(opts.masterLogLevel === undefined ? {} : { masterLogLevel: opts.masterLogLevel }),
         ...(opts.fileRoots === undefined ? {} : { fileRoots: opts.fileRoots }),
       })
       const proxy = opts.proxy === true ? await DelayProxy.start(salt.apiUrl) : null

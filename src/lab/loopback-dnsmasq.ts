@@ -100,7 +100,8 @@ export class LoopbackDnsmasq {
     try {
       return await resolver.resolve4(name)
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOTFOUND' || (err as NodeJS.ErrnoException).code === 'ENODATA') return []
+      // dnsmasq with no upstream answers REFUSED for a name it does not hold.
+      if (['ENOTFOUND', 'ENODATA', 'EREFUSED'].includes((err as NodeJS.ErrnoException).code ?? '')) return []
       throw err
     }
   }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Namespace } from './netns.js'
 import { freePort, run, startDaemon, stopDaemon, waitFor, type Daemon, type RunResult } from './processes.js'
-import { saltFiles, venvBin } from './paths.js'
+import { labScripts, saltFiles, venvBin } from './paths.js'
 
 export interface LabMinion {
   id: string
@@ -37,6 +37,10 @@ export interface SaltLabOptions {
   reactorMap?: string
   /** More file_roots (before the project's salt/states). */
   fileRoots?: string[]
+  /** The reactor's `saltmasq:cloud_event_minions`. */
+  cloudEventMinions?: string[]
+  /** log_level_logfile of the master (info by default). */
+  masterLogLevel?: string
 }
 
 /** Functions the eauth user may run on `target`; a function with `args` only with those (regexes). */
@@ -135,12 +139,13 @@ export class SaltLab {
     const reactorMap = this.#opts.reactorMap ?? (await readFile(join(saltFiles, 'master.d', 'reactor.conf'), 'utf8')).replaceAll('/srv/reactor/', `${this.root}/reactor/`)
     await writeFile(join(conf, 'master.d', 'reactor.conf'), reactorMap)
     await copyFile(join(saltFiles, 'master.d', 'api.conf'), join(conf, 'master.d', 'api.conf'))
-    await writeFile(join(conf, 'master.d', 'saltmasq.conf'), [
-      'saltmasq:',
-      `  url: ${JSON.stringify(this.#opts.webhookUrl)}`,
-      `  token: ${JSON.stringify(this.#opts.webhookToken)}`,
-      '',
-    ].join('\n'))
+    // The project's saltmasq.conf with the lab's URL and header file (the token, root-only).
+    const headerFile = join(conf, 'saltmasq-webhook.headers')
+    await writeFile(headerFile, `Authorization: Bearer ${this.#opts.webhookToken}\n`, { mode: 0o600 })
+    await writeFile(join(conf, 'master.d', 'saltmasq.conf'), (await readFile(join(saltFiles, 'master.d', 'saltmasq.conf'), 'utf8'))
+      .replace(/^ {2}url: .*$/m, `  url: ${JSON.stringify(this.#opts.webhookUrl)}`)
+      .replace(/^ {2}header_file: .*$/m, `  header_file: ${JSON.stringify(headerFile)}`)
+      .replace(/^ {2}cloud_event_minions: .*$/m, `  cloud_event_minions: ${JSON.stringify(this.#opts.cloudEventMinions ?? [])}`))
     // Loaded after api.conf: the lab's ports, no TLS, and a sharedsecret eauth in place of pam.
     await writeFile(join(conf, 'master.d', 'zz-lab.conf'), [
       'rest_cherrypy:',
@@ -151,7 +156,7 @@ export class SaltLab {
       'external_auth:',
       '  sharedsecret:',
       `    ${this.apiUser}:`,
-      ...grantLines([{ target: '@runner', functions: ['mine.get', 'mine.update'] }, ...this.#opts.grants ?? []]),
+      ...grantLines([{ target: '@runner', functions: ['mine.get', 'mine.update'] }, { target: '@wheel', functions: ['key.list_all'] }, ...this.#opts.grants ?? []]),
       '',
     ].join('\n'))
     await writeFile(join(conf, 'master'), [
@@ -167,7 +172,7 @@ export class SaltLab {
       `ret_port: ${this.#ports.ret}`,
       'auto_accept: True',
       'enable_fqdns_grains: False',
-      'log_level_logfile: info',
+      `log_level_logfile: ${this.#opts.masterLogLevel ?? 'info'}`,
       'user: root',
       '',
     ].join('\n'))
@@ -225,7 +230,7 @@ export class SaltLab {
   /** Stops the minion and deletes its key, which also drops its mine data: what salt-cloud destroy does. */
   async destroyMinion (id: string): Promise<void> {
     await this.stopMinion(id)
-    await this.#mustExec(join(venvBin, 'salt-key'), ['-c', this.masterConf, '-y', '-d', id])
+    await this.deleteKeys([id])
   }
 
   async salt (args: string[]): Promise<unknown> {
@@ -239,6 +244,30 @@ export class SaltLab {
   /** The minion's config file (what `salt.client.Caller` reads). */
   minionConfig (id: string): string {
     return join(this.root, id, 'minion')
+  }
+
+  /**
+   * Registers `count` minions with keys and mine data but no process (`${idPrefix}000`, ...,
+   * addresses `${ipPrefix}.10` onwards): a fleet of many machines on two cores.
+   */
+  async registerFakeMinions (count: number, ipPrefix: string, idPrefix = 'vm'): Promise<string[]> {
+    await this.#mustExec(join(venvBin, 'python3'), [join(labScripts, 'fake_minions.py'), this.minionConfig(this.#opts.minions[0]!.id), join(this.root, 'fake'), String(count), ipPrefix, idPrefix])
+    return Array.from({ length: count }, (_, i) => `${idPrefix}${String(i).padStart(3, '0')}`)
+  }
+
+  /**
+   * Fires salt/cloud/<id>/<kind> on the master bus as the master (salt-cloud) does, from one
+   * process, for vm000.. (`count` of them) or one `minionId`. `at`: epoch ms of the first.
+   */
+  async fireCloudEvents (kind: 'created' | 'destroyed', count: number, minionId?: string): Promise<{ at: number, seconds: number }> {
+    const out = await this.#mustExec(join(venvBin, 'python3'), [join(labScripts, 'fire_events.py'), join(this.masterConf, 'master'), kind, String(count), ...(minionId === undefined ? [] : [minionId])])
+    const [at, seconds] = out.trim().split(' ').map(Number) as [number, number]
+    return { at: at * 1000, seconds }
+  }
+
+  /** What `salt-key -d` does (and salt-cloud's destroy, which deletes the key file). */
+  async deleteKeys (ids: string[]): Promise<void> {
+    for (const id of ids) await this.#mustExec(join(venvBin, 'salt-key'), ['-c', this.masterConf, '-y', '-d', id])
   }
 
   async fireEvent (tag: string, data: Record<string, unknown>): Promise<void> {

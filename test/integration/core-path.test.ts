@@ -6,13 +6,15 @@ import { join } from 'node:path'
 import t from 'tap'
 import { pino } from 'pino'
 import { Lab } from '../../src/lab/lab.js'
-import { waitFor } from '../../src/lab/processes.js'
+import { run, waitFor } from '../../src/lab/processes.js'
 
 const lab = await Lab.start({
   minions: [
     { id: 'web01', ips: ['10.77.0.11', '192.168.99.3'] },
     { id: 'db01.example.com', ips: ['172.16.5.5', '10.77.0.12'] },
   ],
+  // The reactor's http.query logs what it sends at debug level: the token must not be there.
+  masterLogLevel: 'debug',
 })
 t.teardown(async () => { await lab.stop() })
 const { dns, salt, token } = lab
@@ -20,7 +22,8 @@ const logFile = join(lab.dir, 'saltmasq.log')
 
 const hookArrivals: number[] = []
 const app = await lab.startSaltmasq(
-  lab.saltmasqEnv('conf'),
+  // The reactor's path alone (test/integration/event-stream.test.ts has the stream's).
+  lab.saltmasqEnv('conf', { EVENT_STREAM: 'false' }),
   pino({ level: 'info' }, pino.destination({ dest: logFile, sync: true })),
   (app) => app.addHook('onRequest', async (request) => { if (request.url === '/hooks/salt') hookArrivals.push(Date.now()) }),
 )
@@ -131,6 +134,27 @@ t.test('/ready follows salt-api: 503 while it is down, 200 once it is back', asy
     return (await app.inject({ method: 'GET', url: '/ready' })).statusCode === 200
   }, 30_000)
   t.pass('ready again')
+})
+
+t.test('a destroyed event a minion sends with event.send is skipped by the reactor and removes nothing', async (t) => {
+  hookArrivals.length = 0
+  await salt.salt(['web01', 'event.send', 'salt/cloud/db01.example.com/destroyed', '{"name": "db01.example.com"}'])
+  // A legitimate event after it, for a machine saltmasq does not hold: once the reactor has
+  // posted that one, it has been through the forged one too (one reactor, one event at a time).
+  await salt.fireEvent('salt/cloud/sentinel01/destroyed', { name: 'sentinel01', event: 'destroyed instance' })
+  await waitFor('the sentinel posted', () => hookArrivals.length >= 1, 60_000, 20)
+  await app.saltmasq.scheduler.idle()
+  t.equal(hookArrivals.length, 1, 'only the master\'s own event was posted')
+  t.ok(app.saltmasq.ledger.has('db01.example.com'), 'db01 keeps its reservation')
+  t.equal(app.saltmasq.intake.counts.webhook.refused, 0, 'the reactor skipped it before saltmasq had to')
+})
+
+t.test('the webhook token is in neither the job cache nor the master log (the reactor reads it from a root-only file)', async (t) => {
+  const grep = await run('grep', ['-rlF', token, salt.root])
+  t.ok(grep.code === 0 || grep.code === 1, `grep ran (exit ${grep.code})`)
+  const hits = grep.stdout.split('\n').filter((f) => f !== '' && !f.endsWith('saltmasq-webhook.headers'))
+  t.same(hits, [], 'no file under the master\'s root_dir (job cache, logs) holds the token')
+  t.match(await readFile(salt.masterLog, 'utf8'), /Requesting URL http:\/\/127\.0\.0\.1:\d+\/hooks\/salt/, 'the master did log its requests at debug level')
 })
 
 t.test('no secret reached the log', async (t) => {

@@ -111,6 +111,32 @@ t.test('a url-encoded event (http.query with a dict body) is accepted too', asyn
   t.same(res.json(), { accepted: true, event: 'destroyed', minionId: 'web01' })
 })
 
+t.test('a cloud event relayed from a minion is refused with 403 and acted on only for CLOUD_EVENT_MINIONS', async (t) => {
+  const { app, fake } = await setup(t, { CLOUD_EVENT_MINIONS: 'cloudhost, other' })
+  fake.mine = { web01: ['10.0.0.5'] }
+  await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
+  const relayed = (id: string) => ({ tag: 'salt/cloud/web01/destroyed', data: { cmd: '_minion_event', id, tag: 'salt/cloud/web01/destroyed', data: { name: 'web01' } } })
+  const forged = await app.inject({ method: 'POST', url: '/hooks/salt', headers: auth, payload: relayed('evil01') })
+  t.equal(forged.statusCode, 403)
+  t.match(forged.json(), { code: 'SALTMASQ_EVENT_FROM_MINION', message: /came from minion evil01, not from the master/ })
+  const asForm = await app.inject({
+    method: 'POST', url: '/hooks/salt', headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' },
+    payload: `tag=${encodeURIComponent('salt/cloud/web01/destroyed')}&data=${encodeURIComponent("{'cmd': '_minion_event', 'id': 'evil01'}")}`,
+  })
+  t.equal(asForm.statusCode, 403, 'a url-encoded body that says the same')
+  await app.saltmasq.scheduler.idle()
+  t.ok(app.saltmasq.ledger.has('web01'), 'nothing removed')
+  t.equal(app.saltmasq.intake.counts.webhook.refused, 2)
+
+  const allowed = await app.inject({ method: 'POST', url: '/hooks/salt', headers: auth, payload: relayed('cloudhost') })
+  t.equal(allowed.statusCode, 202)
+  await app.saltmasq.scheduler.idle()
+  t.notOk(app.saltmasq.ledger.has('web01'), 'a listed minion\'s event counts')
+  const listed = (await app.inject({ method: 'GET', url: '/reservations', headers: auth })).json()
+  t.match(listed.events.webhook, { accepted: 1, refused: 2 })
+  t.equal(listed.eventStream, null, 'EVENT_STREAM=false')
+})
+
 t.test('bad webhook input gets a 4xx that says what is wrong', async (t) => {
   const { app } = await setup(t)
   const cases: Array<[string, unknown, number, RegExp]> = [
@@ -241,6 +267,10 @@ t.test('configuration errors stop start-up and name the variable', async (t) => 
     [{ DNSMASQ_MINION: undefined }, /DNSMASQ_MINION/],
     [{ RESERVATIONS_FORMAT: 'hostsdir', DHCP_HOSTSDIR: '/srv/dns/d', DNS_HOSTSDIR: '/srv/dns/./d/' }, /DNS_HOSTSDIR: must not be the same directory as DHCP_HOSTSDIR/],
     [{ RELOAD_MIN_INTERVAL_S: '-1' }, /RELOAD_MIN_INTERVAL_S/],
+    [{ CLOUD_EVENT_MINIONS: 'ok, bad id' }, /CLOUD_EVENT_MINIONS: 'bad id' is not a minion id/],
+    [{ DESTROY_WHEN_KEY_GONE_S: '-5' }, /DESTROY_WHEN_KEY_GONE_S/],
+    [{ STREAM_MAX_AGE_S: '1' }, /STREAM_MAX_AGE_S/],
+    [{ EVENT_STREAM: 'maybe' }, /EVENT_STREAM/],
   ]
   for (const [change, message] of cases) {
     await t.rejects(buildApp({ env: { ...base, ...change }, logger: pino({ level: 'silent' }) }), { message }, JSON.stringify(change))

@@ -34,7 +34,6 @@ async function setup (t: Test, env: Record<string, string> = {}, latencyMs = 0, 
   return { ...sync, sync, api, count: (fun: string) => api.count(fun), dir, open }
 }
 
-const ids = (reservations: Iterable<{ minionId: string }>) => [...reservations].map((r) => r.minionId)
 
 t.test('a burst of 200 created events costs at most 2 mine reads and 2 applies, and reserves all 200', async (t) => {
   const { scheduler, ledger, api, count } = await setup(t, {}, 20)

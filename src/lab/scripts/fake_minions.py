@@ -15,8 +15,9 @@ import salt.minion
 
 def main():
     base_conf, root, count, prefix = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    id_prefix = sys.argv[5] if len(sys.argv) > 5 else "vm"
     for i in range(count):
-        minion_id = "vm{:03d}".format(i)
+        minion_id = "{}{:03d}".format(id_prefix, i)
         opts = salt.config.minion_config(base_conf)
         opts["id"] = minion_id
         opts["pki_dir"] = os.path.join(root, minion_id, "pki")
