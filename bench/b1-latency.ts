@@ -3,9 +3,12 @@
 // returned, and from the event leaving for the master bus (the reactor included) to the same
 // point, as the seed path is timed (bench/seed-path.ts, bench/b2-burst.ts). The floor: the bare salt-api round trips saltmasq needs (one mine.get, one apply),
 // timed with undici directly on an open session.
+import { join } from 'node:path'
 import { pino } from 'pino'
 import { request } from 'undici'
+import type { SaltmasqApp } from '../src/app.js'
 import { Lab } from '../src/lab/lab.js'
+import { sleep } from '../src/lab/processes.js'
 import { median, round } from './stats.js'
 
 export interface LatencyRow {
@@ -71,6 +74,66 @@ export async function benchLatency (events: number): Promise<LatencyRow[]> {
       row('saltmasq: webhook received → dnsmasq reloaded', fromHook),
       row('saltmasq: event on the master bus → dnsmasq reloaded', fromEvent),
       row('floor: bare salt-api mine.get + apply (undici)', floor),
+    ]
+  } finally {
+    await lab.stop()
+  }
+}
+
+/**
+ * B1 through salt-api's event stream, with no reactor at all: from the event leaving for the
+ * master bus to dnsmasq reloaded (hostsfile), and to dnsmasq answering for the new name with no
+ * apply at all (hostsdir, inotify). Each sample is a new machine (a registered fake minion).
+ */
+export async function benchStreamLatency (events: number): Promise<LatencyRow[]> {
+  const lab = await Lab.start({ minions: [], reactor: false })
+  try {
+    const ids = await lab.salt.registerFakeMinions(2 * events, '10.77.3', 'ev')
+    const env = (format: 'hostsfile' | 'hostsdir') => lab.saltmasqEnv(format, {
+      RECONCILE_INTERVAL_S: '0', LOG_LEVEL: 'error', DNS_DOMAIN: 'lab', STATE_FILE: join(lab.dir, `state-${format}.json`),
+    })
+    const connected = async (app: SaltmasqApp) => {
+      while (app.saltmasq.stream?.state.connected !== true || app.saltmasq.scheduler.lastResult === null) await sleep(5)
+      await app.saltmasq.scheduler.idle()
+    }
+
+    const reloaded: number[] = []
+    let appliedFor = ''
+    let appliedAtEpoch = 0
+    let app = await lab.startSaltmasq(env('hostsfile'), pino({ level: 'error' }))
+    app.saltmasq.scheduler.onSync((r) => {
+      if (r.applied && r.added.length > 0) {
+        appliedFor = r.added.map((a) => a.minionId).join(',')
+        appliedAtEpoch = Date.now()
+      }
+    })
+    await connected(app)
+    for (const id of ids.slice(0, events)) {
+      const { at: fired } = await lab.salt.fireCloudEvents('created', 1, id)
+      const deadline = Date.now() + 60_000
+      while (!appliedFor.split(',').includes(id) && Date.now() < deadline) await sleep(2)
+      if (!appliedFor.split(',').includes(id)) throw new Error(`${id}: the event on the stream never led to an apply`)
+      reloaded.push(appliedAtEpoch - fired)
+      await app.saltmasq.scheduler.idle()
+    }
+    await lab.stopSaltmasq()
+
+    const live: number[] = []
+    app = await lab.startSaltmasq(env('hostsdir'), pino({ level: 'error' }))
+    await connected(app)
+    for (const id of ids.slice(events)) {
+      const { at: fired } = await lab.salt.fireCloudEvents('created', 1, id)
+      const deadline = Date.now() + 60_000
+      while ((await lab.dns.resolve(`${id}.lab`)).length === 0) {
+        if (Date.now() > deadline) throw new Error(`${id}: dnsmasq never answered for it`)
+        await sleep(2)
+      }
+      live.push(Date.now() - fired)
+      await app.saltmasq.scheduler.idle()
+    }
+    return [
+      row('saltmasq: event on the bus → dnsmasq reloaded (stream, hostsfile)', reloaded),
+      row('saltmasq: event on the bus → answering (stream, hostsdir, no apply)', live),
     ]
   } finally {
     await lab.stop()

@@ -6,18 +6,19 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { repoRoot } from '../src/lab/paths.js'
 import { benchAccept } from './b4-accept.js'
-import { benchLatency, type LatencyRow } from './b1-latency.js'
-import { benchBurstSaltmasq, benchBurstSeed, benchSeedLatency } from './b2-burst.js'
+import { benchLatency, benchStreamLatency, type LatencyRow } from './b1-latency.js'
+import { benchBurstSaltmasq, benchBurstSeed, benchBurstStream, benchSeedLatency } from './b2-burst.js'
 import { benchScale } from './b3-scale.js'
 import { benchFormats, type FormatRow } from './b5-formats.js'
+import { benchBusRealMaster, benchBusStandIn, type BusRow } from './b6-bus.js'
 import { median, round, say } from './stats.js'
 
 const quick = process.argv.includes('--quick')
 // --only=b5 runs the format comparison alone (it needs no Salt) and writes its own results file.
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length)
 const plan = quick
-  ? { events: 3, seedEvents: 2, burst: 20, seedBurst: 0, seedCapS: 0, sizes: [1000, 10_000], scaleRuns: 1, acceptSeconds: 3, acceptRuns: 1, formatSamples: 3 }
-  : { events: 20, seedEvents: 10, burst: 200, seedBurst: 200, seedCapS: 300, sizes: [1000, 10_000, 50_000, 100_000], scaleRuns: 3, acceptSeconds: 10, acceptRuns: 3, formatSamples: 5 }
+  ? { events: 3, seedEvents: 2, burst: 20, seedBurst: 0, seedCapS: 0, sizes: [1000, 10_000], scaleRuns: 1, acceptSeconds: 3, acceptRuns: 1, formatSamples: 3, busSeconds: 3 }
+  : { events: 20, seedEvents: 10, burst: 200, seedBurst: 200, seedCapS: 300, sizes: [1000, 10_000, 50_000, 100_000], scaleRuns: 3, acceptSeconds: 10, acceptRuns: 3, formatSamples: 5, busSeconds: 20 }
 const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`
 const started = new Date()
 say(`saltmasq benchmarks${quick ? ' (quick)' : ''}${only === undefined ? '' : ` (${only} only)`} — ${started.toISOString()} — ${machine}`)
@@ -28,6 +29,24 @@ async function formats (): Promise<FormatRow[]> {
   return await benchFormats(plan.sizes, plan.formatSamples, 200, (r) => {
     say(`  ${String(r.n).padStart(7)}  ${r.format.padEnd(9)} ${String(r.writeMs).padStart(6)} ${String(r.liveMs).padStart(9)} (${r.liveMaxMs}) ms | ${String(r.addBurstStallMs).padStart(20)} ${String(r.deleteBatchStallMs).padStart(10)} ms | ${String(r.addBurstApplies).padStart(16)} | ${String(r.startMs).padStart(10)} ms`)
   })
+}
+
+async function bus (): Promise<BusRow[]> {
+  say(`\nB6 the whole bus on the event stream: ~2 KB job returns with cloud events mixed in, ${plan.busSeconds} s`)
+  const rows = [await benchBusStandIn(plan.busSeconds, 20_000, 2048), await benchBusRealMaster(plan.busSeconds, 2048)]
+  for (const r of rows) {
+    say(`  ${r.source.padEnd(32)} ${String(r.eventsPerSecond).padStart(6)} events/s; seen ${r.eventsSeen} of ${r.eventsSent}; cloud events taken ${r.cloudTaken} of ${r.cloudSent}; saltmasq CPU ${r.cpuCores} cores; RSS ${r.rssStartMb} → max ${r.rssMaxMb} → ${r.rssEndMb} MB`)
+  }
+  return rows
+}
+
+if (only === 'b6') {
+  const rows = await bus()
+  await mkdir(join(repoRoot, 'bench', 'results'), { recursive: true })
+  const file = quick ? 'b6-bus-quick.json' : 'b6-bus.json'
+  await writeFile(join(repoRoot, 'bench', 'results', file), `${JSON.stringify({ date: started.toISOString(), machine, quick, bus: rows }, null, 2)}\n`)
+  say(`\nwritten: bench/results/${file}`)
+  process.exit(0)
 }
 
 if (only === 'b5') {
@@ -41,20 +60,32 @@ if (only === 'b5') {
 
 say('\nB1 event → applied latency (real master, salt-api, minions, dnsmasq)')
 const latency: LatencyRow[] = await benchLatency(plan.events)
+latency.push(...await benchStreamLatency(plan.events))
 const seedSamples = await benchSeedLatency(plan.seedEvents)
 latency.push({ path: 'seed: event on the master bus → dnsmasq restarted', runs: seedSamples.length, medianMs: round(median(seedSamples)), minMs: round(Math.min(...seedSamples)), maxMs: round(Math.max(...seedSamples)) })
-for (const r of latency) say(`  ${r.path.padEnd(68)} median ${String(r.medianMs).padStart(7)} ms  (min ${r.minMs}, max ${r.maxMs}; ${r.runs} runs)`)
-const floor = latency.find((r) => r.path.startsWith('floor'))!.medianMs
-const fromHook = latency[0]!.medianMs
-const fromEvent = latency[1]!.medianMs
-const seed = latency[3]!.medianMs
-say(`  saltmasq (webhook → reloaded) / floor: ${round(fromHook / floor, 2)}×;  saltmasq / seed (event → applied): ${round(fromEvent / seed, 2)}×`)
+for (const r of latency) say(`  ${r.path.padEnd(70)} median ${String(r.medianMs).padStart(7)} ms  (min ${r.minMs}, max ${r.maxMs}; ${r.runs} runs)`)
+const medianOf = (prefix: string): number => latency.find((r) => r.path.startsWith(prefix))!.medianMs
+const floor = medianOf('floor')
+const fromHook = medianOf('saltmasq: webhook received')
+const fromEvent = medianOf('saltmasq: event on the master bus')
+const streamReloaded = medianOf('saltmasq: event on the bus → dnsmasq reloaded (stream')
+const streamLive = medianOf('saltmasq: event on the bus → answering')
+const seed = medianOf('seed')
+const ratios = {
+  webhookToFloor: round(fromHook / floor, 2),
+  reactorEventToSeed: round(fromEvent / seed, 2),
+  streamEventToFloor: round(streamReloaded / floor, 2),
+  streamLiveToSeed: round(streamLive / seed, 2),
+}
+say(`  webhook → reloaded / floor: ${ratios.webhookToFloor}×;  event → reloaded, reactor / seed: ${ratios.reactorEventToSeed}×`)
+say(`  event → reloaded, stream / floor: ${ratios.streamEventToFloor}× (goal ≤ 1.1×);  event → answering, stream + hostsdir / seed: ${ratios.streamLiveToSeed}× (goal ≤ 0.15×)`)
 
 say(`\nB2 burst of created events fired within a second on the real master bus`)
 // --quick leaves out the seed's burst: a lab of its own and seconds per restart.
-const burst = [await benchBurstSaltmasq(plan.burst), ...(plan.seedBurst > 0 ? [await benchBurstSeed(plan.seedBurst, plan.seedCapS)] : [])]
+const burst = [await benchBurstSaltmasq(plan.burst), ...await benchBurstStream(plan.burst), ...(plan.seedBurst > 0 ? [await benchBurstSeed(plan.seedBurst, plan.seedCapS)] : [])]
 for (const b of burst) {
-  say(`  ${b.path.padEnd(28)} ${b.events} events fired in ${b.fireSeconds} s; webhooks ${b.webhooksReceived ?? '–'}; mine reads ${b.mineReads}; applies ${b.applies}; reserved ${b.reserved}; wall ${b.wallSeconds ?? '>cap'} s (${b.note})`)
+  const received = b.eventsReceived === null ? '' : `received ${b.eventsReceived} (the last after ${b.receivedWithinS} s); `
+  say(`  ${b.path.padEnd(27)} ${b.events} ${b.kind.padEnd(9)} fired in ${b.fireSeconds} s; ${received}mine reads ${b.mineReads}; applies ${b.applies}; ${b.kind === 'created' ? 'reserved' : 'released'} ${b.done}; wall ${b.wallSeconds ?? '>cap'} s, ${b.afterLastEventS ?? '–'} s after the last event (${b.note})`)
 }
 
 say('\nB3 scale (loopback salt-api with a synthetic mine; saltmasq as its own process)')
@@ -72,8 +103,9 @@ const ratio = round(accept[0]!.requestsPerSec / accept[1]!.requestsPerSec, 2)
 say(`  saltmasq / bare Fastify: ${ratio}×`)
 
 const formatRows = await formats()
+const busRows = await bus()
 
-const results = { date: started.toISOString(), machine, quick, latency, latencyRatioToFloor: round(fromHook / floor, 2), latencyRatioToSeed: round(fromEvent / seed, 2), burst, scale, accept, acceptRatio: ratio, formats: formatRows }
+const results = { date: started.toISOString(), machine, quick, latency, latencyRatios: ratios, burst, scale, accept, acceptRatio: ratio, formats: formatRows, bus: busRows }
 await mkdir(join(repoRoot, 'bench', 'results'), { recursive: true })
 // A quick run never overwrites the figures of the last full run.
 const file = quick ? 'latest-quick.json' : 'latest.json'

@@ -5,8 +5,10 @@
     listed in `saltmasq:cloud_event_minions`; saltmasq checks again on its side.
     The body is rendered as a JSON *string*: http.query would url-encode a dict.
     URL, header file and timeouts come from the `saltmasq:` block of the master config
-    (master.d/saltmasq.conf). The bearer token is read from `header_file` when the request is
-    made, so it never appears in the runner job's arguments (the job cache) or the master log.
+    (master.d/saltmasq.conf). Every header is read from `header_file` when the request is made,
+    so the bearer token never appears in the runner job's arguments (the job cache) or the
+    master log. No `header_dict` here: Salt 3008 adds the file's headers to that dict in place,
+    and the job cache then records them with the job's arguments.
     The runner's result is discarded by the reactor and it never retries: saltmasq's event
     stream and periodic resync repair an event lost here. #}
 {%- set cfg = opts.get('saltmasq', {}) %}
@@ -19,8 +21,6 @@ saltmasq_notify:
       - method: POST
       - data: {{ {'tag': tag, 'data': data} | json | yaml_dquote }}
       - header_file: {{ cfg.get('header_file', '/etc/salt/saltmasq-webhook.headers') | yaml_dquote }}
-      - header_dict:
-          Content-Type: application/json
       - status: True
       {#- A hung webhook would hold one of the reactor's worker threads for an hour by default. #}
       - opts:

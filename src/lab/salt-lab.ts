@@ -141,7 +141,7 @@ export class SaltLab {
     await copyFile(join(saltFiles, 'master.d', 'api.conf'), join(conf, 'master.d', 'api.conf'))
     // The project's saltmasq.conf with the lab's URL and header file (the token, root-only).
     const headerFile = join(conf, 'saltmasq-webhook.headers')
-    await writeFile(headerFile, `Authorization: Bearer ${this.#opts.webhookToken}\n`, { mode: 0o600 })
+    await writeFile(headerFile, `Authorization: Bearer ${this.#opts.webhookToken}\nContent-Type: application/json\n`, { mode: 0o600 })
     await writeFile(join(conf, 'master.d', 'saltmasq.conf'), (await readFile(join(saltFiles, 'master.d', 'saltmasq.conf'), 'utf8'))
       .replace(/^ {2}url: .*$/m, `  url: ${JSON.stringify(this.#opts.webhookUrl)}`)
       .replace(/^ {2}header_file: .*$/m, `  header_file: ${JSON.stringify(headerFile)}`)
@@ -265,9 +265,20 @@ export class SaltLab {
     return { at: at * 1000, seconds }
   }
 
-  /** What `salt-key -d` does (and salt-cloud's destroy, which deletes the key file). */
-  async deleteKeys (ids: string[]): Promise<void> {
-    for (const id of ids) await this.#mustExec(join(venvBin, 'salt-key'), ['-c', this.masterConf, '-y', '-d', id])
+  /**
+   * Fires job returns of ~`payload` bytes on the master bus for `seconds`, as fast as one
+   * process can, with a salt/cloud/<prefix>NNN/created every `cloudEvery` events (at most
+   * `cloudCount`): what the bus of a master running states on thousands of minions looks like.
+   */
+  async floodBus (seconds: number, payload: number, cloudEvery: number, cloudPrefix: string, cloudCount: number): Promise<{ fired: number, cloud: number, seconds: number }> {
+    const out = await this.#mustExec(join(venvBin, 'python3'), [join(labScripts, 'flood_bus.py'), join(this.masterConf, 'master'), String(seconds), String(payload), String(cloudEvery), cloudPrefix, String(cloudCount)])
+    const [fired, cloud, took] = out.trim().split(' ').map(Number) as [number, number, number]
+    return { fired, cloud, seconds: took }
+  }
+
+  /** What `salt-key -d` does (and salt-cloud's destroy, which deletes the key file). A glob deletes many at once. */
+  async deleteKeys (idsOrGlobs: string[]): Promise<void> {
+    for (const id of idsOrGlobs) await this.#mustExec(join(venvBin, 'salt-key'), ['-c', this.masterConf, '-y', '-d', id])
   }
 
   async fireEvent (tag: string, data: Record<string, unknown>): Promise<void> {

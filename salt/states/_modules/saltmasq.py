@@ -61,11 +61,37 @@ def check(conf_file=None):
     return {"result": code == 0, "comment": out}
 
 
+def _read_leases(leasefile):
+    """The lease file's IPv4 lines and IPv6 lines (with the server DUID they follow)."""
+    try:
+        with open(leasefile, encoding="utf-8") as handle:
+            lines = [line.split() for line in handle]
+    except FileNotFoundError:
+        return [], [], None
+    v4, v6, server_duid = [], [], None
+    for fields in lines:
+        if len(fields) == 2 and fields[0] == "duid":
+            server_duid = fields[1]
+        elif server_duid is None:
+            v4.append(fields)
+        else:
+            v6.append(fields)
+    return v4, v6, server_duid
+
+
+def _same_address(text, address):
+    try:
+        return ipaddress.ip_address(text) == address
+    except ValueError:
+        return False
+
+
 def release_lease(ip, interface, leasefile=DEFAULT_LEASEFILE):
     """
-    Free the DHCP lease of ``ip`` at once with ``dhcp_release`` (dnsmasq-utils), so a destroyed
-    machine's address and name are free immediately. The MAC (and client id) come from the
-    lease file. No lease for that address is not an error.
+    Free the DHCP lease of ``ip`` at once, so a destroyed machine's address and name are free
+    immediately: ``dhcp_release`` for IPv4, ``dhcp_release6`` for IPv6 (both dnsmasq-utils).
+    The MAC, client id, IAID and DUIDs come from the lease file. No lease for that address is
+    not an error.
 
     CLI Example: ``salt dns01 saltmasq.release_lease 10.0.0.5 interface=br0``
     """
@@ -73,25 +99,33 @@ def release_lease(ip, interface, leasefile=DEFAULT_LEASEFILE):
         address = ipaddress.ip_address(str(ip))
     except ValueError:
         return {"result": False, "comment": "not an IP address: {!r}".format(ip)}
-    if address.version != 4:
-        return {"result": True, "released": [], "comment": "IPv6 leases are left to expire"}
     if not _INTERFACE.match(str(interface)):
         return {"result": False, "comment": "not an interface name: {!r}".format(interface)}
-    try:
-        with open(leasefile, encoding="utf-8") as handle:
-            leases = [line.split() for line in handle]
-    except FileNotFoundError:
-        leases = []
+    v4, v6, server_duid = _read_leases(leasefile)
     released = []
-    for fields in leases:
-        if len(fields) < 4 or fields[2] != str(address) or not _MAC.match(fields[1]):
-            continue
-        cmd = ["dhcp_release", str(interface), str(address), fields[1]]
-        if len(fields) > 4 and fields[4] != "*" and _CLIENT_ID.match(fields[4]):
-            cmd.append(fields[4])
-        code, out = _run(cmd)
-        if code != 0:
-            return {"result": False, "comment": "dhcp_release failed: {}".format(out)}
-        released.append(fields[1])
+    if address.version == 4:
+        for fields in v4:
+            if len(fields) < 4 or not _same_address(fields[2], address) or not _MAC.match(fields[1]):
+                continue
+            cmd = ["dhcp_release", str(interface), str(address), fields[1]]
+            if len(fields) > 4 and fields[4] != "*" and _CLIENT_ID.match(fields[4]):
+                cmd.append(fields[4])
+            code, out = _run(cmd)
+            if code != 0:
+                return {"result": False, "comment": "dhcp_release failed: {}".format(out)}
+            released.append(fields[1])
+    else:
+        # IPv6 lines: <expiry> <IAID> <address> <hostname> <client DUID>, after `duid <server DUID>`.
+        for fields in v6:
+            if len(fields) < 5 or not _same_address(fields[2], address) or not fields[1].isdigit():
+                continue
+            if not (_CLIENT_ID.match(fields[4]) and server_duid and _CLIENT_ID.match(server_duid)):
+                continue
+            cmd = ["dhcp_release6", "--iface", str(interface), "--ip", str(address),
+                   "--server-id", server_duid, "--client-id", fields[4], "--iaid", fields[1]]
+            code, out = _run(cmd)
+            if code != 0:
+                return {"result": False, "comment": "dhcp_release6 failed: {}".format(out)}
+            released.append(fields[4])
     comment = "released {} lease(s) of {}".format(len(released), address)
     return {"result": True, "released": released, "comment": comment}
