@@ -67,7 +67,8 @@ export async function provePromises (format: LabFormat): Promise<void> {
   if (stateResults.length === 0 || !stateResults.every((s) => s.result)) throw new Error(`saltmasq.dnsmasq state failed: ${JSON.stringify(applied)}`)
   let dnsmasqPid = await dns.start()
 
-  svc = await SaltmasqProcess.start({
+  const KEY_GONE_S = 5
+  const svcEnv = {
     ...salt.saltApiEnv,
     PORT: '18080',
     WEBHOOK_TOKEN: token,
@@ -84,8 +85,10 @@ export async function provePromises (format: LabFormat): Promise<void> {
     DNSMASQ_APPLY_ARGS: JSON.stringify([`pidfile=${dns.pidFile}`]),
     DNSMASQ_RELEASE_FUNCTION: 'saltmasq.release_lease',
     DNSMASQ_RELEASE_ARGS: JSON.stringify(['interface=br0', `leasefile=${dns.leaseFile}`]),
+    DESTROY_WHEN_KEY_GONE_S: String(KEY_GONE_S),
     LOG_LEVEL: 'info',
-  }, join(tmp, 'saltmasq.log'), net.master)
+  }
+  svc = await SaltmasqProcess.start(svcEnv, join(tmp, 'saltmasq.log'), net.master)
 
   async function boot (machine: Machine): Promise<string> {
     const ip = await machine.dhcp()
@@ -245,6 +248,35 @@ export async function provePromises (format: LabFormat): Promise<void> {
     t.same(await app.resolve('db01.lab'), [dbIp])
     t.match(await readFile(svc!.logFile, 'utf8'), /reservation conflict/)
     await assertSamePid(t, format === 'hostsdir' ? 'through the whole lab' : 'through every saltmasq operation since the deliberate restart')
+  })
+
+  t.test('7. a machine destroyed while saltmasq is down loses reservation, DNS name and lease once saltmasq is back; its address goes to a new machine', async (t) => {
+    // clash01 leaves too (it claimed app01's address in scenario 6 and would claim it again).
+    await salt!.destroyMinion('clash01')
+    // app01 renews its lease (hostsfile's scenario 3 wiped the lease file).
+    await app.flushAddress()
+    t.equal(await app.dhcp(), appIp, 'app01 holds its reserved address')
+    await svc!.stop()
+    await salt!.destroyMinion('app01')
+    await app.flushAddress()
+    // salt-cloud fires its destroyed event; nobody is listening (the reactor's post is refused).
+    await salt!.fireEvent('salt/cloud/app01/destroyed', { name: 'app01', event: 'destroyed instance' })
+    t.ok((await dns!.leases()).some((l) => l.ip === appIp), 'app01 still holds its lease')
+    t.same(await db.resolve('app01.lab'), [appIp], 'and its name still resolves')
+
+    const back = Date.now()
+    svc = await SaltmasqProcess.start(svcEnv, join(tmp, 'saltmasq.log'), net!.master)
+    await waitFor('app01 released by its missing key', async () => (await reservedIp('app01')) === undefined, (KEY_GONE_S + 60) * 1000, 200)
+    t.ok(Date.now() - back >= KEY_GONE_S * 1000, 'not before DESTROY_WHEN_KEY_GONE_S')
+    await waitFor('the lease released', async () => !(await dns!.leases()).some((l) => l.ip === appIp), 15_000, 100)
+    t.match(await readFile(svc.logFile, 'utf8'), /"minionId":"app01".*key-gone\)/, 'released with the reason key-gone')
+    t.notOk((await publishedDhcpLines()).some((l) => l.includes('app01')), 'gone from dnsmasq\'s files')
+    await waitFor('the name gone from DNS', async () => (await db.resolve('app01.lab')).length === 0, 15_000, 100)
+    t.pass('app01.lab no longer resolves')
+    t.ok((await reservations()).some((r) => r.minionId === 'db01'), 'the machines still there keep theirs')
+    await churn.setMac(randomMac())
+    await churn.flushAddress()
+    t.equal(await churn.dhcp({ requestIp: appIp }), appIp, 'a new machine is given app01\'s address')
   })
 
   t.test('no secret in saltmasq\'s log of the whole lab run', async (t) => {
