@@ -1,5 +1,5 @@
-// `npm run bench [-- --quick]`: runs the benchmarks, prints a table, writes
-// bench/results/latest.json (latest-quick.json for --quick). Medians over the stated number of runs; ratios are taken between
+// `npm run bench [-- --quick] [-- --only=b1,b6]`: runs the benchmarks, prints a table, writes
+// bench/results/latest.json (latest-quick.json for --quick, only-b1-b6.json for a selection). Medians over the stated number of runs; ratios are taken between
 // figures measured in this same run. Never part of the test suite.
 import { cpus, totalmem } from 'node:os'
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -40,24 +40,11 @@ async function bus (): Promise<BusRow[]> {
   return rows
 }
 
-if (only === 'b6') {
-  const rows = await bus()
-  await mkdir(join(repoRoot, 'bench', 'results'), { recursive: true })
-  const file = quick ? 'b6-bus-quick.json' : 'b6-bus.json'
-  await writeFile(join(repoRoot, 'bench', 'results', file), `${JSON.stringify({ date: started.toISOString(), machine, quick, bus: rows }, null, 2)}\n`)
-  say(`\nwritten: bench/results/${file}`)
-  process.exit(0)
-}
+// --only=b1,b6 runs those alone (and writes bench/results/only-b1-b6[-quick].json).
+const wanted = new Set(only?.split(',') ?? ['b1', 'b2', 'b3', 'b4', 'b5', 'b6'])
+const results: Record<string, unknown> = { date: started.toISOString(), machine, quick }
 
-if (only === 'b5') {
-  const rows = await formats()
-  await mkdir(join(repoRoot, 'bench', 'results'), { recursive: true })
-  const file = quick ? 'b5-formats-quick.json' : 'b5-formats.json'
-  await writeFile(join(repoRoot, 'bench', 'results', file), `${JSON.stringify({ date: started.toISOString(), machine, quick, formats: rows }, null, 2)}\n`)
-  say(`\nwritten: bench/results/${file}`)
-  process.exit(0)
-}
-
+if (wanted.has('b1')) {
 say('\nB1 event → applied latency (real master, salt-api, minions, dnsmasq)')
 const latency: LatencyRow[] = await benchLatency(plan.events)
 latency.push(...await benchStreamLatency(plan.events))
@@ -79,7 +66,10 @@ const ratios = {
 }
 say(`  webhook → reloaded / floor: ${ratios.webhookToFloor}×;  event → reloaded, reactor / seed: ${ratios.reactorEventToSeed}×`)
 say(`  event → reloaded, stream / floor: ${ratios.streamEventToFloor}× (goal ≤ 1.1×);  event → answering, stream + hostsdir / seed: ${ratios.streamLiveToSeed}× (goal ≤ 0.15×)`)
+Object.assign(results, { latency, latencyRatios: ratios })
+}
 
+if (wanted.has('b2')) {
 say(`\nB2 burst of created events fired within a second on the real master bus`)
 // --quick leaves out the seed's burst: a lab of its own and seconds per restart.
 const burst = [await benchBurstSaltmasq(plan.burst), ...await benchBurstStream(plan.burst), ...(plan.seedBurst > 0 ? [await benchBurstSeed(plan.seedBurst, plan.seedCapS)] : [])]
@@ -87,7 +77,10 @@ for (const b of burst) {
   const received = b.eventsReceived === null ? '' : `received ${b.eventsReceived} (the last after ${b.receivedWithinS} s); `
   say(`  ${b.path.padEnd(27)} ${b.events} ${b.kind.padEnd(9)} fired in ${b.fireSeconds} s; ${received}mine reads ${b.mineReads}; applies ${b.applies}; ${b.kind === 'created' ? 'reserved' : 'released'} ${b.done}; wall ${b.wallSeconds ?? '>cap'} s, ${b.afterLastEventS ?? '–'} s after the last event (${b.note})`)
 }
+results.burst = burst
+}
 
+if (wanted.has('b3')) {
 say('\nB3 scale (loopback salt-api with a synthetic mine; saltmasq as its own process)')
 const scale = await benchScale(plan.sizes, plan.scaleRuns)
 say('  minions   first sync: mine  ledger  render  write   total | steady: mine  compute  write | peak RSS | dnsmasq SIGHUP re-read  start')
@@ -95,19 +88,23 @@ for (const r of scale) {
   say(`  ${String(r.minions).padStart(7)}   ${[r.firstSyncMs.mine, r.firstSyncMs.ledger, r.firstSyncMs.render, r.firstSyncMs.write, r.firstSyncMs.total].map((v) => String(v).padStart(7)).join('')} | ${[r.steadySyncMs.mine, r.steadySyncMs.compute, r.steadySyncMs.write].map((v) => String(v).padStart(7)).join('')} | ${String(r.peakRssMb).padStart(6)} MB | ${String(r.dnsmasqReloadMs).padStart(9)} ms ${String(r.dnsmasqStartMs).padStart(8)} ms`)
 }
 say(`  (ms, medians of ${plan.scaleRuns} run(s); steady = a sync with nothing new, median of ${plan.scaleRuns * 3})`)
+results.scale = scale
+}
 
+if (wanted.has('b4')) {
 say('\nB4 webhook accept throughput (autocannon, 50 connections)')
 const accept = await benchAccept(plan.acceptSeconds, plan.acceptRuns)
 for (const r of accept) say(`  ${r.target.padEnd(30)} ${String(r.requestsPerSec).padStart(7)} req/s  p50 ${r.latencyP50Ms} ms  p99 ${r.latencyP99Ms} ms  non-2xx ${r.non2xx}  (median of ${r.runs} × ${r.durationS} s)`)
 const ratio = round(accept[0]!.requestsPerSec / accept[1]!.requestsPerSec, 2)
 say(`  saltmasq / bare Fastify: ${ratio}×`)
+Object.assign(results, { accept, acceptRatio: ratio })
+}
 
-const formatRows = await formats()
-const busRows = await bus()
+if (wanted.has('b5')) results.formats = await formats()
+if (wanted.has('b6')) results.bus = await bus()
 
-const results = { date: started.toISOString(), machine, quick, latency, latencyRatios: ratios, burst, scale, accept, acceptRatio: ratio, formats: formatRows, bus: busRows }
 await mkdir(join(repoRoot, 'bench', 'results'), { recursive: true })
-// A quick run never overwrites the figures of the last full run.
-const file = quick ? 'latest-quick.json' : 'latest.json'
+// A quick or partial run never overwrites the figures of the last full run.
+const file = `${only === undefined ? 'latest' : `only-${[...wanted].join('-')}`}${quick ? '-quick' : ''}.json`
 await writeFile(join(repoRoot, 'bench', 'results', file), `${JSON.stringify(results, null, 2)}\n`)
 say(`\nwritten: bench/results/${file}`)
