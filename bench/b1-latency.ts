@@ -88,13 +88,20 @@ export async function benchLatency (events: number): Promise<LatencyRow[]> {
 export async function benchStreamLatency (events: number): Promise<LatencyRow[]> {
   const lab = await Lab.start({ minions: [], reactor: false })
   try {
-    const ids = await lab.salt.registerFakeMinions(2 * events, '10.77.3', 'ev')
     const env = (format: 'hostsfile' | 'hostsdir') => lab.saltmasqEnv(format, {
       RECONCILE_INTERVAL_S: '0', LOG_LEVEL: 'error', DNS_DOMAIN: 'lab', STATE_FILE: join(lab.dir, `state-${format}.json`),
     })
     const connected = async (app: SaltmasqApp) => {
       while (app.saltmasq.stream?.state.connected !== true || app.saltmasq.scheduler.lastResult === null) await sleep(5)
       await app.saltmasq.scheduler.idle()
+    }
+    // A machine of its own for each sample, registered (key and mine data) just before its event:
+    // no sync can have reserved it before the event.
+    let machines = 0
+    const newMachine = async (): Promise<string> => {
+      const n = machines++
+      const [id] = await lab.salt.registerFakeMinions(1, `10.77.${30 + n}`, `ev${n}x`)
+      return id!
     }
 
     const reloaded: number[] = []
@@ -108,7 +115,8 @@ export async function benchStreamLatency (events: number): Promise<LatencyRow[]>
       }
     })
     await connected(app)
-    for (const id of ids.slice(0, events)) {
+    for (let i = 0; i < events; i++) {
+      const id = await newMachine()
       const { at: fired } = await lab.salt.fireCloudEvents('created', 1, id)
       const deadline = Date.now() + 60_000
       while (!appliedFor.split(',').includes(id) && Date.now() < deadline) await sleep(2)
@@ -121,7 +129,8 @@ export async function benchStreamLatency (events: number): Promise<LatencyRow[]>
     const live: number[] = []
     app = await lab.startSaltmasq(env('hostsdir'), pino({ level: 'error' }))
     await connected(app)
-    for (const id of ids.slice(events)) {
+    for (let i = 0; i < events; i++) {
+      const id = await newMachine()
       const { at: fired } = await lab.salt.fireCloudEvents('created', 1, id)
       const deadline = Date.now() + 60_000
       while ((await lab.dns.resolve(`${id}.lab`)).length === 0) {

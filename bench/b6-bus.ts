@@ -25,7 +25,11 @@ export interface BusRow {
   eventsSeen: number
   eventsPerSecond: number
   cloudSent: number
+  /** Cloud events saltmasq got from the stream. */
   cloudTaken: number
+  /** The machines of those events reserved at the end (by their event, or a resync after a busy bus). */
+  cloudReserved: number
+  busyResyncs: number
   /** saltmasq's CPU seconds per second of wall time while the flood lasted. */
   cpuCores: number
   rssStartMb: number
@@ -64,7 +68,7 @@ export async function benchBusStandIn (seconds: number, rate: number, bytes: num
       RECONCILE_INTERVAL_S: '0', LOG_LEVEL: 'warn',
     }, join(dir, 'saltmasq.log'))
     await waitFor('the stream open', () => api.streams === 1, 30_000, 20)
-    const state = async () => (await svc!.request('GET', '/reservations')).body as { eventStream: { eventsSeen: number, eventsUsed: number } }
+    const state = async () => (await svc!.request('GET', '/reservations')).body as { reservations: Array<{ minionId: string }>, eventStream: { eventsSeen: number, eventsUsed: number, busyResyncs: number } }
     const batches = [0, 1, 2, 3].map((k) => jobReturns(bytes, k * BATCH))
     const pid = svc.pid
     const rssStart = await rssMb(pid)
@@ -91,6 +95,7 @@ export async function benchBusStandIn (seconds: number, rate: number, bytes: num
     const cpu = (await cpuSeconds(pid)) - cpuStart
     clearInterval(sampler)
     await waitFor('saltmasq to have read everything', async () => (await state()).eventStream.eventsSeen >= sent, 120_000, 100)
+    await waitFor('the last reservations', async () => (await state()).reservations.length >= cloud.length, 30_000, 100).catch(() => undefined)
     const final = await state()
     return {
       source: `stand-in, ${rate}/s paced`,
@@ -100,6 +105,8 @@ export async function benchBusStandIn (seconds: number, rate: number, bytes: num
       eventsPerSecond: Math.round(sent / took),
       cloudSent: cloud.length,
       cloudTaken: final.eventStream.eventsUsed,
+      cloudReserved: final.reservations.filter((r) => r.minionId.startsWith('cloud')).length,
+      busyResyncs: final.eventStream.busyResyncs,
       cpuCores: round(cpu / took, 2),
       rssStartMb: rssStart,
       rssMaxMb: rssMax,
@@ -137,6 +144,8 @@ export async function benchBusRealMaster (seconds: number, bytes: number): Promi
     }, 120_000, 0)
     const cpu = process.cpuUsage(cpuStart)
     clearInterval(sampler)
+    // The resync that follows a busy bus (the stream's own: at most a few seconds after it calms).
+    await waitFor('the machines of the cloud events reserved', () => [...app.saltmasq.ledger.current.keys()].filter((id) => id.startsWith('flood')).length >= flood.cloud, 30_000, 100).catch(() => undefined)
     await app.saltmasq.scheduler.idle()
     const seen = stream.state.eventsSeen - seenBefore
     return {
@@ -147,6 +156,8 @@ export async function benchBusRealMaster (seconds: number, bytes: number): Promi
       eventsPerSecond: Math.round(flood.fired / flood.seconds),
       cloudSent: flood.cloud,
       cloudTaken: stream.state.eventsUsed - usedBefore,
+      cloudReserved: [...app.saltmasq.ledger.current.keys()].filter((id) => id.startsWith('flood')).length,
+      busyResyncs: stream.state.busyResyncs,
       // In-process: this process is saltmasq (the flood and Salt run in others).
       cpuCores: round((cpu.user + cpu.system) / 1e6 / flood.seconds, 2),
       rssStartMb: rssStart,

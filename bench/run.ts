@@ -35,7 +35,7 @@ async function bus (): Promise<BusRow[]> {
   say(`\nB6 the whole bus on the event stream: ~2 KB job returns with cloud events mixed in, ${plan.busSeconds} s`)
   const rows = [await benchBusStandIn(plan.busSeconds, 20_000, 2048), await benchBusRealMaster(plan.busSeconds, 2048)]
   for (const r of rows) {
-    say(`  ${r.source.padEnd(32)} ${String(r.eventsPerSecond).padStart(6)} events/s; seen ${r.eventsSeen} of ${r.eventsSent}; cloud events taken ${r.cloudTaken} of ${r.cloudSent}; saltmasq CPU ${r.cpuCores} cores; RSS ${r.rssStartMb} → max ${r.rssMaxMb} → ${r.rssEndMb} MB`)
+    say(`  ${r.source.padEnd(32)} ${String(r.eventsPerSecond).padStart(6)} events/s; seen ${r.eventsSeen} of ${r.eventsSent}; cloud events taken ${r.cloudTaken} of ${r.cloudSent}, their machines reserved ${r.cloudReserved} (busy-bus resyncs ${r.busyResyncs}); saltmasq CPU ${r.cpuCores} cores; RSS ${r.rssStartMb} → max ${r.rssMaxMb} → ${r.rssEndMb} MB`)
   }
   return rows
 }

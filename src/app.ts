@@ -12,6 +12,7 @@ import Fastify, { type FastifyError } from 'fastify'
 import { pino, type Logger } from 'pino'
 import type { Dispatcher } from 'undici'
 import { envSchema, toConfig, type Config, type Env } from './config.js'
+import { errors } from './errors.js'
 import { EventIntake } from './events/intake.js'
 import { SaltEventStream } from './events/salt-event-stream.js'
 import auth from './http/auth.js'
@@ -44,6 +45,14 @@ declare module 'fastify' {
 
 const BODY_LIMIT = 64 * 1024
 
+async function readCa (path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8')
+  } catch (err) {
+    throw new errors.BadConfig('SALT_API_CA_FILE', `cannot read ${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+}
+
 export async function buildApp (opts: BuildOptions) {
   const app = Fastify({
     loggerInstance: opts.logger ?? pino(loggerOptions(opts.env.LOG_LEVEL)),
@@ -61,7 +70,7 @@ export async function buildApp (opts: BuildOptions) {
 
   const client = new SaltClient({
     ...config.salt,
-    ...(config.salt.caFile === undefined ? {} : { ca: await readFile(config.salt.caFile, 'utf8') }),
+    ...(config.salt.caFile === undefined ? {} : { ca: await readCa(config.salt.caFile) }),
     logger,
     now: clock,
     ...(opts.dispatcher === undefined ? {} : { dispatcher: opts.dispatcher }),
@@ -100,8 +109,9 @@ export async function buildApp (opts: BuildOptions) {
       return reply.code(statusCode).send({ statusCode, code: err.code, error, message: err.message })
     }
     request.log.error({ err, method: request.method, url: request.url }, 'request failed')
-    // Our own upstream errors (salt-api down, apply failed) say what to fix; anything else stays opaque.
-    const ours = typeof err.code === 'string' && err.code.startsWith('SALTMASQ_') && statusCode !== 500
+    // saltmasq's own errors (salt-api down, apply failed, a file it cannot write) say what to
+    // fix and carry no secret; anything else stays opaque.
+    const ours = typeof err.code === 'string' && err.code.startsWith('SALTMASQ_')
     return reply.code(statusCode).send(ours
       ? { statusCode, code: err.code, error, message: err.message }
       : { statusCode, error, message: 'Internal Server Error' })

@@ -27,6 +27,8 @@ export const errors = {
   CheckFailed: createError<[string, string]>('SALTMASQ_DNSMASQ_CHECK_FAILED', 'dnsmasq rejected the new reservations (%s), so the previous file was restored and dnsmasq was not restarted: %s', 502),
   RenderRefused: createError<[string]>('SALTMASQ_RENDER_REFUSED', 'refusing to write a line dnsmasq would reject: %s', 500),
   StateCorrupt: createError<[string, string]>('SALTMASQ_STATE_CORRUPT', 'state file %s is unreadable: %s', 500),
+  FileWriteFailed: createError<[string, string]>('SALTMASQ_FILE_WRITE_FAILED', 'cannot write %s: %s', 500),
+  FileReadFailed: createError<[string, string]>('SALTMASQ_FILE_READ_FAILED', 'cannot read %s: %s', 500),
 } as const
 
 /** salt-api answered with a status that says "try again" (or did not answer at all). */

@@ -3,9 +3,8 @@
 // files whose content changed. Every file is written under a dot-name (dnsmasq skips those) and
 // renamed into place, so inotify only ever reports complete files; the directory is fsynced once
 // per batch. Files saltmasq did not write (no saltmasq header) are left alone and reported.
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { replaceFile, syncDirectory } from '../store/atomic-file.js'
+import { ensureDirectory, listDirectory, readIfExists, removeFile, replaceFile, syncDirectory } from '../store/atomic-file.js'
 import { HEADER } from './lines.js'
 
 /** Files written or read at once: enough to keep the thread pool busy, few enough for fd limits. */
@@ -57,17 +56,18 @@ export class HostsDirectory {
    */
   static async open (path: string): Promise<HostsDirectory> {
     const dir = new HostsDirectory(path)
-    await mkdir(path, { recursive: true })
-    const entries = await readdir(path, { withFileTypes: true })
+    await ensureDirectory(path)
+    const entries = await listDirectory(path)
     const leftovers = entries.filter((e) => e.isFile() && TEMPORARY.test(e.name))
-    await eachLimited(leftovers, async (e) => { await rm(join(path, e.name), { force: true }) })
+    await eachLimited(leftovers, async (e) => { await removeFile(join(path, e.name)) })
     const files = entries.filter((e) => !e.name.startsWith('.'))
     await eachLimited(files, async (e) => {
       if (!e.isFile()) {
         dir.#unowned.add(e.name)
         return
       }
-      const content = await readFile(join(path, e.name), 'utf8')
+      const content = await readIfExists(join(path, e.name))
+      if (content === null) return
       if (content.startsWith(HEADER)) dir.#owned.set(e.name, content)
       else dir.#unowned.add(e.name)
     })
@@ -112,7 +112,7 @@ export class HostsDirectory {
       this.#owned.set(name, content)
     })
     await eachLimited(gone, async (name) => {
-      await rm(join(this.path, name), { force: true })
+      await removeFile(join(this.path, name))
       change.removed.set(name, this.#owned.get(name)!)
       this.#owned.delete(name)
     })

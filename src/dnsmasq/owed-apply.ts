@@ -1,8 +1,7 @@
 // An apply dnsmasq is owed: files changed that dnsmasq has not been told about (the apply failed,
 // is paced, or saltmasq stopped first). Recorded on disk before any file changes, so a crash or
 // a restart cannot lose it; cleared once an apply succeeds.
-import { rm } from 'node:fs/promises'
-import { readIfExists, writeFileAtomic } from '../store/atomic-file.js'
+import { readIfExists, removeFile, writeFileAtomic } from '../store/atomic-file.js'
 import type { ApplyNeed } from './format.js'
 
 export interface Owed {
@@ -36,7 +35,7 @@ export class OwedApply {
     const record = new OwedApply(path, owed)
     if (legacyPath !== undefined && await readIfExists(legacyPath) !== null) {
       await record.record('apply', now)
-      await rm(legacyPath, { force: true })
+      await removeFile(legacyPath)
     }
     return record
   }
@@ -58,7 +57,7 @@ export class OwedApply {
 
   async clear (): Promise<void> {
     if (this.#owed === null) return
-    await rm(this.path, { force: true })
+    await removeFile(this.path)
     this.#owed = null
   }
 }

@@ -23,6 +23,7 @@ export const StreamStateSchema = Type.Object({
   eventsUsed: Type.Integer(),
   lastError: Type.Union([Type.String(), Type.Null()]),
   disconnectedSince: Type.Union([Type.String(), Type.Null()]),
+  busyResyncs: Type.Integer({ description: 'full syncs run because the bus was too busy for the stream to be trusted' }),
 })
 export type StreamState = Static<typeof StreamStateSchema>
 
@@ -31,7 +32,7 @@ export interface EventStreamOptions {
   /** A connection of its own for the long-lived stream (TCP keepalive on). */
   dispatcher: Dispatcher
   intake: EventIntake
-  /** Called on every (re)connect: the caller runs a full sync. */
+  /** Called on every (re)connect, and while the bus is too busy to trust: the caller runs a full sync. */
   onConnect: () => void
   /** The longest a connection is trusted (there is no heartbeat to tell a dead one). */
   maxAgeMs: number
@@ -40,6 +41,16 @@ export interface EventStreamOptions {
   clock: Clock
   logger: Logger
 }
+
+/**
+ * Past this many events a second, the master may be dropping them on their way to salt-api: its
+ * publisher discards a subscriber whose queue of 10,000 writes is full ("Publisher discarding
+ * slow subscriber"), and salt-api resubscribes silently, the HTTP stream never ending (B6: a
+ * real master flooded at ~1,400 events/s delivered a fifth of them). Nothing on the stream says
+ * an event was lost, so while the bus is this busy, and once after, the caller runs full syncs.
+ */
+const BUSY_EVENTS_PER_S = 500
+const BUSY_RESYNC_MS = 10_000
 
 function iso (ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString()
@@ -59,6 +70,11 @@ export class SaltEventStream {
   #eventsSeen = 0
   #eventsUsed = 0
   #lastError: string | null = null
+  #busyResyncs = 0
+  #busy = false
+  #lastBusyResync = -Infinity
+  #seenAtLastTick = 0
+  #ticker: NodeJS.Timeout | null = null
 
   constructor (opts: EventStreamOptions) {
     this.#opts = opts
@@ -68,10 +84,34 @@ export class SaltEventStream {
 
   start (): void {
     this.#loop ??= this.#run()
+    this.#ticker ??= setInterval(() => { this.#checkBusy() }, 1000)
+    this.#ticker.unref()
+  }
+
+  /** Once a second: is the bus busy enough that the stream may have lost events? */
+  #checkBusy (): void {
+    const rate = this.#eventsSeen - this.#seenAtLastTick
+    this.#seenAtLastTick = this.#eventsSeen
+    const now = this.#opts.clock()
+    if (rate >= BUSY_EVENTS_PER_S) {
+      if (!this.#busy) this.#log.warn({ eventsPerSecond: rate }, 'the Salt event bus is very busy: salt-api may drop events, so full syncs run until it calms down')
+      this.#busy = true
+      if (now - this.#lastBusyResync >= BUSY_RESYNC_MS) this.#busyResync(now)
+    } else if (this.#busy) {
+      this.#busy = false
+      this.#busyResync(now)
+    }
+  }
+
+  #busyResync (now: number): void {
+    this.#lastBusyResync = now
+    this.#busyResyncs++
+    this.#opts.onConnect()
   }
 
   async stop (): Promise<void> {
     this.#stopped = true
+    if (this.#ticker !== null) clearInterval(this.#ticker)
     this.#current?.abort()
     await this.#loop
     await this.#opts.dispatcher.close()
@@ -88,6 +128,7 @@ export class SaltEventStream {
       eventsUsed: this.#eventsUsed,
       lastError: this.#lastError,
       disconnectedSince: iso(this.#disconnectedSince),
+      busyResyncs: this.#busyResyncs,
     }
   }
 

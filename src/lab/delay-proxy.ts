@@ -36,6 +36,13 @@ export class DelayProxy {
         out.end(text)
       })
       const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+        // An event stream is passed through as it comes (never delayed: it has no end to wait for).
+        if ((answer.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+          res.writeHead(answer.statusCode ?? 502, answer.headers)
+          answer.pipe(res)
+          res.on('close', () => answer.destroy())
+          return
+        }
         const chunks: Buffer[] = []
         answer.on('data', (c: Buffer) => chunks.push(c))
         answer.on('end', () => {

@@ -1,5 +1,6 @@
 // `npm run demo`: a whole local lab with nothing configured beforehand. A real Salt master,
-// salt-api and minions, a real dnsmasq answering DNS on loopback, and saltmasq between them.
+// salt-api and minions, a real dnsmasq answering DNS on loopback, and saltmasq between them,
+// hearing events on salt-api's stream and from the reactor.
 // Fires a salt-cloud created event on the master bus and shows what came of it: the
 // reservation, the files dnsmasq reads (one per reservation, picked up by inotify), and dnsmasq
 // answering for the new name.
@@ -39,7 +40,11 @@ try {
     const found = await dns.resolve('web01.lab')
     return found.length > 0 ? found : undefined
   }, 60_000, 20)
-  say(`  the reactor posted it, saltmasq synced and wrote web01's files, dnsmasq read them by inotify (no reload): ${Date.now() - fired} ms`)
+  say(`  saltmasq heard it, synced and wrote web01's files, dnsmasq read them by inotify (no reload): ${Date.now() - fired} ms`)
+  await waitFor('the reactor\'s post too', () => app.saltmasq.intake.counts.webhook.accepted > 0, 10_000, 20).catch(() => undefined)
+  await app.saltmasq.scheduler.idle()
+  const { stream: viaStream, webhook: viaWebhook } = app.saltmasq.intake.counts
+  say(`  heard through salt-api's event stream: ${viaStream.accepted}; through the reactor's webhook: ${viaWebhook.accepted} (both count once: a sync is a full sync)`)
   say()
   const listed = await app.inject({ method: 'GET', url: '/reservations', headers: lab.auth })
   say('GET /reservations:')

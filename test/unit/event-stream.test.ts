@@ -151,3 +151,21 @@ t.test('a stream that cannot connect degrades readiness (after a grace), it does
   t.match(listed.eventStream, { connected: false, lastError: /404/ })
   t.ok(listed.events.stream.accepted >= 0)
 })
+
+t.test('a bus too busy to trust (salt-api may drop events) gets full syncs while it lasts and once after', async (t) => {
+  const { api, stream, settled, scheduler, ledger } = await setup(t)
+  await settled()
+  const reads = api.count('mine.get')
+  // A machine whose created event the stream never carries (as when salt-api drops it).
+  api.mine = { web01: ['10.0.0.5'], lost01: ['10.0.0.9'] }
+  const flood = setInterval(() => {
+    for (let i = 0; i < 300; i++) api.emit(`salt/job/2026${i}/ret/node${i}`, { fun: 'test.ping', return: true })
+  }, 100)
+  t.teardown(() => clearInterval(flood))
+  await waitFor('a busy-bus resync', () => stream.state.busyResyncs >= 1, 10_000, 20)
+  clearInterval(flood)
+  await waitFor('the resync after the bus calmed', () => stream.state.busyResyncs >= 2, 10_000, 20)
+  await scheduler.idle()
+  t.ok(api.count('mine.get') >= reads + 2, 'full syncs ran')
+  t.ok(ledger.has('lost01'), 'the machine whose event was lost is reserved')
+})

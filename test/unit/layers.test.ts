@@ -10,6 +10,7 @@ import { repoRoot } from '../../src/lab/paths.js'
 /** Top to bottom. A room may import only rooms below it. */
 const PATH_DOWN = [
   ['server.ts', 'lab'], // what runs the app: the process entry, the demo and test labs
+  ['start'], // the process entry's helpers: the env file, start-up errors, --help
   ['app.ts'], // wires the rooms below
   ['http'],
   ['events'],
