@@ -68,7 +68,7 @@ export function helpText (): string {
   const required = new Set((envSchema as { required?: string[] }).required ?? [])
   const rows = Object.keys(envSchema.properties).map((name) => {
     const p = propertyOf(name)!
-    const dflt = required.has(name) ? 'required' : p.default !== undefined ? `default ${JSON.stringify(p.default)}` : 'optional'
+    const dflt = p.default !== undefined ? `default ${JSON.stringify(p.default)}` : required.has(name) ? 'required' : 'optional'
     return `  ${name.padEnd(26)} ${dflt.padEnd(44)} ${allowed(name)}`
   })
   return [
