@@ -46,10 +46,11 @@ export interface EventStreamOptions {
  * Past this many events a second, the master may be dropping them on their way to salt-api: its
  * publisher discards a subscriber whose queue of 10,000 writes is full ("Publisher discarding
  * slow subscriber"), and salt-api resubscribes silently, the HTTP stream never ending (B6: a
- * real master flooded at ~1,400 events/s delivered a fifth of them). Nothing on the stream says
- * an event was lost, so while the bus is this busy, and once after, the caller runs full syncs.
+ * real master flooded at ~1,350 events/s delivered a sixth of them, ~235 a second on average).
+ * Nothing on the stream says an event was lost, so while the bus is this busy, and once after,
+ * the caller runs full syncs (one mine read per BUSY_RESYNC_MS: little beside such a bus).
  */
-const BUSY_EVENTS_PER_S = 500
+const BUSY_EVENTS_PER_S = 100
 const BUSY_RESYNC_MS = 10_000
 
 function iso (ms: number | null): string | null {

@@ -14,6 +14,14 @@ import type { SyncResult } from './result.js'
 /** Events waiting for a sync, at most, by default. Past this an event is refused (503), never dropped silently. */
 export const MAX_BACKLOG = 10_000
 
+/**
+ * Destroyed events come in bursts (`salt-cloud -d` of a map, spread over a second or two by the
+ * bus) and each removal costs dnsmasq an apply: their sync waits for this much quiet, but never
+ * longer than DESTROY_BATCH_MAX_MS after the first, so a burst is one apply, not one per sync.
+ */
+export const DESTROY_QUIET_MS = 250
+export const DESTROY_BATCH_MAX_MS = 2000
+
 export interface SchedulerOptions {
   /** Runs one pass with what the events since the last one asked for. */
   pass: (request: PassRequest) => Promise<PassOutcome>
@@ -42,6 +50,8 @@ export class SyncScheduler {
   /** Created minions not yet in the mine: chased with mine.update and retried until their deadline. */
   readonly #awaiting = new Map<string, Awaited>()
   #followUp: { timer: NodeJS.Timeout, at: number } | null = null
+  /** Destroyed events waiting for a moment of quiet before their sync. */
+  #destroyBatch: { timer: NodeJS.Timeout, firstAt: number, waiters: Array<{ resolve: (r: SyncResult) => void, reject: (e: unknown) => void }> } | null = null
   #reconcile: NodeJS.Timeout | null = null
   #failures = 0
   #closed = false
@@ -95,12 +105,35 @@ export class SyncScheduler {
     return this.sync()
   }
 
-  /** A destroyed machine (or an operator's delete): its reservation goes at the next sync. Throws QueueFull at once when the backlog is full. */
+  /**
+   * A destroyed machine (or an operator's delete): its reservation goes at the sync that follows
+   * a short quiet (DESTROY_QUIET_MS), so a burst of destroys is taken in one sync. Throws
+   * QueueFull at once when the backlog is full.
+   */
   destroyed (minionId: string): Promise<SyncResult> {
     if (!this.#pendingDestroyed.has(minionId)) this.#admit()
     this.#pendingDestroyed.add(minionId)
     this.#awaiting.delete(minionId)
-    return this.sync()
+    return this.#syncAfterQuiet()
+  }
+
+  async #syncAfterQuiet (): Promise<SyncResult> {
+    return await new Promise<SyncResult>((resolve, reject) => {
+      const now = this.#opts.clock()
+      const batch = this.#destroyBatch ?? { timer: setTimeout(() => undefined, 0), firstAt: now, waiters: [] }
+      clearTimeout(batch.timer)
+      batch.waiters.push({ resolve, reject })
+      batch.timer = setTimeout(() => { this.#runDestroyBatch() }, Math.max(0, Math.min(DESTROY_QUIET_MS, batch.firstAt + DESTROY_BATCH_MAX_MS - now)))
+      this.#destroyBatch = batch
+    })
+  }
+
+  #runDestroyBatch (): void {
+    const batch = this.#destroyBatch
+    if (batch === null) return
+    clearTimeout(batch.timer)
+    this.#destroyBatch = null
+    this.sync().then((r) => { for (const w of batch.waiters) w.resolve(r) }, (e: unknown) => { for (const w of batch.waiters) w.reject(e) })
   }
 
   /**
@@ -130,6 +163,8 @@ export class SyncScheduler {
   /** Stops timers and waits for the sync in flight: nothing is left half-written. */
   async close (): Promise<void> {
     this.#closed = true
+    // Destroys already taken are carried out, not dropped.
+    this.#runDestroyBatch()
     if (this.#reconcile !== null) clearInterval(this.#reconcile)
     if (this.#followUp !== null) clearTimeout(this.#followUp.timer)
     this.#reconcile = null
@@ -153,10 +188,11 @@ export class SyncScheduler {
     return await this.#queued
   }
 
-  /** Resolves once no sync is running or queued. */
+  /** Resolves once no sync is running, queued, or waiting for a destroy burst to end. */
   async idle (): Promise<void> {
-    while (this.#running !== null || this.#queued !== null) {
-      await (this.#queued ?? this.#running)?.catch(() => undefined)
+    while (this.#running !== null || this.#queued !== null || this.#destroyBatch !== null) {
+      if (this.#destroyBatch !== null && this.#running === null && this.#queued === null) await new Promise((resolve) => setTimeout(resolve, 10))
+      else await (this.#queued ?? this.#running)?.catch(() => undefined)
     }
   }
 

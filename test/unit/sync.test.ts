@@ -213,3 +213,21 @@ t.test('hostsdir: a reload owed by a saltmasq that kept the marker in the direct
   t.equal(count('service.reload'), 1)
   t.same(await readdir(join(dir, 'dhcp-hosts.d')), ['b'], 'the old marker is gone')
 })
+
+t.test('a burst of destroyed events spread over a second is one sync and one apply', async (t) => {
+  const { scheduler, ledger, api, count } = await setup(t, {}, 20)
+  api.mine = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`vm${i}`, [`10.0.1.${i + 1}`]]))
+  await scheduler.sync()
+  const applies = count('service.reload')
+  api.mine = {}
+  const runs: Array<Promise<unknown>> = []
+  for (let i = 0; i < 50; i++) {
+    runs.push(scheduler.destroyed(`vm${i}`))
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  const results = await Promise.all(runs)
+  await scheduler.idle()
+  t.equal(ledger.current.size, 0, 'all 50 released')
+  t.equal(count('service.reload') - applies, 1, 'one apply for the burst')
+  t.equal(new Set(results).size, 1, 'every caller got the one sync\'s result')
+})
