@@ -51,9 +51,10 @@ export async function runPass (deps: PassDeps, request: PassRequest): Promise<Pa
   const { config, logger: log } = deps
   const started = deps.clock()
   const lap = laps()
-  // The key list (a cheap wheel call) is read while the mine is.
-  const [mineReturn, keyList] = await Promise.all([deps.client.mineGet(config.mine.target, config.mine.fun), deps.keys.read()])
-  const { snapshot, problems } = parseMine(mineReturn)
+  // A key deleted or rejected on the bus: read the key list now, so its clock starts with this sync.
+  if (request.keyGoneHints.size > 0) await deps.keys.refresh()
+  const keyList = deps.keys.latest
+  const { snapshot, problems } = parseMine(await deps.client.mineGet(config.mine.target, config.mine.fun))
   for (const p of problems) log.warn(p, 'mine data ignored')
   const mineMs = lap()
 

@@ -47,7 +47,11 @@ export async function openSyncService ({ config, client, logger, clock, maxBackl
     ...(maxBacklog === undefined ? {} : { maxBacklog }),
   })
   let lastSuccessAt: number | null = null
-  scheduler.onSync(() => { lastSuccessAt = clock() })
+  scheduler.onSync(() => {
+    lastSuccessAt = clock()
+    // The key list for the next sync, read after this one; a key newly gone gets a sync now.
+    void keys.refresh().then(() => { if (keys.revealsNewAbsence(ledger.current)) scheduler.sync().catch(() => undefined) })
+  })
   const readiness = new ReadinessMonitor({
     probe: async () => { await client.probe() },
     lastError: () => scheduler.lastError,
@@ -62,6 +66,7 @@ export async function openSyncService ({ config, client, logger, clock, maxBackl
     publisher,
     readiness,
     start: () => {
+      void keys.refresh()
       scheduler.startReconcile(config.reconcileIntervalMs)
       readiness.start()
     },

@@ -109,7 +109,12 @@ t.test('a refused key list is said once and the sync carries on', async (t) => {
   api.wheelDisabled = true
   await settled()
   t.ok(ledger.has('web01'))
-  t.match(scheduler.lastResult?.keyListProblem, /Client disabled: 'wheel'/)
+  // The key list is read beside the syncs: the one after a failed read says why.
+  const said = await waitFor('a sync that says why there is no key list', async () => {
+    const problem = (await scheduler.sync()).keyListProblem
+    return problem ?? undefined
+  }, 10_000, 50)
+  t.match(said, /Client disabled: 'wheel'/)
 })
 
 t.test('a dropped stream reconnects and resyncs; a session salt-api forgot is renewed', async (t) => {
