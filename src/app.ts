@@ -84,7 +84,7 @@ export async function buildApp (opts: BuildOptions) {
       client,
       dispatcher: client.openStreamConnection(),
       intake,
-      onConnect: () => { scheduler.sync().catch(() => undefined) },
+      resync: () => { scheduler.sync().catch(() => undefined) },
       maxAgeMs: config.events.streamMaxAgeMs,
       timeoutMs: config.salt.timeoutMs,
       clock,

@@ -33,7 +33,7 @@ export interface EventStreamOptions {
   dispatcher: Dispatcher
   intake: EventIntake
   /** Called on every (re)connect, and while the bus is too busy to trust: the caller runs a full sync. */
-  onConnect: () => void
+  resync: () => void
   /** The longest a connection is trusted (there is no heartbeat to tell a dead one). */
   maxAgeMs: number
   /** Deadline for salt-api's answer to GET /events. */
@@ -107,7 +107,7 @@ export class SaltEventStream {
   #busyResync (now: number): void {
     this.#lastBusyResync = now
     this.#busyResyncs++
-    this.#opts.onConnect()
+    this.#opts.resync()
   }
 
   async stop (): Promise<void> {
@@ -167,23 +167,18 @@ export class SaltEventStream {
     const session = await client.session()
     const abort = new AbortController()
     this.#current = abort
-    const headersDeadline = setTimeout(() => abort.abort(new Error(`salt-api did not answer GET /events within ${this.#opts.timeoutMs} ms`)), this.#opts.timeoutMs)
-    let res: Dispatcher.ResponseData
-    try {
-      res = await this.#opts.dispatcher.request({
-        origin,
-        path: `${basePath}/events`,
-        method: 'GET',
-        // rest_cherrypy 3008 answers any query string with 400: the token goes in the header.
-        headers: { 'x-auth-token': session.token, accept: 'text/event-stream' },
-        signal: abort.signal,
-        headersTimeout: this.#opts.timeoutMs,
-        // A quiet bus sends nothing for hours: no body timeout; age and keepalive bound it.
-        bodyTimeout: 0,
-      })
-    } finally {
-      clearTimeout(headersDeadline)
-    }
+    // The connection's connect timeout and headersTimeout bound the wait for salt-api's answer.
+    const res = await this.#opts.dispatcher.request({
+      origin,
+      path: `${basePath}/events`,
+      method: 'GET',
+      // rest_cherrypy 3008 answers any query string with 400: the token goes in the header.
+      headers: { 'x-auth-token': session.token, accept: 'text/event-stream' },
+      signal: abort.signal,
+      headersTimeout: this.#opts.timeoutMs,
+      // A quiet bus sends nothing for hours: no body timeout; age and keepalive bound it.
+      bodyTimeout: 0,
+    })
     if (res.statusCode === 401) {
       await res.body.dump()
       client.forgetSession(session.token)
@@ -199,7 +194,7 @@ export class SaltEventStream {
     this.#disconnectedSince = null
     this.#lastError = null
     this.#log.info({ reconnects: this.#connections - 1 }, 'salt-api event stream connected; running a full sync for whatever happened meanwhile')
-    this.#opts.onConnect()
+    this.#opts.resync()
 
     // Renew the session before it expires (an expired stream only ends at the next event, which
     // may be hours away) and never trust one connection longer than maxAgeMs.

@@ -7,7 +7,7 @@
 // Comparisons are constant-time; replayed signature ids are refused.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { Readable } from 'node:stream'
-import type { FastifyRequest } from 'fastify'
+import { errorCodes, type FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { errors } from '../errors.js'
 import { signatureProblem, TOLERANCE_S } from './signature.js'
@@ -45,7 +45,7 @@ async function readRaw (stream: NodeJS.ReadableStream, limit: number): Promise<B
   for await (const chunk of stream) {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
     size += buf.length
-    if (size > limit) throw Object.assign(new Error('Request body is too large'), { statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE' })
+    if (size > limit) throw new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE()
     chunks.push(buf)
   }
   return Buffer.concat(chunks)

@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { constants } from 'node:os'
+import { dirname } from 'node:path'
 import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 
@@ -33,7 +34,7 @@ function killByPidFileNow (file: string): void {
   try {
     const pid = Number(readFileSync(file, 'utf8').trim())
     // A pid file outlives its process: signal only a process that is still the one it names.
-    if (pid > 0 && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(file.replace(/\/[^/]+$/, ''))) process.kill(pid, 'SIGKILL')
+    if (pid > 0 && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dirname(file))) process.kill(pid, 'SIGKILL')
   } catch {
     // gone already
   }

@@ -51,7 +51,7 @@ export class SyncScheduler {
   readonly #awaiting = new Map<string, Awaited>()
   #followUp: { timer: NodeJS.Timeout, at: number } | null = null
   /** Destroyed events waiting for a moment of quiet before their sync. */
-  #destroyBatch: { timer: NodeJS.Timeout, firstAt: number, waiters: Array<{ resolve: (r: SyncResult) => void, reject: (e: unknown) => void }> } | null = null
+  #destroyBatch: { timer: NodeJS.Timeout, firstAt: number, start: () => void, run: Promise<SyncResult> } | null = null
   #reconcile: NodeJS.Timeout | null = null
   #failures = 0
   #closed = false
@@ -117,15 +117,19 @@ export class SyncScheduler {
     return this.#syncAfterQuiet()
   }
 
+  /** The sync of the destroy batch this call joins; each call pushes the batch's start back, up to its limit. */
   async #syncAfterQuiet (): Promise<SyncResult> {
-    return await new Promise<SyncResult>((resolve, reject) => {
-      const now = this.#opts.clock()
-      const batch = this.#destroyBatch ?? { timer: setTimeout(() => undefined, 0), firstAt: now, waiters: [] }
-      clearTimeout(batch.timer)
-      batch.waiters.push({ resolve, reject })
-      batch.timer = setTimeout(() => { this.#runDestroyBatch() }, Math.max(0, Math.min(DESTROY_QUIET_MS, batch.firstAt + DESTROY_BATCH_MAX_MS - now)))
+    const now = this.#opts.clock()
+    let batch = this.#destroyBatch
+    if (batch === null) {
+      let start = (): void => {}
+      const run = new Promise<void>((resolve) => { start = resolve }).then(async () => await this.sync())
+      batch = { timer: setTimeout(() => undefined, 0), firstAt: now, start, run }
       this.#destroyBatch = batch
-    })
+    }
+    clearTimeout(batch.timer)
+    batch.timer = setTimeout(() => { this.#runDestroyBatch() }, Math.max(0, Math.min(DESTROY_QUIET_MS, batch.firstAt + DESTROY_BATCH_MAX_MS - now)))
+    return await batch.run
   }
 
   #runDestroyBatch (): void {
@@ -133,7 +137,7 @@ export class SyncScheduler {
     if (batch === null) return
     clearTimeout(batch.timer)
     this.#destroyBatch = null
-    this.sync().then((r) => { for (const w of batch.waiters) w.resolve(r) }, (e: unknown) => { for (const w of batch.waiters) w.reject(e) })
+    batch.start()
   }
 
   /**
@@ -191,8 +195,7 @@ export class SyncScheduler {
   /** Resolves once no sync is running, queued, or waiting for a destroy burst to end. */
   async idle (): Promise<void> {
     while (this.#running !== null || this.#queued !== null || this.#destroyBatch !== null) {
-      if (this.#destroyBatch !== null && this.#running === null && this.#queued === null) await new Promise((resolve) => setTimeout(resolve, 10))
-      else await (this.#queued ?? this.#running)?.catch(() => undefined)
+      await (this.#destroyBatch?.run ?? this.#queued ?? this.#running)?.catch(() => undefined)
     }
   }
 
