@@ -33,11 +33,17 @@ export class KeyWatch {
     return this.#latest
   }
 
-  /** Reads the key list again (joining a read under way). */
+  /**
+   * Reads the key list again. The read starts after the call: a read already under way may have
+   * started before a minion's key was accepted, so it is followed by one more, not joined.
+   */
   async refresh (): Promise<void> {
     if (!this.#enabled) return
-    this.#reading ??= this.#read().finally(() => { this.#reading = null })
-    await this.#reading
+    const after = this.#reading ?? Promise.resolve()
+    const next = after.then(async () => { await this.#read() })
+    this.#reading = next
+    await next
+    if (this.#reading === next) this.#reading = null
   }
 
   /** Whether the latest list shows a reserved minion's key gone whose clock has not started. */
