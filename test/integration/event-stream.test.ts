@@ -10,6 +10,7 @@ import { pino } from 'pino'
 import type { SaltmasqApp } from '../../src/app.js'
 import { Lab } from '../../src/lab/lab.js'
 import { waitFor } from '../../src/lab/processes.js'
+import { SaltmasqProcess } from '../../src/lab/saltmasq-process.js'
 
 const KEY_GONE_S = 6
 const lab = await Lab.start({ minions: [{ id: 'web01', ips: ['10.77.0.11'] }], reactor: false })
@@ -97,25 +98,31 @@ t.test('20 machines destroyed while saltmasq is down are released by their missi
   t.equal((await dns.resolve('gone000.lab')).length, 0, 'and dnsmasq no longer answers for them')
 })
 
-t.test('an apply that failed (dnsmasq minion down) and a restart of saltmasq: the apply is made after it', async (t) => {
+t.test('an apply that failed (dnsmasq minion down), then saltmasq killed with SIGKILL: the apply is made after the restart', async (t) => {
+  // The real process, so the kill leaves exactly what a crash leaves on disk.
+  await lab.stopSaltmasq()
+  const processLog = join(lab.dir, 'saltmasq-process.log')
+  let svc = await SaltmasqProcess.start(env, processLog)
+  await waitFor('the process synced once', async () => (await svc.request('GET', '/reservations')).body?.lastSync != null, 30_000, 100)
   await salt.stopMinion('dns-host')
   const [owed] = await salt.registerFakeMinions(1, '10.77.9', 'owed')
-  const res = await app.inject({ method: 'POST', url: '/resync?wait=true', headers: lab.auth })
+  const res = await svc.request('POST', '/resync?wait=true')
   // No minion answers: salt-api says so after its own timeout, or saltmasq's comes first.
-  t.match(res.json(), { code: /^SALTMASQ_(APPLY_NO_MINION|SALT_TIMEOUT)$/ })
+  t.match(res.body, { code: /^SALTMASQ_(APPLY_NO_MINION|SALT_TIMEOUT)$/ })
   t.match(await readFile(dns.dhcpHostsFile, 'utf8'), /owed000,10\.77\.9\.10/, 'the file was written')
   t.equal((await dns.resolve('owed000.lab')).length, 0, 'but dnsmasq was not told')
-  await lab.stopSaltmasq()
+  t.equal(await svc.kill('SIGKILL'), null, 'killed, no exit code')
 
   await salt.startMinion({ id: 'dns-host', ips: ['127.0.0.1'] })
   await salt.waitForMinions(['dns-host'])
-  app = await lab.startSaltmasq(env, logger)
-  t.ok(app.saltmasq.publisher.owed !== null, 'the owed apply was read back from disk')
+  svc = await SaltmasqProcess.start(env, processLog)
+  t.teardown(async () => { await svc.stop() })
   await waitFor('dnsmasq answering for owed000.lab', async () => (await dns.resolve(`${owed!}.lab`)).includes('10.77.9.10'), 60_000, 100)
-  await app.saltmasq.scheduler.idle()
-  t.equal(app.saltmasq.publisher.owed, null, 'nothing owed any more')
-  await app.saltmasq.readiness.refresh()
-  t.equal((await app.inject({ method: 'GET', url: '/ready' })).statusCode, 200)
+  await waitFor('/ready true once nothing is owed', async () => (await svc.request('GET', '/ready')).status === 200, 60_000, 200)
+  const log = await readFile(processLog, 'utf8')
+  t.match(log, /owed/i, 'the owed apply was read back from disk and logged')
+  t.notOk(log.includes(lab.token) || log.includes(salt.apiPassword), 'no secret in the process log')
+  await svc.stop()
 })
 
 t.test('no secret in the log, and no event saltmasq does not use', async (t) => {
