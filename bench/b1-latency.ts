@@ -23,6 +23,27 @@ function row (path: string, samples: number[]): LatencyRow {
   return { path, runs: samples.length, medianMs: round(median(samples)), minMs: round(Math.min(...samples)), maxMs: round(Math.max(...samples)) }
 }
 
+/**
+ * The floor: the two salt-api calls a sync needs (one mine.get, one apply), straight from
+ * undici on a live session. Returns a function timing one pair, in milliseconds.
+ */
+async function saltApiFloor (lab: Lab): Promise<() => Promise<number>> {
+  const { salt, dns } = lab
+  const login = await request(`${salt.apiUrl}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: salt.apiUser, password: salt.apiPassword, eauth: salt.apiEauth }) })
+  const sessionToken = login.headers['x-auth-token'] as string
+  await login.body.dump()
+  const call = async (chunk: unknown) => {
+    const res = await request(`${salt.apiUrl}/`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-token': sessionToken }, body: JSON.stringify([chunk]) })
+    await res.body.json()
+  }
+  return async () => {
+    const t0 = performance.now()
+    await call({ client: 'runner', fun: 'mine.get', arg: ['*', 'network.ip_addrs'] })
+    await call({ client: 'local', tgt: 'dns-host', fun: 'cmd.run_all', arg: [dns.reloadScript] })
+    return performance.now() - t0
+  }
+}
+
 export async function benchLatency (events: number): Promise<LatencyRow[]> {
   const lab = await Lab.start({ minions: [{ id: 'bench01', ips: ['10.77.0.21'] }] })
   try {
@@ -40,7 +61,7 @@ export async function benchLatency (events: number): Promise<LatencyRow[]> {
         appliedSeen++
       }
     })
-    const { salt, dns, auth } = lab
+    const { salt, auth } = lab
 
     const fromHook: number[] = []
     const fromEvent: number[] = []
@@ -55,21 +76,9 @@ export async function benchLatency (events: number): Promise<LatencyRow[]> {
       fromEvent.push(appliedAtEpoch - fired)
     }
 
-    // The floor: the same two salt-api calls, straight from undici on a live session.
-    const login = await request(`${salt.apiUrl}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: salt.apiUser, password: salt.apiPassword, eauth: salt.apiEauth }) })
-    const sessionToken = login.headers['x-auth-token'] as string
-    await login.body.dump()
-    const call = async (chunk: unknown) => {
-      const res = await request(`${salt.apiUrl}/`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-token': sessionToken }, body: JSON.stringify([chunk]) })
-      await res.body.json()
-    }
+    const floorSample = await saltApiFloor(lab)
     const floor: number[] = []
-    for (let i = 0; i < events; i++) {
-      const t0 = performance.now()
-      await call({ client: 'runner', fun: 'mine.get', arg: ['*', 'network.ip_addrs'] })
-      await call({ client: 'local', tgt: 'dns-host', fun: 'cmd.run_all', arg: [dns.reloadScript] })
-      floor.push(performance.now() - t0)
-    }
+    for (let i = 0; i < events; i++) floor.push(await floorSample())
     return [
       row('saltmasq: webhook received → dnsmasq reloaded', fromHook),
       row('saltmasq: event on the master bus → dnsmasq reloaded', fromEvent),
@@ -82,11 +91,15 @@ export async function benchLatency (events: number): Promise<LatencyRow[]> {
 
 /**
  * B1 through salt-api's event stream, with no reactor at all: from the event leaving for the
- * master bus to dnsmasq reloaded (hostsfile), and to dnsmasq answering for the new name with no
- * apply at all (hostsdir, inotify). Each sample is a new machine (a registered fake minion).
+ * master bus to dnsmasq reloaded (hostsfile), against the floor timed in the same lab between
+ * samples, and to dnsmasq answering for the new name with no apply at all (hostsdir, inotify).
+ * The hostsfile samples reuse one machine (its reservation deleted before each event, as the
+ * webhook rows do), so the mine is the same size for every sample and for the floor. The
+ * hostsdir samples need a name dnsmasq has never held (a deleted name keeps resolving until the
+ * next reload), so each is a new machine registered just before its event.
  */
 export async function benchStreamLatency (events: number): Promise<LatencyRow[]> {
-  const lab = await Lab.start({ minions: [], reactor: false })
+  const lab = await Lab.start({ minions: [{ id: 'bench01', ips: ['10.77.0.21'] }], reactor: false })
   try {
     const env = (format: 'hostsfile' | 'hostsdir') => lab.saltmasqEnv(format, {
       RECONCILE_INTERVAL_S: '0', LOG_LEVEL: 'error', DNS_DOMAIN: 'lab', STATE_FILE: join(lab.dir, `state-${format}.json`),
@@ -95,16 +108,10 @@ export async function benchStreamLatency (events: number): Promise<LatencyRow[]>
       while (app.saltmasq.stream?.state.connected !== true || app.saltmasq.scheduler.lastResult === null) await sleep(5)
       await app.saltmasq.scheduler.idle()
     }
-    // A machine of its own for each sample, registered (key and mine data) just before its event:
-    // no sync can have reserved it before the event.
-    let machines = 0
-    const newMachine = async (): Promise<string> => {
-      const n = machines++
-      const [id] = await lab.salt.registerFakeMinions(1, `10.77.${30 + n}`, `ev${n}x`)
-      return id!
-    }
 
     const reloaded: number[] = []
+    const floor: number[] = []
+    const floorSample = await saltApiFloor(lab)
     let appliedFor = ''
     let appliedAtEpoch = 0
     let app = await lab.startSaltmasq(env('hostsfile'), pino({ level: 'error' }))
@@ -116,11 +123,14 @@ export async function benchStreamLatency (events: number): Promise<LatencyRow[]>
     })
     await connected(app)
     for (let i = 0; i < events; i++) {
-      const id = await newMachine()
-      const { at: fired } = await lab.salt.fireCloudEvents('created', 1, id)
+      await app.inject({ method: 'DELETE', url: '/reservations/bench01?wait=true', headers: lab.auth })
+      await app.saltmasq.scheduler.idle()
+      floor.push(await floorSample())
+      appliedFor = ''
+      const { at: fired } = await lab.salt.fireCloudEvents('created', 1, 'bench01')
       const deadline = Date.now() + 60_000
-      while (!appliedFor.split(',').includes(id) && Date.now() < deadline) await sleep(2)
-      if (!appliedFor.split(',').includes(id)) throw new Error(`${id}: the event on the stream never led to an apply`)
+      while (appliedFor !== 'bench01' && Date.now() < deadline) await sleep(2)
+      if (appliedFor !== 'bench01') throw new Error('bench01: the event on the stream never led to an apply')
       reloaded.push(appliedAtEpoch - fired)
       await app.saltmasq.scheduler.idle()
     }
@@ -130,11 +140,11 @@ export async function benchStreamLatency (events: number): Promise<LatencyRow[]>
     app = await lab.startSaltmasq(env('hostsdir'), pino({ level: 'error' }))
     await connected(app)
     for (let i = 0; i < events; i++) {
-      const id = await newMachine()
-      const { at: fired } = await lab.salt.fireCloudEvents('created', 1, id)
+      const [id] = await lab.salt.registerFakeMinions(1, `10.77.${30 + i}`, `ev${i}x`)
+      const { at: fired } = await lab.salt.fireCloudEvents('created', 1, id!)
       const deadline = Date.now() + 60_000
-      while ((await lab.dns.resolve(`${id}.lab`)).length === 0) {
-        if (Date.now() > deadline) throw new Error(`${id}: dnsmasq never answered for it`)
+      while ((await lab.dns.resolve(`${id!}.lab`)).length === 0) {
+        if (Date.now() > deadline) throw new Error(`${id!}: dnsmasq never answered for it`)
         await sleep(2)
       }
       live.push(Date.now() - fired)
@@ -142,6 +152,7 @@ export async function benchStreamLatency (events: number): Promise<LatencyRow[]>
     }
     return [
       row('saltmasq: event on the bus → dnsmasq reloaded (stream, hostsfile)', reloaded),
+      row('floor, same lab, between those samples: bare mine.get + apply (undici)', floor),
       row('saltmasq: event on the bus → answering (stream, hostsdir, no apply)', live),
     ]
   } finally {

@@ -59,7 +59,7 @@ export async function benchBusStandIn (seconds: number, rate: number, bytes: num
   const dir = await mkdtemp(join(tmpdir(), 'smq-b6-'))
   const forget = removeOnExit(dir)
   const cloud: string[] = []
-  const api = await SaltApiStandIn.listening(() => Object.fromEntries(cloud.map((id, i) => [id, [`10.80.${i >> 8}.${(i & 255) + 1}`]])))
+  const api = await SaltApiStandIn.listening(() => Object.fromEntries(cloud.map((id, i) => [id, [`10.80.${Math.floor(i / 250)}.${(i % 250) + 1}`]])))
   let svc: SaltmasqProcess | undefined
   try {
     svc = await SaltmasqProcess.start({
@@ -120,8 +120,8 @@ export async function benchBusStandIn (seconds: number, rate: number, bytes: num
   }
 }
 
-export async function benchBusRealMaster (seconds: number, bytes: number): Promise<BusRow> {
-  const lab = await Lab.start({ minions: [], reactor: false })
+export async function benchBusRealMaster (seconds: number, bytes: number, masterConfig: string[] = []): Promise<BusRow> {
+  const lab = await Lab.start({ minions: [], reactor: false, masterConfig })
   try {
     const cloudCount = 40
     const app = await lab.startSaltmasq(lab.saltmasqEnv('hostsfile', { MANAGED_SUBNETS: '10.80.0.0/16', RECONCILE_INTERVAL_S: '0', LOG_LEVEL: 'error' }), pino({ level: 'error' }))
@@ -152,7 +152,7 @@ export async function benchBusRealMaster (seconds: number, bytes: number): Promi
     await app.saltmasq.scheduler.idle()
     const seen = stream.state.eventsSeen - seenBefore
     return {
-      source: 'real master, one firing process',
+      source: `real master, one firing process${masterConfig.length === 0 ? '' : ` (${masterConfig.join(', ')})`}`,
       seconds: round(flood.seconds, 1),
       eventsSent: flood.fired,
       eventsSeen: seen,

@@ -17,13 +17,17 @@ import { EventIntake } from './events/intake.js'
 import { SaltEventStream } from './events/salt-event-stream.js'
 import auth from './http/auth.js'
 import health from './http/health.js'
+import metricsRoute from './http/metrics.js'
+import openapi from './http/openapi.js'
 import reservations from './http/reservations.js'
 import resync from './http/resync.js'
 import webhook from './http/webhook.js'
 import { loggerOptions } from './logger.js'
+import { Metrics } from './metrics/metrics.js'
 import { SaltClient } from './salt/client.js'
 import { openSyncService, type SyncService } from './sync/service.js'
 import { systemClock, type Clock } from './util/clock.js'
+import { saltmasqVersion } from './util/version.js'
 
 export interface BuildOptions {
   /** Raw environment variables (process.env in production). */
@@ -35,7 +39,7 @@ export interface BuildOptions {
 }
 
 /** What the tests and the benchmarks reach through `app.saltmasq`. */
-export type Saltmasq = Omit<SyncService, 'start' | 'close'> & { config: Config, intake: EventIntake, stream: SaltEventStream | null }
+export type Saltmasq = Omit<SyncService, 'start' | 'close' | 'dryRun'> & { config: Config, intake: EventIntake, stream: SaltEventStream | null, metrics: Metrics }
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -67,18 +71,20 @@ export async function buildApp (opts: BuildOptions) {
   app.log.level = config.logLevel
   const clock = opts.clock ?? systemClock
   const logger = app.log
+  const metrics = new Metrics()
 
   const client = new SaltClient({
     ...config.salt,
     ...(config.salt.caFile === undefined ? {} : { ca: await readCa(config.salt.caFile) }),
     logger,
     now: clock,
+    onCall: metrics.saltCall,
     ...(opts.dispatcher === undefined ? {} : { dispatcher: opts.dispatcher }),
   })
   const sync = await openSyncService({ config, client, logger, clock })
   const { scheduler, ledger, publisher, readiness } = sync
   // Events in: the reactor's webhook (a route below) and salt-api's event stream, judged alike.
-  const intake = new EventIntake(scheduler, config.events.cloudEventMinions, logger)
+  const intake = new EventIntake(scheduler, config.events.cloudEventMinions, logger, metrics.event)
   const stream = config.events.stream
     ? new SaltEventStream({
       client,
@@ -92,7 +98,16 @@ export async function buildApp (opts: BuildOptions) {
     })
     : null
   if (stream !== null) readiness.watchStream(() => stream.state)
-  app.decorate('saltmasq', { config, scheduler, ledger, publisher, readiness, intake, stream })
+  scheduler.onSync(metrics.syncSucceeded)
+  scheduler.onSyncFailed(metrics.syncFailed)
+  metrics.observe({
+    ledger: () => ledger.current,
+    lastResult: () => scheduler.lastResult,
+    backlog: () => scheduler.backlog,
+    owedApplySince: () => publisher.owed?.since ?? null,
+    stream: stream === null ? null : () => stream.state,
+  })
+  app.decorate('saltmasq', { config, scheduler, ledger, publisher, readiness, intake, stream, metrics })
   sync.start()
   stream?.start()
   app.addHook('onClose', async () => {
@@ -117,15 +132,17 @@ export async function buildApp (opts: BuildOptions) {
       : { statusCode, error, message: 'Internal Server Error' })
   })
 
+  await app.register(openapi, { version: await saltmasqVersion() })
   await app.register(formbody)
   await app.register(rateLimit, { global: false })
   await app.register(health, { readiness })
+  await app.register(metricsRoute, { metrics, token: config.metricsToken })
   // Everything that changes or reveals reservations: authenticated before anything else runs.
   await app.register(async (scope) => {
     await scope.register(auth, { token: config.webhook.token, hmacSecret: config.webhook.hmacSecret, bodyLimit: BODY_LIMIT })
     await scope.register(webhook, { intake, rateLimit: config.webhook.hookRateLimit })
     await scope.register(resync, { scheduler, rateLimit: config.webhook.resyncRateLimit })
-    await scope.register(reservations, { scheduler, ledger, intake, stream })
+    await scope.register(reservations, { scheduler, ledger, intake, stream, dryRun: sync.dryRun })
   })
   return app
 }

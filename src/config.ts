@@ -34,6 +34,8 @@ export const envSchema = Type.Object({
   WEBHOOK_HMAC_SECRET: Type.Optional(Type.String({ minLength: 24 })),
   HOOK_RATE_LIMIT: Type.Integer({ default: 1200, minimum: 1 }),
   RESYNC_RATE_LIMIT: Type.Integer({ default: 30, minimum: 1 }),
+  // GET /metrics is open like /health unless this is set; then it wants `Bearer <METRICS_TOKEN>`.
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 32 })),
 
   MINE_TARGET: Type.String({ default: '*', minLength: 1 }),
   MINE_FUNCTION: Type.String({ default: 'network.ip_addrs', minLength: 1 }),
@@ -105,6 +107,8 @@ export interface Config {
     hookRateLimit: number
     resyncRateLimit: number
   }
+  /** Bearer token for GET /metrics; null: open, like /health. */
+  metricsToken: string | null
   mine: { target: string, fun: string, byMac: boolean, waitMs: number }
   reconcileIntervalMs: number
   events: {
@@ -206,6 +210,7 @@ export function toConfig (env: Env): Config {
       hookRateLimit: env.HOOK_RATE_LIMIT,
       resyncRateLimit: env.RESYNC_RATE_LIMIT,
     },
+    metricsToken: env.METRICS_TOKEN ?? null,
     mine: { target: env.MINE_TARGET, fun: env.MINE_FUNCTION, byMac: env.MINE_FUNCTION === 'network.interfaces', waitMs: env.MINE_WAIT_MS },
     reconcileIntervalMs: env.RECONCILE_INTERVAL_S * 1000,
     events: {

@@ -12,6 +12,8 @@ export const REDACTED_PATHS = [
   '*.token',
   '*.SALT_API_PASSWORD',
   '*.WEBHOOK_TOKEN',
+  '*.WEBHOOK_HMAC_SECRET',
+  '*.METRICS_TOKEN',
 ]
 
 export function loggerOptions (level = 'info'): LoggerOptions {

@@ -2,7 +2,6 @@
 // checks the configuration, builds the app, listens, runs a first sync, and shuts down
 // gracefully. A setting that stops start-up is said in one line a person reads, on stderr; the
 // JSON log carries the detail.
-import { readFile } from 'node:fs/promises'
 import closeWithGrace from 'close-with-grace'
 import { pino } from 'pino'
 import { buildApp } from './app.js'
@@ -11,6 +10,7 @@ import { loggerOptions } from './logger.js'
 import { describeConfigError, helpText } from './start/config-errors.js'
 import { loadEnv } from './start/env-file.js'
 import { variableForPath } from './start/paths.js'
+import { saltmasqVersion } from './util/version.js'
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   process.stdout.write(helpText())
@@ -63,7 +63,7 @@ try {
   cannotStart([`HOST=${host} PORT=${port}: cannot listen: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`])
 }
 
-const version = await readFile(new URL('../../package.json', import.meta.url), 'utf8').then((t) => (JSON.parse(t) as { version: string }).version, () => 'unknown')
+const version = await saltmasqVersion()
 const files = config.format === 'conf'
   ? { RESERVATIONS_FILE: config.files.conf }
   : config.format === 'hostsfile'

@@ -26,9 +26,18 @@ export interface WrittenChange extends FormatChange {
   undo: () => Promise<void>
 }
 
+/** The lines one file would gain and lose (the dry run shows them; comments left out). */
+export interface FileLines {
+  path: string
+  added: string[]
+  removed: string[]
+}
+
 /** A write worked out against what is on disk, not yet carried out. */
 export interface PendingWrite {
   readonly need: ApplyNeed
+  /** What `commit` would change, line by line, per file. */
+  lines: () => FileLines[]
   commit: () => Promise<WrittenChange>
 }
 

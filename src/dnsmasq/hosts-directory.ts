@@ -5,7 +5,8 @@
 // per batch. Files saltmasq did not write (no saltmasq header) are left alone and reported.
 import { join } from 'node:path'
 import { ensureDirectory, listDirectory, readIfExists, removeFile, replaceFile, syncDirectory } from '../store/atomic-file.js'
-import { HEADER } from './lines.js'
+import type { FileLines } from './format.js'
+import { HEADER, lineChanges } from './lines.js'
 
 /** Files written or read at once: enough to keep the thread pool busy, few enough for fd limits. */
 const PARALLEL = 16
@@ -100,6 +101,14 @@ export class HostsDirectory {
     }
     for (const name of this.#owned.keys()) if (!wanted.has(name)) plan.gone.push(name)
     return plan
+  }
+
+  /** A plan's changes, line by line, per file (files saltmasq would not write left out). */
+  planLines ({ writes, gone }: DirPlan): FileLines[] {
+    return [
+      ...writes.map(([name, content]) => ({ path: join(this.path, name), ...lineChanges(this.#owned.get(name) ?? null, content) })),
+      ...gone.map((name) => ({ path: join(this.path, name), ...lineChanges(this.#owned.get(name) ?? null, null) })),
+    ]
   }
 
   /** Carries out a plan made by `plan`: writes new and changed files, removes the rest. */

@@ -118,3 +118,12 @@ export function parseDhcpHosts (text: string): { entries: Array<Pick<Reservation
   }
   return { entries, unreadable }
 }
+
+/** The lines `after` has and `before` lacks, and the other way round; comments left out. */
+export function lineChanges (before: string | null, after: string | null): { added: string[], removed: string[] } {
+  const body = (text: string | null): string[] => (text ?? '').split('\n').filter((l) => l !== '' && !l.startsWith('#'))
+  const [old, now] = [body(before), body(after)]
+  const oldSet = new Set(old)
+  const nowSet = new Set(now)
+  return { added: now.filter((l) => !oldSet.has(l)), removed: old.filter((l) => !nowSet.has(l)) }
+}

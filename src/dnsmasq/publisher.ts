@@ -10,7 +10,7 @@ import type { Reservation } from '../ledger/reservation.js'
 import type { LocalClient } from '../salt/local-call.js'
 import type { Clock } from '../util/clock.js'
 import { DnsmasqMinion } from './dnsmasq-minion.js'
-import type { Format, FormatChange } from './format.js'
+import type { ApplyNeed, FileLines, Format, FormatChange } from './format.js'
 import { FORMATS } from './formats/index.js'
 import { OwedApply, type Owed } from './owed-apply.js'
 
@@ -83,6 +83,14 @@ export class Publisher {
 
   #dueInMs (): number {
     return this.#lastApplyAt + this.#minIntervalMs - this.#clock()
+  }
+
+  /** What publishing `reservations` would change, line by line, and whether dnsmasq would be told; writes nothing. */
+  async preview (reservations: readonly Reservation[]): Promise<{ files: FileLines[], apply: ApplyNeed }> {
+    const pending = await this.#format.prepare(reservations)
+    const needs = [pending.need, this.#owed.owed?.need ?? 'none']
+    const apply: ApplyNeed = needs.includes('checked-apply') ? 'checked-apply' : needs.includes('apply') ? 'apply' : 'none'
+    return { files: pending.lines(), apply }
   }
 
   async publish (reservations: readonly Reservation[]): Promise<Published> {

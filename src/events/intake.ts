@@ -61,10 +61,14 @@ export class EventIntake {
     stream: { accepted: 0, refused: 0, ignored: 0, invalid: 0 },
   }
 
-  constructor (scheduler: Scheduler, cloudEventMinions: ReadonlySet<string>, logger: Logger) {
+  readonly #observe: ((source: EventSource, outcome: IntakeOutcome) => void) | undefined
+
+  /** `observe` hears every judged event (metrics). */
+  constructor (scheduler: Scheduler, cloudEventMinions: ReadonlySet<string>, logger: Logger, observe?: (source: EventSource, outcome: IntakeOutcome) => void) {
     this.#scheduler = scheduler
     this.#allowed = cloudEventMinions
     this.#log = logger
+    this.#observe = observe
   }
 
   /** Whether saltmasq could act on an event with this tag (cheap: checked before the data is parsed). */
@@ -79,6 +83,7 @@ export class EventIntake {
   take (source: EventSource, tag: string, data: unknown): IntakeOutcome {
     const outcome = this.#judge(tag, data)
     this.counts[source][outcome.outcome]++
+    this.#observe?.(source, outcome)
     if (outcome.outcome === 'refused') {
       this.#log.warn({ source, tag, from: outcome.minionId }, 'refused a cloud or key event relayed from a minion: only the master\'s own count')
     } else if (outcome.outcome === 'accepted') {

@@ -51,8 +51,18 @@ async function readRaw (stream: NodeJS.ReadableStream, limit: number): Promise<B
   return Buffer.concat(chunks)
 }
 
+/** A constant-time check of an Authorization header against `Bearer <token>`. */
+export function bearerCheck (token: string): (authorization: string | undefined) => boolean {
+  const expected = digest(token)
+  // Hashing first makes the comparison length-independent as well as constant-time.
+  return (authorization) => {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')
+    return match !== null && timingSafeEqual(digest(match[1]!), expected)
+  }
+}
+
 export default fp<AuthOptions>(async (app, opts) => {
-  const expected = digest(opts.token)
+  const bearerOk = bearerCheck(opts.token)
   const now = opts.now ?? Date.now
   const seen = new Map<string, number>()
 
@@ -70,14 +80,17 @@ export default fp<AuthOptions>(async (app, opts) => {
     seen.set(id!, nowMs + 2 * TOLERANCE_S * 1000)
   }
 
+  // Every route of the protected scope says so in the OpenAPI document.
+  app.addHook('onRoute', (route) => {
+    route.schema = { ...route.schema, security: [{ bearer: [] }] }
+  })
+
   app.addHook('onRequest', async (request) => {
     if (opts.hmacSecret !== null && request.headers['webhook-signature'] !== undefined) {
       request.signed = true
       return
     }
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')
-    // Hashing first makes the comparison length-independent as well as constant-time.
-    if (match === null || !timingSafeEqual(digest(match[1]!), expected)) throw new errors.Unauthorized()
+    if (!bearerOk(request.headers.authorization)) throw new errors.Unauthorized()
   })
 
   if (opts.hmacSecret !== null) {

@@ -7,6 +7,7 @@ import type { EventIntake } from '../events/intake.js'
 import { StreamStateSchema, type SaltEventStream } from '../events/salt-event-stream.js'
 import { ReservationSchema } from '../ledger/reservation.js'
 import { hostNameProblem } from '../ledger/validate.js'
+import { DiffSchema, type Diff } from '../sync/diff.js'
 import type { DurableLedger } from '../sync/durable-ledger.js'
 import { SyncResultSchema } from '../sync/result.js'
 import type { SyncScheduler } from '../sync/scheduler.js'
@@ -19,9 +20,10 @@ export interface ReservationsOptions {
   ledger: DurableLedger
   intake: EventIntake
   stream: SaltEventStream | null
+  dryRun: () => Promise<Diff>
 }
 
-const reservations: FastifyPluginAsyncTypebox<ReservationsOptions> = async (app, { scheduler, ledger, intake, stream }) => {
+const reservations: FastifyPluginAsyncTypebox<ReservationsOptions> = async (app, { scheduler, ledger, intake, stream, dryRun }) => {
   app.get('/reservations', {
     schema: {
       response: {
@@ -50,6 +52,13 @@ const reservations: FastifyPluginAsyncTypebox<ReservationsOptions> = async (app,
       eventStream: stream?.state ?? null,
     }
   })
+
+  app.get('/reservations/diff', {
+    schema: {
+      summary: 'What a sync would change right now: reads the mine and the key list, writes and applies nothing',
+      response: { 200: DiffSchema, 401: ErrorReply, 502: ErrorReply, 504: ErrorReply },
+    },
+  }, async () => await dryRun())
 
   app.delete('/reservations/:minionId', {
     schema: {

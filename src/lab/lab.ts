@@ -30,6 +30,7 @@ export interface LabOptions {
   /** The reactor's and saltmasq's allow-list of minions that run salt-cloud. */
   cloudEventMinions?: string[]
   masterLogLevel?: SaltLabOptions['masterLogLevel']
+  masterConfig?: SaltLabOptions['masterConfig']
   /** More config lines for the dns-host minion. */
   dnsMinionConfig?: string[]
   /** Runs last when the lab stops (a caller's own files). */
@@ -80,6 +81,7 @@ export class Lab {
         ...(opts.reactor === false ? { reactorMap: 'reactor: []\n' } : {}),
         ...(opts.cloudEventMinions === undefined ? {} : { cloudEventMinions: opts.cloudEventMinions }),
         ...(opts.masterLogLevel === undefined ? {} : { masterLogLevel: opts.masterLogLevel }),
+        ...(opts.masterConfig === undefined ? {} : { masterConfig: opts.masterConfig }),
         ...(opts.fileRoots === undefined ? {} : { fileRoots: opts.fileRoots }),
       })
       const proxy = opts.proxy === true ? await DelayProxy.start(salt.apiUrl) : null

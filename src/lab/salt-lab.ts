@@ -41,6 +41,8 @@ export interface SaltLabOptions {
   cloudEventMinions?: string[]
   /** log_level_logfile of the master (info by default). */
   masterLogLevel?: string
+  /** More lines for the master's config. */
+  masterConfig?: string[]
 }
 
 /** Functions the eauth user may run on `target`; a function with `args` only with those (regexes). */
@@ -174,6 +176,7 @@ export class SaltLab {
       'enable_fqdns_grains: False',
       `log_level_logfile: ${this.#opts.masterLogLevel ?? 'info'}`,
       'user: root',
+      ...(this.#opts.masterConfig ?? []),
       '',
     ].join('\n'))
   }

@@ -24,6 +24,16 @@ export interface SaltClientOptions {
   /** Tests pass a MockAgent; otherwise a keep-alive pool to salt-api's origin. */
   dispatcher?: Dispatcher
   now?: () => number
+  /** Told of every salt-api round trip once it ends (metrics). */
+  onCall?: (call: SaltCall) => void
+}
+
+/** One salt-api round trip: `outcome` is 'ok' or the error's code. */
+export interface SaltCall {
+  client: string
+  fun: string
+  outcome: string
+  seconds: number
 }
 
 export type Lowstate = Record<string, unknown> & { client: 'local' | 'runner' | 'wheel', fun: string }
@@ -196,6 +206,21 @@ export class SaltClient {
   }
 
   async #run (chunks: Lowstate[]): Promise<unknown[]> {
+    if (this.#opts.onCall === undefined) return await this.#runOnce(chunks)
+    const started = performance.now()
+    const [client, fun] = chunks.length === 0 ? ['none', 'probe'] : [chunks[0]!.client, chunks[0]!.fun]
+    let outcome = 'ok'
+    try {
+      return await this.#runOnce(chunks)
+    } catch (err) {
+      outcome = (err as { code?: string }).code ?? 'error'
+      throw err
+    } finally {
+      this.#opts.onCall({ client, fun, outcome, seconds: (performance.now() - started) / 1000 })
+    }
+  }
+
+  async #runOnce (chunks: Lowstate[]): Promise<unknown[]> {
     const what = chunks.map((c) => `${c.client} ${c.fun}`).join(', ') || 'an empty call'
     let token = await this.#currentToken()
     let res = await this.#post('/', chunks, { 'x-auth-token': token.value })

@@ -60,6 +60,7 @@ export class SyncScheduler {
   #lastResult: SyncResult | null = null
   #lastError: { error: Error, at: number } | null = null
   readonly #listeners: Array<(result: SyncResult) => void> = []
+  readonly #failureListeners: Array<(err: Error, durationMs: number) => void> = []
 
   constructor (opts: SchedulerOptions) {
     this.#opts = opts
@@ -70,6 +71,11 @@ export class SyncScheduler {
   /** Called after every successful sync (metrics, benchmarks). */
   onSync (listener: (result: SyncResult) => void): void {
     this.#listeners.push(listener)
+  }
+
+  /** Called after every failed sync with its error (metrics). */
+  onSyncFailed (listener: (err: Error, durationMs: number) => void): void {
+    this.#failureListeners.push(listener)
   }
 
   get lastResult (): SyncResult | null {
@@ -218,6 +224,7 @@ export class SyncScheduler {
     this.#pendingDestroyed.clear()
     this.#keyGoneHints.clear()
     let outcome: PassOutcome
+    const started = this.#opts.clock()
     try {
       outcome = await this.#opts.pass({ destroyed, keyGoneHints })
     } catch (err) {
@@ -229,6 +236,7 @@ export class SyncScheduler {
       const retryMs = backoffDelay(this.#failures++, 1000, 60_000)
       this.#log.error({ err, retryMs }, 'sync failed')
       this.#scheduleFollowUp(retryMs)
+      for (const listener of this.#failureListeners) listener(err as Error, this.#opts.clock() - started)
       throw err
     }
     const { result } = outcome

@@ -5,6 +5,7 @@ import type { Config } from '../config.js'
 import { Publisher } from '../dnsmasq/publisher.js'
 import type { SaltClient } from '../salt/client.js'
 import type { Clock } from '../util/clock.js'
+import { dryRun, type Diff } from './diff.js'
 import { DurableLedger } from './durable-ledger.js'
 import { KeyWatch } from './key-watch.js'
 import { runPass } from './pass.js'
@@ -19,6 +20,8 @@ export interface SyncService {
   ledger: DurableLedger
   publisher: Publisher
   readiness: ReadinessMonitor
+  /** What a sync would change now; changes nothing. */
+  dryRun: () => Promise<Diff>
   /** Starts the reconcile and the readiness probes. */
   start: () => void
   /** Stops the timers and waits for the sync in flight. */
@@ -65,6 +68,7 @@ export async function openSyncService ({ config, client, logger, clock, maxBackl
     ledger,
     publisher,
     readiness,
+    dryRun: async () => await dryRun({ config, client, keys, ledger, publisher, clock }),
     start: () => {
       void keys.refresh()
       scheduler.startReconcile(config.reconcileIntervalMs)

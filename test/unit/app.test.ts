@@ -1,46 +1,12 @@
 // The HTTP interface through app.inject, with salt-api faked on undici's MockAgent.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { pino } from 'pino'
 import { buildApp } from '../../src/app.js'
-import { SaltApiStandIn, STANDIN_URL } from '../../src/lab/salt-api-standin.js'
-
-const TOKEN = 'unit-test-webhook-token-0123456789abcdef'
-
-async function setup (t: Test, env: Record<string, string | undefined> = {}) {
-  const dir = await mkdtemp(join(tmpdir(), 'smq-app-'))
-  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
-  const fake = new SaltApiStandIn()
-  const app = await buildApp({
-    env: {
-      SALT_API_URL: STANDIN_URL,
-      SALT_API_USER: 'saltmasq',
-      SALT_API_PASSWORD: 'salt-secret',
-      WEBHOOK_TOKEN: TOKEN,
-      MANAGED_SUBNETS: '10.0.0.0/16',
-      RESERVATIONS_FORMAT: 'conf',
-      RESERVATIONS_FILE: join(dir, 'reservations.conf'),
-      DHCP_HOSTSFILE: join(dir, 'dhcp-hosts'),
-      ADDN_HOSTS_FILE: join(dir, 'addn-hosts'),
-      DHCP_HOSTSDIR: join(dir, 'dhcp-hosts.d'),
-      DNS_HOSTSDIR: join(dir, 'hosts.d'),
-      STATE_FILE: join(dir, 'state.json'),
-      DNSMASQ_MINION: 'dns',
-      LOG_LEVEL: 'silent',
-      // The event stream has tests of its own (event-stream.test.ts): MockAgent cannot stream.
-      EVENT_STREAM: 'false',
-      ...env,
-    },
-    logger: pino({ level: 'silent' }),
-    dispatcher: fake.mockAgent(),
-  })
-  t.teardown(async () => { await app.close() })
-  return { app, fake, dir }
-}
-
-const auth = { authorization: `Bearer ${TOKEN}` }
+import { STANDIN_URL, type SaltApiStandIn } from '../../src/lab/salt-api-standin.js'
+import { auth, setup, TOKEN } from '../helpers/unit-app.js'
 
 /** The local-client calls made, in order (the background probe and key list reads left out). */
 function localCalls (fake: SaltApiStandIn): unknown[] {

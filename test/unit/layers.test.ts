@@ -13,6 +13,7 @@ const PATH_DOWN = [
   ['start'], // the process entry's helpers: the env file, start-up errors, --help
   ['app.ts'], // wires the rooms below
   ['http'],
+  ['metrics'], // counts what the rooms below do
   ['events'],
   ['sync'],
   ['dnsmasq'],

@@ -26,6 +26,7 @@ export const openHostsdir: OpenFormat = async (config) => {
       const dnsPlan = dns.plan(entries.dnsHosts)
       return {
         need: dhcpPlan.gone.length > 0 || dhcpPlan.replaced.size > 0 ? 'apply' : 'none',
+        lines: () => [...dhcp.planLines(dhcpPlan), ...dns.planLines(dnsPlan)],
         commit: async () => {
           const changes = [[dhcp, await dhcp.write(dhcpPlan)], [dns, await dns.write(dnsPlan)]] as const
           return {

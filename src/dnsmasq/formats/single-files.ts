@@ -3,6 +3,7 @@
 // kept so a failed check can put it back.
 import { readIfExists, restore, writeFileAtomic } from '../../store/atomic-file.js'
 import type { ApplyNeed, PendingWrite } from '../format.js'
+import { lineChanges } from '../lines.js'
 
 /** The write that makes each path hold its content; `need` is what dnsmasq needs if any changed. */
 export async function prepareFiles (wanted: ReadonlyArray<readonly [string, string]>, need: Exclude<ApplyNeed, 'none'>): Promise<PendingWrite> {
@@ -13,6 +14,7 @@ export async function prepareFiles (wanted: ReadonlyArray<readonly [string, stri
   }
   return {
     need: changes.length === 0 ? 'none' : need,
+    lines: () => changes.map((c) => ({ path: c.path, ...lineChanges(c.previous, c.content) })),
     commit: async () => {
       // A failure part-way leaves the apply owed (recorded before this): the next sync finishes it.
       for (const { path, content } of changes) await writeFileAtomic(path, content)
