@@ -119,6 +119,15 @@ t.test('an apply that failed (dnsmasq minion down), then saltmasq killed with SI
   t.teardown(async () => { await svc.stop() })
   await waitFor('dnsmasq answering for owed000.lab', async () => (await dns.resolve(`${owed!}.lab`)).includes('10.77.9.10'), 60_000, 100)
   await waitFor('/ready true once nothing is owed', async () => (await svc.request('GET', '/ready')).status === 200, 60_000, 200)
+  // What an operator sees of all this, from the real process against the real master.
+  const metrics = (await svc.request('GET', '/metrics')).body as string
+  t.match(metrics, /^saltmasq_syncs_total\{outcome="ok"\} [1-9]/m, '/metrics: syncs')
+  t.match(metrics, /^saltmasq_dnsmasq_applies_total [1-9]/m, '/metrics: the apply made after the restart')
+  t.match(metrics, /^saltmasq_salt_api_calls_total\{client="runner",fun="mine\.get",outcome="ok"\} [1-9]/m, '/metrics: salt-api calls')
+  t.match(metrics, /^saltmasq_event_stream_connected 1$/m, '/metrics: the stream')
+  t.match(metrics, /^saltmasq_dnsmasq_apply_owed_since_timestamp_seconds 0$/m, '/metrics: nothing owed')
+  const diff = await svc.request('GET', '/reservations/diff')
+  t.match(diff, { status: 200, body: { added: [], files: [], apply: 'none' } }, 'the dry run against the real mine: nothing to do')
   const log = await readFile(processLog, 'utf8')
   t.match(log, /owed/i, 'the owed apply was read back from disk and logged')
   t.notOk(log.includes(lab.token) || log.includes(salt.apiPassword), 'no secret in the process log')
