@@ -103,6 +103,8 @@ export class ReadinessMonitor {
     else if (failed !== null) reason = `last sync failed: ${failed.error.message}`
     else if (streamDown) reason = `salt-api event stream disconnected since ${stream.disconnectedSince}: ${stream.lastError ?? 'reconnecting'}`
     else if (owed !== null && !owed.paced) reason = `dnsmasq has not taken in the reservations written since ${iso(owed.since)}; the next sync applies them`
+    // Until one sync has worked, dnsmasq serves whatever the files held before saltmasq started.
+    else if (synced === null) reason = 'no sync has completed yet'
     return reason === undefined ? { ready: true, detail } : { ready: false, reason, detail }
   }
 }

@@ -181,6 +181,17 @@ t.test('a failing apply is a 502 naming the minion and the reason, /ready says s
   t.equal((await app.inject({ method: 'GET', url: '/ready' })).statusCode, 200)
 })
 
+t.test('/ready is 503 until the first sync has worked, even with salt-api reachable', async (t) => {
+  const { app, fake } = await setup(t)
+  fake.mine = { web01: ['10.0.0.5'] }
+  await app.saltmasq.readiness.refresh()
+  const before = await app.inject({ method: 'GET', url: '/ready' })
+  t.equal(before.statusCode, 503)
+  t.match(before.json(), { reason: 'no sync has completed yet', detail: { saltApi: { reachable: true }, lastSync: null } })
+  await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
+  t.equal((await app.inject({ method: 'GET', url: '/ready' })).statusCode, 200)
+})
+
 t.test('/ready is 503 with the reason when salt-api refuses the login', async (t) => {
   const { app } = await setup(t, { SALT_API_PASSWORD: 'wrong' })
   await app.saltmasq.readiness.refresh()

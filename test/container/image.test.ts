@@ -1,0 +1,98 @@
+// The container image, proven: docker/Dockerfile built on a local Node 22 base (no image
+// registry is reachable here), run the way docker/compose.yaml runs it (host network, env file,
+// the default format's directory and the state directory mounted, uid 1000, read-only root)
+// against a real master, salt-api, minions and dnsmasq: /health, /ready, syncs that write the
+// mounted files, an event through the stream, and SIGTERM.
+import { chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import t from 'tap'
+import { Lab } from '../../src/lab/lab.js'
+import { Podman } from '../../src/lab/podman.js'
+import { freePort, waitFor } from '../../src/lab/processes.js'
+import { saltmasqVersion } from '../../src/util/version.js'
+
+const lab = await Lab.start({ minions: [{ id: 'web01', ips: ['10.77.0.11'] }], reactor: false })
+const name = `saltmasq-image-test-${process.pid}`
+const podman = await Podman.open(lab.dir)
+t.teardown(async () => {
+  await podman.run(['rm', '--force', '--time', '0', name])
+  await lab.stop()
+})
+
+const tag = `localhost/saltmasq:${await saltmasqVersion()}`
+const port = await freePort()
+const url = `http://127.0.0.1:${port}`
+const hostsDir = join(lab.dns.dir, 'hosts') // dhcp-hosts, addn-hosts: /etc/dnsmasq.saltmasq in the container
+const stateDir = join(lab.dir, 'saltmasq-state')
+
+async function get (path: string, token?: string): Promise<{ status: number, body: any }> {
+  try {
+    const res = await fetch(`${url}${path}`, { method: path.startsWith('/resync') ? 'POST' : 'GET', headers: token === undefined ? {} : { authorization: `Bearer ${token}` } })
+    const text = await res.text()
+    try { return { status: res.status, body: JSON.parse(text) } } catch { return { status: res.status, body: text } }
+  } catch {
+    return { status: 0, body: null }
+  }
+}
+
+t.test('docker/Dockerfile builds on a local Node 22 base', async (t) => {
+  const base = await podman.localBase()
+  await podman.build(base, tag)
+  const node = (await podman.must(['run', '--rm', '--ulimit', 'host', '--network', 'host', '--no-healthcheck', tag, 'node', '--version'])).trim()
+  t.match(node, /^v22\./, `the image runs Node ${node}`)
+  const user = (await podman.must(['image', 'inspect', '--format', '{{.Config.User}}', tag])).trim()
+  t.equal(user, '1000:1000', 'an unprivileged user')
+  const listing = (await podman.must(['run', '--rm', '--ulimit', 'host', '--network', 'host', '--no-healthcheck', tag, 'sh', '-c', 'ls -A /app; ls /app/dist/src'])).split('\n')
+  t.same(listing.slice(0, 3), ['dist', 'node_modules', 'package.json'], 'only what it runs: no sources, tests, .venv or benchmarks')
+  t.notOk(listing.includes('lab'), 'the test lab is not in the image')
+})
+
+t.test('run as compose runs it, against the real Salt lab', async (t) => {
+  await mkdir(stateDir, { recursive: true })
+  // The uid of the image's user must own what it writes (README, docker/compose.yaml).
+  for (const dir of [hostsDir, stateDir]) await chown(dir, 1000, 1000)
+  for (const file of ['dhcp-hosts', 'addn-hosts']) await chown(join(hostsDir, file), 1000, 1000)
+  const env = lab.saltmasqEnv('hostsfile', { HOST: '127.0.0.1', PORT: String(port), DNS_DOMAIN: 'lab' })
+  // The container uses the default paths, under the mounted directories.
+  for (const key of ['RESERVATIONS_FILE', 'DHCP_HOSTSFILE', 'ADDN_HOSTS_FILE', 'DHCP_HOSTSDIR', 'DNS_HOSTSDIR', 'STATE_FILE']) delete env[key]
+  const envFile = join(lab.dir, 'saltmasq.env')
+  await writeFile(envFile, Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join(''), { mode: 0o600 })
+  await podman.must(['run', '--detach', '--name', name, '--ulimit', 'host', '--network', 'host', '--no-healthcheck', '--read-only',
+    '--user', '1000:1000', '--env-file', envFile, '-v', `${hostsDir}:/etc/dnsmasq.saltmasq`, '-v', `${stateDir}:/var/lib/saltmasq`, tag])
+
+  await waitFor('/health', async () => (await get('/health')).status === 200, 60_000, 200)
+  const pid = (await podman.must(['inspect', '--format', '{{.State.Pid}}', name])).trim()
+  t.match(await readFile(`/proc/${pid}/status`, 'utf8'), /^Uid:\s+1000\s/m, 'saltmasq runs as uid 1000')
+  await waitFor('/ready', async () => (await get('/ready')).status === 200, 90_000, 250)
+  t.pass('/ready: salt-api answered, the first sync worked, the stream is connected')
+
+  // The first sync at start wrote the mounted files, and dnsmasq (outside) took them in.
+  t.match(await readFile(join(hostsDir, 'dhcp-hosts'), 'utf8'), /^web01,10\.77\.0\.11$/m, 'the mounted dhcp-hosts file')
+  t.equal((await stat(join(hostsDir, 'dhcp-hosts'))).uid, 1000, 'written by uid 1000')
+  t.ok((await stat(join(stateDir, 'state.json'))).isFile(), 'the state file in the mounted state directory')
+  await waitFor('dnsmasq answering for web01.lab', async () => (await lab.dns.resolve('web01.lab')).includes('10.77.0.11'), 30_000, 100)
+
+  // A machine created now reaches the container through salt-api's event stream.
+  const [app01] = await lab.salt.registerFakeMinions(1, '10.77.5', 'app')
+  await lab.salt.fireCloudEvents('created', 1, app01)
+  await waitFor('app000.lab answered', async () => (await lab.dns.resolve('app000.lab')).includes('10.77.5.10'), 60_000, 100)
+  const listed = await get('/reservations', lab.token)
+  t.same(listed.body.reservations.map((r: { minionId: string }) => r.minionId).sort(), ['app000', 'web01'])
+  t.match(listed.body.events, { stream: { accepted: 1 } }, 'through the stream')
+  t.match((await get('/metrics')).body, /^saltmasq_event_stream_connected 1$/m, '/metrics')
+
+  // The image's HEALTHCHECK command, run in the container.
+  const health = JSON.parse(await podman.must(['image', 'inspect', '--format', '{{json .Config.Healthcheck.Test}}', tag])) as string[]
+  t.equal(health[0], 'CMD')
+  t.equal((await podman.run(['exec', name, ...health.slice(1)])).code, 0, 'the HEALTHCHECK passes')
+
+  // SIGTERM (docker stop): the sync in flight finishes, the process exits 0.
+  await get('/resync', lab.token)
+  const stopped = Date.now()
+  await podman.must(['kill', '--signal', 'TERM', name])
+  const code = (await podman.must(['wait', name], 60_000)).trim()
+  t.equal(code, '0', `exit code 0 after SIGTERM, in ${Date.now() - stopped} ms`)
+  const logs = await podman.must(['logs', name])
+  t.match(logs, /"msg":"saltmasq [^"]+ started"/, 'the start line')
+  t.notOk(logs.includes(lab.token) || logs.includes(lab.salt.apiPassword), 'no secret in the log')
+})
