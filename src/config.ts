@@ -71,10 +71,12 @@ export const envSchema = Type.Object({
   STATE_FILE: Type.String({ default: '/var/lib/saltmasq/state.json', minLength: 1 }),
 
   DNSMASQ_MINION: Type.String({ minLength: 1 }),
-  // Unset: service.reload for hostsdir and hostsfile (SIGHUP re-reads them), service.restart for
-  // conf (dnsmasq reads conf-dir files only at start).
+  // Unset: saltmasq.reload for hostsdir and hostsfile (SIGHUP re-reads them: service.reload
+  // under systemd, the pid file without a service manager), service.restart dnsmasq for conf
+  // (dnsmasq reads conf-dir files only at start).
   DNSMASQ_APPLY_FUNCTION: Type.Optional(Type.String({ minLength: 1 })),
-  DNSMASQ_APPLY_ARGS: Type.String({ default: '["dnsmasq"]' }),
+  // Unset: ["dnsmasq"] for service.* functions, [] for any other.
+  DNSMASQ_APPLY_ARGS: Type.Optional(Type.String()),
   // conf format: the syntax check run before a restart. An empty value turns it off.
   DNSMASQ_TEST_FUNCTION: Type.String({ default: 'saltmasq.check' }),
   DNSMASQ_TEST_ARGS: Type.String({ default: '[]' }),
@@ -232,10 +234,7 @@ export function toConfig (env: Env): Config {
     applyMinIntervalMs: env.RELOAD_MIN_INTERVAL_S * 1000,
     dnsmasq: {
       minion: env.DNSMASQ_MINION,
-      apply: {
-        fun: env.DNSMASQ_APPLY_FUNCTION ?? (format === 'conf' ? 'service.restart' : 'service.reload'),
-        args: jsonStringArray('DNSMASQ_APPLY_ARGS', env.DNSMASQ_APPLY_ARGS),
-      },
+      apply: applyFunction(format, env.DNSMASQ_APPLY_FUNCTION, env.DNSMASQ_APPLY_ARGS),
       check: format === 'conf' ? check : null,
       release: optionalFunction(env.DNSMASQ_RELEASE_FUNCTION, 'DNSMASQ_RELEASE_ARGS', env.DNSMASQ_RELEASE_ARGS),
     },
@@ -243,6 +242,11 @@ export function toConfig (env: Env): Config {
   if (env.SALT_API_CA_FILE !== undefined) config.salt.caFile = env.SALT_API_CA_FILE
   if (env.DNS_DOMAIN !== undefined) config.dnsDomain = env.DNS_DOMAIN
   return config
+}
+
+function applyFunction (format: FormatName, fun: string | undefined, args: string | undefined): { fun: string, args: string[] } {
+  const chosen = fun ?? (format === 'conf' ? 'service.restart' : 'saltmasq.reload')
+  return { fun: chosen, args: args === undefined ? (chosen.startsWith('service.') ? ['dnsmasq'] : []) : jsonStringArray('DNSMASQ_APPLY_ARGS', args) }
 }
 
 /**

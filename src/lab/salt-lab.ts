@@ -21,6 +21,20 @@ export interface LabMinion {
   netns?: Namespace
   /** More minion config lines. */
   extraConfig?: string[]
+  /** No mine_functions in the minion's config: it gets them from pillar (the install path). */
+  mineFromPillar?: boolean
+}
+
+/**
+ * A master configured the way the README's install steps configure one: the lab writes only
+ * what makes it a lab (root_dir, ports, interface, Salt's default file_roots and pillar_roots
+ * under `srv`), then `install(confDir)` does the rest before the master starts.
+ */
+export interface Installed {
+  install: (confDir: string) => Promise<void>
+  srv: string
+  /** Where salt-api answers, as the installed api.conf says. */
+  apiUrl: string
 }
 
 export interface SaltLabOptions {
@@ -43,6 +57,15 @@ export interface SaltLabOptions {
   masterLogLevel?: string
   /** More lines for the master's config. */
   masterConfig?: string[]
+  /** Configured by the README's install steps, not by the lab. */
+  installed?: Installed
+}
+
+/** A minion's mine_functions: from pillar, the real network.ip_addrs, or a grain-backed alias of `ips`. */
+function minionMineConfig (m: LabMinion): string[] {
+  if (m.mineFromPillar === true) return []
+  if (m.ips === undefined) return ['mine_functions:', '  network.ip_addrs: []']
+  return ['grains:', `  lab_ips: ${yamlList(m.ips)}`, 'mine_functions:', '  network.ip_addrs:', '    - mine_function: grains.get', '    - lab_ips']
 }
 
 /** Functions the eauth user may run on `target`; a function with `args` only with those (regexes). */
@@ -76,7 +99,7 @@ export class SaltLab {
     this.root = root
     this.#opts = opts
     this.#ports = ports
-    this.apiUrl = `http://127.0.0.1:${ports.api}`
+    this.apiUrl = opts.installed?.apiUrl ?? `http://127.0.0.1:${ports.api}`
     this.apiPassword = randomBytes(24).toString('hex')
   }
 
@@ -99,7 +122,11 @@ export class SaltLab {
   /** HTTP status of a GET where the master runs (node's fetch, inside the namespace if any). */
   async httpStatus (url: string): Promise<number> {
     const script = `fetch(${JSON.stringify(url)}).then(r => { process.stdout.write(String(r.status)) }, () => { process.stdout.write('0') })`
-    return Number((await this.#exec(process.execPath, ['-e', script])).stdout)
+    // Only whether salt-api answers at all: an installed salt-api has a self-signed certificate.
+    const env = { ...process.env, NODE_TLS_REJECT_UNAUTHORIZED: '0', NODE_NO_WARNINGS: '1' }
+    const ns = this.#opts.masterNetns
+    const res = ns === undefined ? await run(process.execPath, ['-e', script], { env }) : await ns.run(process.execPath, ['-e', script], { env })
+    return Number(res.stdout)
   }
 
   static async start (opts: SaltLabOptions): Promise<SaltLab> {
@@ -134,6 +161,10 @@ export class SaltLab {
   }
 
   async #writeMasterConfig (): Promise<void> {
+    if (this.#opts.installed !== undefined) {
+      await this.#writeInstalledMasterConfig(this.#opts.installed)
+      return
+    }
     const conf = this.masterConf
     await mkdir(join(conf, 'master.d'), { recursive: true })
     await mkdir(join(this.root, 'reactor'), { recursive: true })
@@ -181,6 +212,31 @@ export class SaltLab {
     ].join('\n'))
   }
 
+  async #writeInstalledMasterConfig (installed: Installed): Promise<void> {
+    const conf = this.masterConf
+    await mkdir(join(conf, 'master.d'), { recursive: true })
+    await writeFile(join(conf, 'master'), [
+      'id: lab-master',
+      `root_dir: ${join(conf, 'root')}`,
+      `interface: ${this.#opts.masterAddress ?? '127.0.0.1'}`,
+      `publish_port: ${this.#ports.publish}`,
+      `ret_port: ${this.#ports.ret}`,
+      'auto_accept: True',
+      'enable_fqdns_grains: False',
+      `log_level_logfile: ${this.#opts.masterLogLevel ?? 'info'}`,
+      'user: root',
+      // Salt's defaults, under the lab's stand-in for /srv.
+      'file_roots:',
+      '  base:',
+      `    - ${join(installed.srv, 'salt')}`,
+      'pillar_roots:',
+      '  base:',
+      `    - ${join(installed.srv, 'pillar')}`,
+      '',
+    ].join('\n'))
+    await installed.install(conf)
+  }
+
   #startMaster (): void {
     this.#master = this.#daemon('salt-master', this.#opts.masterNetns, join(venvBin, 'salt-master'), ['-c', this.masterConf, '-l', 'warning'], join(this.root, 'master.out'))
   }
@@ -215,9 +271,7 @@ export class SaltLab {
       `publish_port: ${this.#ports.publish}`,
       'acceptance_wait_time: 1',
       'enable_fqdns_grains: False',
-      ...(m.ips === undefined
-        ? ['mine_functions:', '  network.ip_addrs: []']
-        : ['grains:', `  lab_ips: ${yamlList(m.ips)}`, 'mine_functions:', '  network.ip_addrs:', '    - mine_function: grains.get', '    - lab_ips']),
+      ...minionMineConfig(m),
       ...(m.extraConfig ?? []),
       '',
     ].join('\n'))
@@ -289,6 +343,7 @@ export class SaltLab {
   }
 
   async waitForMinions (ids: string[]): Promise<void> {
+    if (ids.length === 0) return
     await waitFor(`minions ${ids.join(', ')} to answer test.ping`, async () => {
       const res = await this.#exec(join(venvBin, 'salt'), ['-c', this.masterConf, '--out=json', '--static', '-t', '5', '*', 'test.ping'])
       const pinged = JSON.parse(res.stdout || '{}') as Record<string, unknown>
@@ -302,6 +357,7 @@ export class SaltLab {
 
   /** Asks the minions to send their mine data and waits until the master has it for each. */
   async refreshMine (ids: string[]): Promise<void> {
+    if (ids.length === 0) return
     await this.salt(['-L', ids.join(','), 'mine.update'])
     await waitFor(`mine data for ${ids.join(', ')}`, async () => {
       const mine = await this.mine()

@@ -53,7 +53,8 @@ export async function provePromises (format: LabFormat): Promise<void> {
   salt = await SaltLab.start({
     masterNetns: net.master,
     masterAddress: MASTER_IP,
-    minions: [{ id: 'dns-host', ips: ['127.0.0.1'], netns: net.master }],
+    // The saltmasq module takes its paths from the minion's config, never from the caller.
+    minions: [{ id: 'dns-host', ips: ['127.0.0.1'], netns: net.master, extraConfig: ['saltmasq:', '  dnsmasq:', `    pidfile: ${dns.pidFile}`, `    leasefile: ${dns.leaseFile}`] }],
     webhookUrl: 'http://127.0.0.1:18080/hooks/salt',
     webhookToken: token,
     grants: [{ target: 'dns-host', functions: ['saltmasq.reload', 'saltmasq.release_lease'] }],
@@ -81,10 +82,8 @@ export async function provePromises (format: LabFormat): Promise<void> {
     DNS_DOMAIN: 'lab',
     STATE_FILE: join(tmp, 'saltmasq-state.json'),
     DNSMASQ_MINION: 'dns-host',
-    DNSMASQ_APPLY_FUNCTION: 'saltmasq.reload',
-    DNSMASQ_APPLY_ARGS: JSON.stringify([`pidfile=${dns.pidFile}`]),
-    DNSMASQ_RELEASE_FUNCTION: 'saltmasq.release_lease',
-    DNSMASQ_RELEASE_ARGS: JSON.stringify(['interface=br0', `leasefile=${dns.leaseFile}`]),
+    // The defaults: saltmasq.reload (no service manager here: the pid file), saltmasq.release_lease.
+    DNSMASQ_RELEASE_ARGS: JSON.stringify(['interface=br0']),
     DESTROY_WHEN_KEY_GONE_S: String(KEY_GONE_S),
     LOG_LEVEL: 'info',
   }

@@ -53,7 +53,7 @@ t.test('a DHCPv6 lease is released at once with dhcp_release6', async (t) => {
   const [, iaid, ip] = leased.split(' ')
   t.match(ip, /^fd99::1[0-9a-f]{2}$/, `leased ${ip} (IAID ${iaid})`)
 
-  const call = `import json, sys; sys.path.insert(0, ${JSON.stringify(join(saltFiles, 'states', '_modules'))}); import saltmasq; print(json.dumps(saltmasq.release_lease(${JSON.stringify(ip)}, 'br0', ${JSON.stringify(files.leases)})))`
+  const call = `import json, sys; sys.path.insert(0, ${JSON.stringify(join(saltFiles, 'states', '_modules'))}); import saltmasq; saltmasq.__salt__ = {'config.get': lambda key, default=None: {'saltmasq:dnsmasq:leasefile': ${JSON.stringify(files.leases)}}.get(key, default)}; print(json.dumps(saltmasq.release_lease(${JSON.stringify(ip)}, 'br0')))`
   const result = JSON.parse(await net.master.mustRun(join(venvBin, 'python3'), ['-c', call])) as { result: boolean, released: string[], comment: string }
   t.equal(result.result, true, result.comment)
   t.equal(result.released.length, 1, 'one lease released')

@@ -287,7 +287,7 @@ t.test('hostsdir format: a file per reservation in each directory, and no call t
   t.same(fake.calls.filter((c) => JSON.stringify(c.body).includes('"local"')), [], 'inotify does the rest')
 })
 
-t.test('hostsfile format (the default): two files, applied with service.reload, no --test', async (t) => {
+t.test('hostsfile format (the default): two files, applied with saltmasq.reload, no --test', async (t) => {
   const { app, fake, dir } = await setup(t, { RESERVATIONS_FORMAT: undefined, DNS_DOMAIN: 'lab' })
   t.equal(app.saltmasq.config.format, 'hostsfile')
   fake.mine = { web01: ['10.0.0.5'] }
@@ -296,7 +296,7 @@ t.test('hostsfile format (the default): two files, applied with service.reload, 
   t.match(await readFile(join(dir, 'dhcp-hosts'), 'utf8'), /^web01,10\.0\.0\.5$/m)
   t.match(await readFile(join(dir, 'addn-hosts'), 'utf8'), /^10\.0\.0\.5 web01 web01\.lab$/m)
   const local = fake.calls.filter((c) => JSON.stringify(c.body).includes('"local"')).map((c) => (c.body as Array<{ fun: string, arg: string[] }>)[0])
-  t.same(local, [{ client: 'local', tgt: 'dns', fun: 'service.reload', arg: ['dnsmasq'] }])
+  t.same(local, [{ client: 'local', tgt: 'dns', fun: 'saltmasq.reload', arg: [] }])
 })
 
 t.test('destroyed: the reservation goes, then the lease is released through salt-api; a failed release is reported, not fatal', async (t) => {

@@ -65,7 +65,7 @@ t.test('after a failed apply the files are written: the diff shows no lines but 
   fake.mine = { web01: ['10.0.0.5'], web02: ['10.0.0.6'] }
   await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
   // An apply that failed leaves the file changed and dnsmasq owed: the diff says so.
-  fake.local.set('service.reload', { retcode: 1, stderr: 'no', stdout: '' })
+  fake.local.set('saltmasq.reload', { retcode: 1, stderr: 'no', stdout: '' })
   fake.mine = { web01: ['10.0.0.5'], web02: ['10.0.0.6'], web03: ['10.0.0.7'] }
   t.equal((await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })).statusCode, 502)
   const diff = (await app.inject({ method: 'GET', url: '/reservations/diff', headers: auth })).json()

@@ -41,7 +41,7 @@ t.test('a burst of 200 created events costs at most 2 mine reads and 2 applies, 
   const results = await Promise.all(Array.from({ length: 200 }, async (_, i) => await scheduler.created(`vm${i}`)))
   await scheduler.idle()
   t.ok(count('mine.get') <= 2, `mine reads: ${count('mine.get')}`)
-  t.ok(count('service.reload') <= 2, `applies: ${count('service.reload')}`)
+  t.ok(count('saltmasq.reload') <= 2, `applies: ${count('saltmasq.reload')}`)
   t.equal(ledger.current.size, 200)
   t.equal(new Set(results).size <= 2, true, 'every caller got the result of one of the two runs')
   t.equal(scheduler.backlog, 0)
@@ -88,12 +88,12 @@ t.test('a created minion that never shows up is given up after MINE_WAIT_MS, and
 t.test('a failed sync is retried on its own, and converges once salt-api answers again', async (t) => {
   const { scheduler, readiness, api } = await setup(t)
   api.mine = { a: ['10.0.0.1'] }
-  api.local.set('service.reload', { result: false, comment: 'dnsmasq is down' })
+  api.local.set('saltmasq.reload', { result: false, comment: 'dnsmasq is down' })
   await t.rejects(scheduler.sync(), { code: 'SALTMASQ_APPLY_FAILED' })
   await readiness.refresh()
-  t.match(readiness.report(), { ready: false, reason: /last sync failed: service\.reload on dns failed: dnsmasq is down/ })
+  t.match(readiness.report(), { ready: false, reason: /last sync failed: saltmasq\.reload on dns failed: dnsmasq is down/ })
   t.ok(scheduler.nextFollowUpAt !== null, 'a retry is set')
-  api.local.set('service.reload', true)
+  api.local.set('saltmasq.reload', true)
   await waitFor('a retry to succeed', () => readiness.report().ready, 15_000, 50)
   t.equal(scheduler.lastResult?.applied, true, 'the owed apply was made by the retry')
 })
@@ -133,26 +133,26 @@ t.test('hostsdir: additions send dnsmasq nothing; deletions apply at once, then 
   api.mine = { ...api.mine, d: ['10.0.0.4'] }
   await scheduler.created('d')
   t.same((await readdir(join(dir, 'dhcp-hosts.d'))).sort(), ['a', 'b', 'c', 'd'])
-  t.equal(count('service.reload'), 0, 'no reload for additions')
+  t.equal(count('saltmasq.reload'), 0, 'no reload for additions')
 
   api.mine = { d: ['10.0.0.4'] }
   const removed = await scheduler.destroyed('a')
   t.equal(removed.applied, true, 'the first deletion applies at once')
-  t.equal(count('service.reload'), 1)
+  t.equal(count('saltmasq.reload'), 1)
   const batched = await scheduler.destroyed('b')
   t.equal(batched.applied, false, 'a second deletion within the interval waits')
   t.ok(batched.applyDueInMs !== null && batched.applyDueInMs > 0 && batched.applyDueInMs <= 1000, `due in ${batched.applyDueInMs} ms`)
   t.ok(scheduler.nextFollowUpAt !== null, 'the sync that makes it is set')
   await scheduler.destroyed('c')
-  t.equal(count('service.reload'), 1, 'still one reload')
-  await waitFor('the owed apply', () => count('service.reload') === 2, 3000, 20)
+  t.equal(count('saltmasq.reload'), 1, 'still one reload')
+  await waitFor('the owed apply', () => count('saltmasq.reload') === 2, 3000, 20)
   await scheduler.idle()
   t.same(await readdir(join(dir, 'dhcp-hosts.d')), ['d'])
   t.same(await readdir(join(dir, 'hosts.d')), ['d'])
   const quiet = await scheduler.sync()
   t.equal(quiet.applyDueInMs, null, 'nothing deleted: no apply owed')
   t.equal(scheduler.nextFollowUpAt, null, 'and no sync set for one')
-  t.equal(count('service.reload'), 2)
+  t.equal(count('saltmasq.reload'), 2)
 })
 
 t.test('hostsdir: with the state file lost, the ledger is rebuilt from the files saltmasq owns', async (t) => {
@@ -174,7 +174,7 @@ t.test('hostsdir: with the state file lost, the ledger is rebuilt from the files
 
 for (const format of ['hostsdir', 'hostsfile', 'conf'] as const) {
   t.test(`${format}: an apply that failed is recorded on disk, made after a restart, and /ready is false until then`, async (t) => {
-    const apply = format === 'conf' ? 'service.restart' : 'service.reload'
+    const apply = format === 'conf' ? 'service.restart' : 'saltmasq.reload'
     const { scheduler, api, count, dir, sync, open } = await setup(t, { RESERVATIONS_FORMAT: format })
     api.mine = { a: ['10.0.0.1'], b: ['10.0.0.2'] }
     await scheduler.sync()
@@ -210,7 +210,7 @@ t.test('hostsdir: a reload owed by a saltmasq that kept the marker in the direct
   t.teardown(async () => { await reopened.close() })
   const result = await reopened.scheduler.sync()
   t.equal(result.applied, true)
-  t.equal(count('service.reload'), 1)
+  t.equal(count('saltmasq.reload'), 1)
   t.same(await readdir(join(dir, 'dhcp-hosts.d')), ['b'], 'the old marker is gone')
 })
 
@@ -218,7 +218,7 @@ t.test('a burst of destroyed events spread over a second is one sync and one app
   const { scheduler, ledger, api, count } = await setup(t, {}, 20)
   api.mine = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`vm${i}`, [`10.0.1.${i + 1}`]]))
   await scheduler.sync()
-  const applies = count('service.reload')
+  const applies = count('saltmasq.reload')
   api.mine = {}
   const runs: Array<Promise<unknown>> = []
   for (let i = 0; i < 50; i++) {
@@ -228,6 +228,6 @@ t.test('a burst of destroyed events spread over a second is one sync and one app
   const results = await Promise.all(runs)
   await scheduler.idle()
   t.equal(ledger.current.size, 0, 'all 50 released')
-  t.equal(count('service.reload') - applies, 1, 'one apply for the burst')
+  t.equal(count('saltmasq.reload') - applies, 1, 'one apply for the burst')
   t.equal(new Set(results).size, 1, 'every caller got the one sync\'s result')
 })

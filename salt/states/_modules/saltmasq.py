@@ -1,9 +1,20 @@
 """
 saltmasq's helpers on the minion that runs dnsmasq, called by saltmasq through salt-api.
 
-Install: put this file in a file_roots ``_modules/`` directory and run
-``salt <dnsmasq minion> saltutil.sync_modules``. Every argument is checked before it reaches a
-command line, and commands run without a shell.
+Install: put this file in ``<file_roots>/_modules/`` (``/srv/salt/_modules/`` on a stock
+master) and run ``salt <dnsmasq minion> saltutil.sync_modules``.
+
+No function takes a path from its caller: an eauth user allowed to call them could otherwise
+signal any process or read any file as root. Paths come from the minion's configuration or its
+pillar (``config.get``), under ``saltmasq:dnsmasq``:
+
+    pidfile    /run/dnsmasq/dnsmasq.pid        the dnsmasq to SIGHUP when there is no service manager
+    leasefile  /var/lib/misc/dnsmasq.leases    where dnsmasq keeps its leases
+    conf_file  (dnsmasq's default)             the configuration ``dnsmasq --test`` checks
+    reload     auto                            auto: ``service.reload`` under systemd, else the
+                                               pid file; or always ``service`` / ``pidfile``
+
+Every argument is checked before it reaches a command line, and commands run without a shell.
 """
 import ipaddress
 import os
@@ -16,7 +27,12 @@ __virtualname__ = "saltmasq"
 _INTERFACE = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
 _MAC = re.compile(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")
 _CLIENT_ID = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2})*$")
-DEFAULT_LEASEFILE = "/var/lib/misc/dnsmasq.leases"
+_DEFAULTS = {
+    "pidfile": "/run/dnsmasq/dnsmasq.pid",
+    "leasefile": "/var/lib/misc/dnsmasq.leases",
+    "conf_file": None,
+    "reload": "auto",
+}
 
 
 def __virtual__():
@@ -28,33 +44,62 @@ def _run(cmd):
     return proc.returncode, (proc.stdout + proc.stderr).strip()
 
 
-def reload(pidfile=None):
+def _setting(name):
+    """``saltmasq:dnsmasq:<name>`` from the minion's config or pillar, else the default."""
+    get = globals().get("__salt__", {}).get("config.get")
+    value = get("saltmasq:dnsmasq:" + name, None) if get else None
+    return _DEFAULTS[name] if value in (None, "") else value
+
+
+def _systemd_booted():
+    return os.path.isdir("/run/systemd/system")
+
+
+def _is_dnsmasq(pid):
+    """Whether ``pid`` is a running dnsmasq (a stale pid file may name anything by now)."""
+    try:
+        with open("/proc/{}/comm".format(pid), encoding="utf-8") as handle:
+            return handle.read().strip() == "dnsmasq"
+    except OSError:
+        return False
+
+
+def reload():
     """
     Make dnsmasq re-read its hosts files (dhcp-hostsfile, dhcp-hostsdir, addn-hosts) with
-    SIGHUP: no restart, no gap in DHCP or DNS service. With ``pidfile``, signal the dnsmasq
-    whose pid it holds (several instances, or no init system); otherwise ``service.reload``.
+    SIGHUP: no restart, no gap in DHCP or DNS service. Under systemd, ``service.reload``;
+    without a service manager (Debian's init script has no reload), SIGHUP to the dnsmasq
+    whose pid the configured pid file holds, and only if that process is dnsmasq.
 
-    CLI Example: ``salt dns01 saltmasq.reload pidfile=/run/dnsmasq/dnsmasq.pid``
+    CLI Example: ``salt dns01 saltmasq.reload``
     """
-    if pidfile is None:
+    how = _setting("reload")
+    if how == "service" or (how == "auto" and _systemd_booted()):
         ok = __salt__["service.reload"]("dnsmasq")
         return {"result": bool(ok), "comment": "service.reload dnsmasq"}
+    pidfile = _setting("pidfile")
     try:
         with open(pidfile, encoding="ascii") as handle:
             pid = int(handle.read().strip())
-        os.kill(pid, signal.SIGHUP)
     except (OSError, ValueError) as exc:
-        return {"result": False, "comment": "cannot signal dnsmasq from {}: {}".format(pidfile, exc)}
-    return {"result": True, "comment": "sent SIGHUP to dnsmasq pid {}".format(pid), "pid": pid}
+        return {"result": False, "comment": "cannot read dnsmasq's pid from {}: {}".format(pidfile, exc)}
+    if pid <= 1 or not _is_dnsmasq(pid):
+        return {"result": False, "comment": "{} names pid {}, which is not a running dnsmasq".format(pidfile, pid)}
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except OSError as exc:
+        return {"result": False, "comment": "cannot signal dnsmasq pid {}: {}".format(pid, exc)}
+    return {"result": True, "comment": "sent SIGHUP to dnsmasq pid {} ({})".format(pid, pidfile), "pid": pid}
 
 
-def check(conf_file=None):
+def check():
     """
     ``dnsmasq --test``: does dnsmasq accept its configuration (conf-dir files included)?
 
     CLI Example: ``salt dns01 saltmasq.check``
     """
     cmd = ["dnsmasq", "--test"]
+    conf_file = _setting("conf_file")
     if conf_file is not None:
         cmd.append("--conf-file={}".format(conf_file))
     code, out = _run(cmd)
@@ -86,7 +131,7 @@ def _same_address(text, address):
         return False
 
 
-def release_lease(ip, interface, leasefile=DEFAULT_LEASEFILE):
+def release_lease(ip, interface):
     """
     Free the DHCP lease of ``ip`` at once, so a destroyed machine's address and name are free
     immediately: ``dhcp_release`` for IPv4, ``dhcp_release6`` for IPv6 (both dnsmasq-utils).
@@ -101,7 +146,7 @@ def release_lease(ip, interface, leasefile=DEFAULT_LEASEFILE):
         return {"result": False, "comment": "not an IP address: {!r}".format(ip)}
     if not _INTERFACE.match(str(interface)):
         return {"result": False, "comment": "not an interface name: {!r}".format(interface)}
-    v4, v6, server_duid = _read_leases(leasefile)
+    v4, v6, server_duid = _read_leases(_setting("leasefile"))
     released = []
     if address.version == 4:
         for fields in v4:
