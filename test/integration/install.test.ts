@@ -166,3 +166,34 @@ t.test('saltmasq from the environment file: ready, reserves, applies and release
   t.notOk(log.includes(fileEnv.SALT_API_PASSWORD!) || log.includes(fileEnv.WEBHOOK_TOKEN!), 'no secret in the log')
   t.notMatch(await readFile(salt!.masterLog, 'utf8'), /No module named 'salt'/, 'pam found Salt')
 })
+
+t.test('saltmasq.service renders on the real master: a root-only env file and a hardened unit systemd accepts', async (t) => {
+  const pillar = {
+    saltmasq: {
+      service: {
+        source: 'salt://saltmasq-0.1.0.tgz',
+        env: { ...fileEnv, STATE_FILE: '/var/lib/saltmasq/state.json', DHCP_HOSTSFILE: '/srv/dnsmasq/dhcp-hosts', ADDN_HOSTS_FILE: '/srv/dnsmasq/addn-hosts' },
+      },
+    },
+  }
+  const shown = await salt!.salt(['dns01', 'state.show_sls', 'saltmasq.service', `pillar=${JSON.stringify(pillar)}`]) as Record<string, Record<string, Record<string, unknown>>>
+  const states = shown.dns01!
+  t.ok(typeof states === 'object' && !Array.isArray(states), `rendered: ${JSON.stringify(states).slice(0, 300)}`)
+  const args = (id: string, fun: string): Record<string, unknown> => Object.assign({}, ...(states[id]![fun.split('.')[0]!] as unknown[]).filter((a) => typeof a === 'object'))
+  const envFile = args('saltmasq-env-file', 'file.managed')
+  t.match(envFile, { mode: '0600', user: 'root', show_changes: false }, 'the env file is root-only and its diff never shown')
+  t.match(envFile.contents, new RegExp(`^SALT_API_USER=${apiUser}$`, 'm'))
+  t.same(Object.keys(states).filter((id) => id.startsWith('saltmasq-dir-')).map((id) => args(id, 'file.directory').name).sort(), ['/srv/dnsmasq', '/var/lib/saltmasq'], 'exactly the directories of its files')
+  const unit = args('saltmasq-unit', 'file.managed').contents as string
+  t.match(unit, /^ReadWritePaths=\/srv\/dnsmasq \/var\/lib\/saltmasq$/m, 'ReadWritePaths: those directories, nothing else')
+  t.match(unit, /^ProtectSystem=strict$/m)
+  t.match(unit, /^User=saltmasq$/m)
+  t.match(unit, /^EnvironmentFile=\/etc\/saltmasq\/saltmasq\.env$/m)
+  t.match(unit, /^Restart=on-failure$/m)
+  // systemd's own check of the unit (no systemd runs here: verify reads the file alone).
+  const unitFile = join(tmp, 'saltmasq.service')
+  await writeFile(unitFile, unit)
+  const verify = await run('systemd-analyze', ['verify', unitFile])
+  t.equal(verify.code, 0, `systemd-analyze verify: ${verify.stderr.trim() || 'clean'}`)
+  t.notMatch(verify.stderr, /saltmasq\.service:\d+: /, 'no complaint about any line of the unit')
+})
