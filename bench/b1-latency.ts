@@ -24,10 +24,21 @@ function row (path: string, samples: number[]): LatencyRow {
 }
 
 /**
+ * Every timed step starts on a quiet master: after a sync, saltmasq reads the key list
+ * (key.list_all) in the background, and a timed mine.get beside it is slower by ~50 ms.
+ */
+const SETTLE_MS = 500
+
+async function settle (app: SaltmasqApp): Promise<void> {
+  await app.saltmasq.scheduler.idle()
+  await sleep(SETTLE_MS)
+}
+
+/**
  * The floor: the two salt-api calls a sync needs (one mine.get, one apply), straight from
  * undici on a live session. Returns a function timing one pair, in milliseconds.
  */
-async function saltApiFloor (lab: Lab): Promise<() => Promise<number>> {
+async function saltApiFloor (lab: Lab): Promise<() => Promise<{ mine: number, apply: number }>> {
   const { salt, dns } = lab
   const login = await request(`${salt.apiUrl}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: salt.apiUser, password: salt.apiPassword, eauth: salt.apiEauth }) })
   const sessionToken = login.headers['x-auth-token'] as string
@@ -39,8 +50,45 @@ async function saltApiFloor (lab: Lab): Promise<() => Promise<number>> {
   return async () => {
     const t0 = performance.now()
     await call({ client: 'runner', fun: 'mine.get', arg: ['*', 'network.ip_addrs'] })
+    const t1 = performance.now()
     await call({ client: 'local', tgt: 'dns-host', fun: 'cmd.run_all', arg: [dns.reloadScript] })
-    return performance.now() - t0
+    return { mine: t1 - t0, apply: performance.now() - t1 }
+  }
+}
+
+/**
+ * The stream path's own floor: the same event, fired the same way, heard on salt-api's GET
+ * /events by a bare undici reader (no saltmasq code), which then makes the same two calls.
+ * Returns a function that fires one event and resolves with event fired → both calls done.
+ */
+async function eventStartedFloor (lab: Lab, floorSample: () => Promise<{ mine: number, apply: number }>): Promise<{ sample: () => Promise<number>, close: () => Promise<void> }> {
+  const { salt } = lab
+  const login = await request(`${salt.apiUrl}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: salt.apiUser, password: salt.apiPassword, eauth: salt.apiEauth }) })
+  const token = login.headers['x-auth-token'] as string
+  await login.body.dump()
+  const events = await request(`${salt.apiUrl}/events`, { headers: { 'x-auth-token': token, accept: 'text/event-stream' }, bodyTimeout: 0, headersTimeout: 10_000 })
+  let waiting: { tag: string, done: (at: number) => void } | null = null
+  let buffered = ''
+  events.body.setEncoding('utf8')
+  events.body.on('data', (chunk: string) => {
+    buffered = (buffered + chunk).slice(-4096)
+    if (waiting !== null && buffered.includes(`tag: ${waiting.tag}`)) {
+      const { done } = waiting
+      waiting = null
+      buffered = ''
+      void floorSample().then(() => { done(Date.now()) })
+    }
+  })
+  events.body.on('error', () => undefined)
+  let n = 0
+  return {
+    sample: async () => {
+      const id = `floor${n++}`
+      const finished = new Promise<number>((resolve) => { waiting = { tag: `saltmasq/lab/noop/${id}`, done: resolve } })
+      const { at } = await lab.salt.fireCloudEvents('noop', 1, id)
+      return (await finished) - at
+    },
+    close: async () => { events.body.destroy() },
   }
 }
 
@@ -67,6 +115,7 @@ export async function benchLatency (events: number): Promise<LatencyRow[]> {
     const fromEvent: number[] = []
     for (let i = 0; i < events; i++) {
       await app.inject({ method: 'DELETE', url: '/reservations/bench01?wait=true', headers: auth })
+      await settle(app)
       const seen = appliedSeen
       const { at: fired } = await salt.fireCloudEvents('created', 1, 'bench01')
       const deadline = Date.now() + 60_000
@@ -78,7 +127,10 @@ export async function benchLatency (events: number): Promise<LatencyRow[]> {
 
     const floorSample = await saltApiFloor(lab)
     const floor: number[] = []
-    for (let i = 0; i < events; i++) floor.push(await floorSample())
+    for (let i = 0; i < events; i++) {
+      const { mine, apply } = await floorSample()
+      floor.push(mine + apply)
+    }
     return [
       row('saltmasq: webhook received → dnsmasq reloaded', fromHook),
       row('saltmasq: event on the master bus → dnsmasq reloaded', fromEvent),
@@ -111,7 +163,13 @@ export async function benchStreamLatency (events: number): Promise<LatencyRow[]>
 
     const reloaded: number[] = []
     const floor: number[] = []
+    const floorMine: number[] = []
+    const floorApply: number[] = []
+    const stages = { delivery: [] as number[], mine: [] as number[], apply: [] as number[], rest: [] as number[] }
+    let lastStages: { startedAt: number, mine: number, ledger: number, render: number, write: number, apply: number } | null = null
+    const eventFloor: number[] = []
     const floorSample = await saltApiFloor(lab)
+    const eventFloorProbe = await eventStartedFloor(lab, floorSample)
     let appliedFor = ''
     let appliedAtEpoch = 0
     let app = await lab.startSaltmasq(env('hostsfile'), pino({ level: 'error' }))
@@ -119,21 +177,35 @@ export async function benchStreamLatency (events: number): Promise<LatencyRow[]>
       if (r.applied && r.added.length > 0) {
         appliedFor = r.added.map((a) => a.minionId).join(',')
         appliedAtEpoch = Date.now()
+        lastStages = { startedAt: Date.parse(r.startedAt), ...r.stagesMs }
       }
     })
     await connected(app)
     for (let i = 0; i < events; i++) {
       await app.inject({ method: 'DELETE', url: '/reservations/bench01?wait=true', headers: lab.auth })
-      await app.saltmasq.scheduler.idle()
-      floor.push(await floorSample())
+      await settle(app)
+      const parts = await floorSample()
+      floor.push(parts.mine + parts.apply)
+      floorMine.push(parts.mine)
+      floorApply.push(parts.apply)
+      await sleep(SETTLE_MS)
+      eventFloor.push(await eventFloorProbe.sample())
+      await sleep(SETTLE_MS)
       appliedFor = ''
       const { at: fired } = await lab.salt.fireCloudEvents('created', 1, 'bench01')
       const deadline = Date.now() + 60_000
       while (appliedFor !== 'bench01' && Date.now() < deadline) await sleep(2)
       if (appliedFor !== 'bench01') throw new Error('bench01: the event on the stream never led to an apply')
       reloaded.push(appliedAtEpoch - fired)
+      // Where this sample's time went: delivery to the sync's start, then the sync's stages.
+      const st = lastStages!
+      stages.delivery.push(st.startedAt - fired)
+      stages.mine.push(st.mine)
+      stages.apply.push(st.apply)
+      stages.rest.push(st.ledger + st.render + st.write)
       await app.saltmasq.scheduler.idle()
     }
+    await eventFloorProbe.close()
     await lab.stopSaltmasq()
 
     const live: number[] = []
@@ -153,6 +225,13 @@ export async function benchStreamLatency (events: number): Promise<LatencyRow[]>
     return [
       row('saltmasq: event on the bus → dnsmasq reloaded (stream, hostsfile)', reloaded),
       row('floor, same lab, between those samples: bare mine.get + apply (undici)', floor),
+      row('floor, same lab, started by an event heard on GET /events (bare undici)', eventFloor),
+      row('  where, stream: event fired → sync started (delivery)', stages.delivery),
+      row('  where, stream: sync stage mine (mine.get through salt-api, parse)', stages.mine),
+      row('  where, floor: mine.get', floorMine),
+      row('  where, stream: sync stages ledger + render + write (state, files, owed record)', stages.rest),
+      row('  where, stream: sync stage apply (through salt-api)', stages.apply),
+      row('  where, floor: apply', floorApply),
       row('saltmasq: event on the bus → answering (stream, hostsdir, no apply)', live),
     ]
   } finally {

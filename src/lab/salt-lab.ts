@@ -316,7 +316,7 @@ export class SaltLab {
    * Fires salt/cloud/<id>/<kind> on the master bus as the master (salt-cloud) does, from one
    * process, for vm000.. (`count` of them) or one `minionId`. `at`: epoch ms of the first.
    */
-  async fireCloudEvents (kind: 'created' | 'destroyed', count: number, minionId?: string): Promise<{ at: number, seconds: number }> {
+  async fireCloudEvents (kind: 'created' | 'destroyed' | 'noop', count: number, minionId?: string): Promise<{ at: number, seconds: number }> {
     const out = await this.#mustExec(join(venvBin, 'python3'), [join(labScripts, 'fire_events.py'), join(this.masterConf, 'master'), kind, String(count), ...(minionId === undefined ? [] : [minionId])])
     const [at, seconds] = out.trim().split(' ').map(Number) as [number, number]
     return { at: at * 1000, seconds }

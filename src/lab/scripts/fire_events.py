@@ -1,5 +1,6 @@
 """
-Fires salt/cloud/<id>/<KIND> events (created or destroyed) on the lab master's bus, as the
+Fires salt/cloud/<id>/<KIND> events (created or destroyed; or `noop`: saltmasq/lab/noop/<id>,
+which nothing acts on) on the lab master's bus, as the
 master does, from one process as fast as it can (salt-run event.send costs ~0.7 s of start-up
 per event): COUNT events for vm000, vm001, ... or, given MINION_ID, one event for it. Prints the
 epoch time just before the first event was fired and the seconds the firing took, so latencies
@@ -25,7 +26,8 @@ def main():
         bus.fire_event({"warm-up": True}, "saltmasq/lab/warm-up")
         started = time.time()
         for minion_id in ids:
-            bus.fire_event({"name": minion_id, "event": "{} instance".format(kind)}, "salt/cloud/{}/{}".format(minion_id, kind))
+            tag = "saltmasq/lab/noop/{}".format(minion_id) if kind == "noop" else "salt/cloud/{}/{}".format(minion_id, kind)
+            bus.fire_event({"name": minion_id, "event": "{} instance".format(kind)}, tag)
     print("{:.6f} {:.3f}".format(started, time.time() - started))
 
 
