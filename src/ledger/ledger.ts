@@ -34,6 +34,12 @@ export interface LedgerInput {
   byMac: boolean
   /** Every minion id the master has a key for; null when unknown (not read, or refused). */
   keys: ReadonlySet<string> | null
+  /**
+   * When that key list was read (its request started); `now` when not given. A key counts as
+   * gone from the first list read without it, and the reservation goes only on a list read at
+   * least keyGoneAfterMs later: a list read before a key was made can start a clock, never end one.
+   */
+  keysReadAt?: Date
   /** How long a key must have been gone before the reservation goes; 0: never. */
   keyGoneAfterMs: number
   /** When a key was seen deleted or rejected (a salt/key event): its clock starts then. */
@@ -79,6 +85,8 @@ export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdat
   const stale: Reservation[] = []
   const holders = new Holders()
   const { keys, keyGoneAfterMs } = input
+  const readAtMs = input.keysReadAt?.getTime() ?? nowMs
+  const readAt = input.keysReadAt?.toISOString() ?? now
   let keyGoneDueInMs: number | null = null
 
   for (const [id, reservation] of previous) {
@@ -101,13 +109,15 @@ export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdat
           current = rest
         }
       } else {
-        const since = current.keyGoneSince ?? input.keyGoneHints?.get(id)?.toISOString() ?? now
-        const dueInMs = Date.parse(since) + keyGoneAfterMs - nowMs
-        if (dueInMs <= 0) {
+        const since = current.keyGoneSince ?? input.keyGoneHints?.get(id)?.toISOString() ?? readAt
+        const due = Date.parse(since) + keyGoneAfterMs
+        if (readAtMs >= due) {
           removed.push({ ...current, keyGoneSince: since, reason: 'key-gone' })
           continue
         }
         if (current.keyGoneSince !== since) current = { ...current, keyGoneSince: since }
+        // The sync that can release it reads a fresh key list then (KeyWatch.readBefore).
+        const dueInMs = Math.max(0, due - nowMs)
         keyGoneDueInMs = keyGoneDueInMs === null ? dueInMs : Math.min(keyGoneDueInMs, dueInMs)
       }
     }

@@ -49,6 +49,7 @@ export async function dryRun (deps: DiffDeps): Promise<Diff> {
     mine: snapshot,
     destroyed: new Set(),
     keys: keyList.keys,
+    ...(keyList.readAt === null ? {} : { keysReadAt: new Date(keyList.readAt) }),
     keyGoneAfterMs: config.keyGoneAfterMs,
     subnets: config.subnets,
     byMac: config.mine.byMac,

@@ -51,8 +51,9 @@ export async function runPass (deps: PassDeps, request: PassRequest): Promise<Pa
   const { config, logger: log } = deps
   const started = deps.clock()
   const lap = laps()
-  // A key deleted or rejected on the bus: read the key list now, so its clock starts with this sync.
-  if (request.keyGoneHints.size > 0) await deps.keys.refresh()
+  // A key deleted or rejected on the bus: read the key list now, so its clock starts with this
+  // sync. A clock run out: only a list read after it ran out may release the reservation.
+  if (request.keyGoneHints.size > 0 || deps.keys.needsFresherList(deps.ledger.current, config.keyGoneAfterMs, started)) await deps.keys.refresh()
   const keyList = deps.keys.latest
   const { snapshot, problems } = parseMine(await deps.client.mineGet(config.mine.target, config.mine.fun))
   for (const p of problems) log.warn(p, 'mine data ignored')
@@ -62,6 +63,7 @@ export async function runPass (deps: PassDeps, request: PassRequest): Promise<Pa
     mine: snapshot,
     destroyed: request.destroyed,
     keys: keyList.keys,
+    ...(keyList.readAt === null ? {} : { keysReadAt: new Date(keyList.readAt) }),
     keyGoneAfterMs: config.keyGoneAfterMs,
     keyGoneHints: request.keyGoneHints,
     subnets: config.subnets,

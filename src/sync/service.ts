@@ -39,7 +39,7 @@ export interface SyncServiceOptions {
 export async function openSyncService ({ config, client, logger, clock, maxBacklog }: SyncServiceOptions): Promise<SyncService> {
   const publisher = await Publisher.open({ config, client, logger, clock })
   const ledger = await DurableLedger.open(config.files.state, publisher, clock, logger)
-  const keys = new KeyWatch(client, logger, config.keyGoneAfterMs > 0)
+  const keys = new KeyWatch(client, logger, config.keyGoneAfterMs > 0, clock)
   const scheduler = new SyncScheduler({
     pass: async (request) => await runPass({ config, client, keys, ledger, publisher, clock, logger }, request),
     isReserved: (id) => ledger.has(id),

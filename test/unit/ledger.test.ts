@@ -178,6 +178,23 @@ t.test('a key that comes back stops the clock; an unknown key list changes nothi
   t.same(off.removed, [])
 })
 
+t.test('a key list read before the clock ran out cannot release: only a list read after it can (CI found a stale list releasing a live minion)', async (t) => {
+  const l = step(emptyLedger(), mine({ web01: ['10.0.0.5'] }), { keys: keyed(['web01']), keyGoneAfterMs: GONE_AFTER }).ledger
+  // A list read at 0, before web01's key existed, used by a sync at 1: the clock starts at the read.
+  const early = step(l, mine({ web01: ['10.0.0.5'] }), { keys: keyed([]), keysReadAt: at(0), keyGoneAfterMs: GONE_AFTER, now: at(1) })
+  t.equal(early.ledger.get('web01')?.keyGoneSince, at(0).toISOString(), 'since the list that lacked it was read')
+  // 30 minutes later, a sync still holding that old list (no fresher one read): kept.
+  const stale = step(early.ledger, mine({ web01: ['10.0.0.5'] }), { keys: keyed([]), keysReadAt: at(0), keyGoneAfterMs: GONE_AFTER, now: at(30) })
+  t.same(stale.removed, [], 'a list read before the clock ran out releases nothing')
+  t.equal(stale.keyGoneDueInMs, 0, 'and the next sync should read a fresh list')
+  // A fresh list shows the key: the clock stops. Had it lacked the key, the reservation would go.
+  const fresh = step(stale.ledger, mine({ web01: ['10.0.0.5'] }), { keys: keyed(['web01']), keysReadAt: at(30), keyGoneAfterMs: GONE_AFTER, now: at(30) })
+  t.same(fresh.removed, [])
+  t.equal(fresh.ledger.get('web01')?.keyGoneSince, undefined)
+  const gone = step(stale.ledger, mine({ web01: ['10.0.0.5'] }), { keys: keyed([]), keysReadAt: at(30), keyGoneAfterMs: GONE_AFTER, now: at(30) })
+  t.match(gone.removed, [{ minionId: 'web01', reason: 'key-gone' }])
+})
+
 t.test('a salt/key delete event starts the clock when it happened; a destroyed event still wins at once', async (t) => {
   const l = step(emptyLedger(), mine({ web01: ['10.0.0.5'], db01: ['10.0.0.6'] }), { keys: keyed(['web01', 'db01']), keyGoneAfterMs: GONE_AFTER }).ledger
   const u = step(l, mine({}), { keys: keyed([]), keyGoneAfterMs: GONE_AFTER, keyGoneHints: new Map([['web01', at(-20)]]), destroyed: new Set(['db01']), now: at(0) })
