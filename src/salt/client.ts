@@ -248,6 +248,20 @@ export class SaltClient {
   }
 
   async #doLogin (): Promise<Token> {
+    if (this.#opts.onCall === undefined) return await this.#loginOnce()
+    const started = performance.now()
+    let outcome = 'ok'
+    try {
+      return await this.#loginOnce()
+    } catch (err) {
+      outcome = (err as { code?: string }).code ?? 'error'
+      throw err
+    } finally {
+      this.#opts.onCall({ client: 'login', fun: 'login', outcome, seconds: (performance.now() - started) / 1000 })
+    }
+  }
+
+  async #loginOnce (): Promise<Token> {
     const { username, password, eauth } = this.#opts
     const res = await this.#post('/login', { username, password, eauth }, {})
     if (res.status === 401 || res.status === 403) throw new errors.SaltAuthFailed(res.status)

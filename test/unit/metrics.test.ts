@@ -45,6 +45,7 @@ t.test('a sync, an event and its salt-api calls are counted; reservations and pr
   t.ok(sample(text, 'saltmasq_salt_api_calls_total{client="runner",fun="mine.get",outcome="ok"}')! >= 1)
   t.ok(sample(text, 'saltmasq_salt_api_call_duration_seconds_count{client="runner",fun="mine.get"}')! >= 1)
   t.ok(sample(text, 'saltmasq_dnsmasq_applies_total')! >= 1)
+  t.equal(sample(text, 'saltmasq_salt_api_calls_total{client="login",fun="login",outcome="ok"}'), 1, 'one login, reused')
   t.equal(sample(text, 'saltmasq_sync_backlog'), 0)
 
   fake.mine = { web02: ['10.0.0.6'] }
