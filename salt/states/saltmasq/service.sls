@@ -1,6 +1,6 @@
 {#- saltmasq.service: install saltmasq on the master and run it under systemd, from pillar.
     Pillar, under saltmasq:service (source and env are required):
-      source        a saltmasq package tarball (`npm pack` in a checkout): salt://, https:// or a path
+      source        a saltmasq package tarball (`npm run build && npm pack`): salt://, https:// or a path
       source_hash   its hash, when source is not on the salt fileserver
       user          saltmasq                   the system user it runs as (created here)
       install_dir   /opt/saltmasq
