@@ -34,15 +34,20 @@ async function settle (app: SaltmasqApp): Promise<void> {
   await sleep(SETTLE_MS)
 }
 
+/** A salt-api session of the bench's own (undici, no saltmasq code): its token. */
+async function bareSession ({ salt }: Lab): Promise<string> {
+  const login = await request(`${salt.apiUrl}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: salt.apiUser, password: salt.apiPassword, eauth: salt.apiEauth }) })
+  await login.body.dump()
+  return login.headers['x-auth-token'] as string
+}
+
 /**
  * The floor: the two salt-api calls a sync needs (one mine.get, one apply), straight from
  * undici on a live session. Returns a function timing one pair, in milliseconds.
  */
 async function saltApiFloor (lab: Lab): Promise<() => Promise<{ mine: number, apply: number }>> {
   const { salt, dns } = lab
-  const login = await request(`${salt.apiUrl}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: salt.apiUser, password: salt.apiPassword, eauth: salt.apiEauth }) })
-  const sessionToken = login.headers['x-auth-token'] as string
-  await login.body.dump()
+  const sessionToken = await bareSession(lab)
   const call = async (chunk: unknown) => {
     const res = await request(`${salt.apiUrl}/`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-token': sessionToken }, body: JSON.stringify([chunk]) })
     await res.body.json()
@@ -63,9 +68,7 @@ async function saltApiFloor (lab: Lab): Promise<() => Promise<{ mine: number, ap
  */
 async function eventStartedFloor (lab: Lab, floorSample: () => Promise<{ mine: number, apply: number }>): Promise<{ sample: () => Promise<number>, close: () => Promise<void> }> {
   const { salt } = lab
-  const login = await request(`${salt.apiUrl}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: salt.apiUser, password: salt.apiPassword, eauth: salt.apiEauth }) })
-  const token = login.headers['x-auth-token'] as string
-  await login.body.dump()
+  const token = await bareSession(lab)
   const events = await request(`${salt.apiUrl}/events`, { headers: { 'x-auth-token': token, accept: 'text/event-stream' }, bodyTimeout: 0, headersTimeout: 10_000 })
   let waiting: { tag: string, done: (at: number) => void } | null = null
   let buffered = ''

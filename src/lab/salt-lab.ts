@@ -192,21 +192,29 @@ export class SaltLab {
       ...grantLines([{ target: '@runner', functions: ['mine.get', 'mine.update'] }, { target: '@wheel', functions: ['key.list_all'] }, ...this.#opts.grants ?? []]),
       '',
     ].join('\n'))
-    await writeFile(join(conf, 'master'), [
-      'id: lab-master',
-      `root_dir: ${join(conf, 'root')}`,
-      `interface: ${this.#opts.masterAddress ?? '127.0.0.1'}`,
+    await this.#writeMaster([
       // The project's salt/states: the saltmasq execution module and the dnsmasq state.
       'file_roots:',
       '  base:',
       ...(this.#opts.fileRoots ?? []).map((dir) => `    - ${dir}`),
       `    - ${join(saltFiles, 'states')}`,
+    ])
+  }
+
+  /** The master file: what makes it the lab's (id, root_dir, address, ports, log level), then `more`. */
+  async #writeMaster (more: string[]): Promise<void> {
+    const conf = this.masterConf
+    await writeFile(join(conf, 'master'), [
+      'id: lab-master',
+      `root_dir: ${join(conf, 'root')}`,
+      `interface: ${this.#opts.masterAddress ?? '127.0.0.1'}`,
       `publish_port: ${this.#ports.publish}`,
       `ret_port: ${this.#ports.ret}`,
       'auto_accept: True',
       'enable_fqdns_grains: False',
       `log_level_logfile: ${this.#opts.masterLogLevel ?? 'info'}`,
       'user: root',
+      ...more,
       ...(this.#opts.masterConfig ?? []),
       '',
     ].join('\n'))
@@ -215,16 +223,7 @@ export class SaltLab {
   async #writeInstalledMasterConfig (installed: Installed): Promise<void> {
     const conf = this.masterConf
     await mkdir(join(conf, 'master.d'), { recursive: true })
-    await writeFile(join(conf, 'master'), [
-      'id: lab-master',
-      `root_dir: ${join(conf, 'root')}`,
-      `interface: ${this.#opts.masterAddress ?? '127.0.0.1'}`,
-      `publish_port: ${this.#ports.publish}`,
-      `ret_port: ${this.#ports.ret}`,
-      'auto_accept: True',
-      'enable_fqdns_grains: False',
-      `log_level_logfile: ${this.#opts.masterLogLevel ?? 'info'}`,
-      'user: root',
+    await this.#writeMaster([
       // Salt's defaults, under the lab's stand-in for /srv.
       'file_roots:',
       '  base:',
@@ -232,8 +231,7 @@ export class SaltLab {
       'pillar_roots:',
       '  base:',
       `    - ${join(installed.srv, 'pillar')}`,
-      '',
-    ].join('\n'))
+    ])
     await installed.install(conf)
   }
 

@@ -206,17 +206,23 @@ export class SaltClient {
   }
 
   async #run (chunks: Lowstate[]): Promise<unknown[]> {
-    if (this.#opts.onCall === undefined) return await this.#runOnce(chunks)
-    const started = performance.now()
     const [client, fun] = chunks.length === 0 ? ['none', 'probe'] : [chunks[0]!.client, chunks[0]!.fun]
+    return await this.#observed(client, fun, async () => await this.#runOnce(chunks))
+  }
+
+  /** Runs one round trip, telling `onCall` how it went. */
+  async #observed<T> (client: string, fun: string, call: () => Promise<T>): Promise<T> {
+    const onCall = this.#opts.onCall
+    if (onCall === undefined) return await call()
+    const started = performance.now()
     let outcome = 'ok'
     try {
-      return await this.#runOnce(chunks)
+      return await call()
     } catch (err) {
       outcome = (err as { code?: string }).code ?? 'error'
       throw err
     } finally {
-      this.#opts.onCall({ client, fun, outcome, seconds: (performance.now() - started) / 1000 })
+      onCall({ client, fun, outcome, seconds: (performance.now() - started) / 1000 })
     }
   }
 
@@ -248,17 +254,7 @@ export class SaltClient {
   }
 
   async #doLogin (): Promise<Token> {
-    if (this.#opts.onCall === undefined) return await this.#loginOnce()
-    const started = performance.now()
-    let outcome = 'ok'
-    try {
-      return await this.#loginOnce()
-    } catch (err) {
-      outcome = (err as { code?: string }).code ?? 'error'
-      throw err
-    } finally {
-      this.#opts.onCall({ client: 'login', fun: 'login', outcome, seconds: (performance.now() - started) / 1000 })
-    }
+    return await this.#observed('login', 'login', async () => await this.#loginOnce())
   }
 
   async #loginOnce (): Promise<Token> {

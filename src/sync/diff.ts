@@ -2,15 +2,9 @@
 // mine and the key list as a sync does and runs the same ledger rules, then asks the format
 // which lines of which files would change; it saves, writes and applies nothing.
 import { Type, type Static } from 'typebox'
-import type { Config } from '../config.js'
-import type { Publisher } from '../dnsmasq/publisher.js'
-import { updateLedger } from '../ledger/ledger.js'
 import { ConflictSchema, RemovalSchema, ReservationSchema, SkippedSchema } from '../ledger/reservation.js'
-import type { SaltClient } from '../salt/client.js'
 import { MineProblemSchema, parseMine } from '../salt/mine.js'
-import type { Clock } from '../util/clock.js'
-import type { DurableLedger } from './durable-ledger.js'
-import type { KeyWatch } from './key-watch.js'
+import { applyRules, type PassDeps } from './pass.js'
 
 export const DiffSchema = Type.Object({
   at: Type.String(),
@@ -31,30 +25,15 @@ export const DiffSchema = Type.Object({
 })
 export type Diff = Static<typeof DiffSchema>
 
-export interface DiffDeps {
-  config: Pick<Config, 'mine' | 'subnets' | 'keyGoneAfterMs'>
-  client: Pick<SaltClient, 'mineGet'>
-  keys: KeyWatch
-  ledger: DurableLedger
-  publisher: Publisher
-  clock: Clock
-}
+export type DiffDeps = Omit<PassDeps, 'logger'>
 
 export async function dryRun (deps: DiffDeps): Promise<Diff> {
   const { config } = deps
   const now = deps.clock()
   const keyList = deps.keys.latest
   const { snapshot, problems } = parseMine(await deps.client.mineGet(config.mine.target, config.mine.fun))
-  const update = updateLedger(deps.ledger.current, {
-    mine: snapshot,
-    destroyed: new Set(),
-    keys: keyList.keys,
-    ...(keyList.readAt === null ? {} : { keysReadAt: new Date(keyList.readAt) }),
-    keyGoneAfterMs: config.keyGoneAfterMs,
-    subnets: config.subnets,
-    byMac: config.mine.byMac,
-    now: new Date(now),
-  })
+  // No event's request: what the mine and the key list call for.
+  const update = applyRules(deps, snapshot, keyList, { destroyed: new Set(), keyGoneHints: new Map() }, now)
   const { files, apply } = await deps.publisher.preview([...update.ledger.values()])
   return {
     at: new Date(now).toISOString(),

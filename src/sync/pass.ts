@@ -4,12 +4,12 @@
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import type { Publisher } from '../dnsmasq/publisher.js'
-import { updateLedger } from '../ledger/ledger.js'
+import { updateLedger, type LedgerUpdate, type MineSnapshot } from '../ledger/ledger.js'
 import type { SaltClient } from '../salt/client.js'
 import { parseMine } from '../salt/mine.js'
 import type { Clock } from '../util/clock.js'
 import type { DurableLedger } from './durable-ledger.js'
-import type { KeyWatch } from './key-watch.js'
+import type { KeyListRead, KeyWatch } from './key-watch.js'
 import type { SyncResult } from './result.js'
 
 export interface PassDeps {
@@ -47,6 +47,22 @@ export interface PassRequest {
   keyGoneHints: ReadonlyMap<string, Date>
 }
 
+/** The ledger's rules applied to what a sync read (the mine, a key list) and what events asked. */
+export function applyRules (deps: Pick<PassDeps, 'config' | 'ledger'>, mine: MineSnapshot, keyList: KeyListRead, request: PassRequest, now: number): LedgerUpdate {
+  const { config } = deps
+  return updateLedger(deps.ledger.current, {
+    mine,
+    destroyed: request.destroyed,
+    keys: keyList.keys,
+    ...(keyList.readAt === null ? {} : { keysReadAt: new Date(keyList.readAt) }),
+    keyGoneAfterMs: config.keyGoneAfterMs,
+    keyGoneHints: request.keyGoneHints,
+    subnets: config.subnets,
+    byMac: config.mine.byMac,
+    now: new Date(now),
+  })
+}
+
 export async function runPass (deps: PassDeps, request: PassRequest): Promise<PassOutcome> {
   const { config, logger: log } = deps
   const started = deps.clock()
@@ -59,17 +75,7 @@ export async function runPass (deps: PassDeps, request: PassRequest): Promise<Pa
   for (const p of problems) log.warn(p, 'mine data ignored')
   const mineMs = lap()
 
-  const update = updateLedger(deps.ledger.current, {
-    mine: snapshot,
-    destroyed: request.destroyed,
-    keys: keyList.keys,
-    ...(keyList.readAt === null ? {} : { keysReadAt: new Date(keyList.readAt) }),
-    keyGoneAfterMs: config.keyGoneAfterMs,
-    keyGoneHints: request.keyGoneHints,
-    subnets: config.subnets,
-    byMac: config.mine.byMac,
-    now: new Date(started),
-  })
+  const update = applyRules(deps, snapshot, keyList, request, started)
   for (const r of update.removed) if (r.reason === 'key-gone') log.warn({ minionId: r.minionId, ip: r.ip, keyGoneSince: r.keyGoneSince }, 'released: the master has had no key for this minion for DESTROY_WHEN_KEY_GONE_S (key-gone)')
   for (const s of update.skipped) log.warn(s, 'minion skipped')
   for (const c of update.conflicts) log.warn(c, 'reservation conflict: the older reservation wins')
