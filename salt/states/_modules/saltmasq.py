@@ -4,23 +4,28 @@ saltmasq's helpers on the minion that runs dnsmasq, called by saltmasq through s
 Install: put this file in ``<file_roots>/_modules/`` (``/srv/salt/_modules/`` on a stock
 master) and run ``salt <dnsmasq minion> saltutil.sync_modules``.
 
-No function takes a path from its caller: an eauth user allowed to call them could otherwise
-signal any process or read any file as root. Paths come from the minion's configuration or its
+No function takes a path to read or signal from its caller, and ``publish`` writes only into
+the directories configured for it: an eauth user allowed to call them could otherwise signal any
+process or read or write any file as root. Paths come from the minion's configuration or its
 pillar (``config.get``), under ``saltmasq:dnsmasq``:
 
-    pidfile    /run/dnsmasq/dnsmasq.pid        the dnsmasq to SIGHUP when there is no service manager
-    leasefile  /var/lib/misc/dnsmasq.leases    where dnsmasq keeps its leases
-    conf_file  (dnsmasq's default)             the configuration ``dnsmasq --test`` checks
-    reload     auto                            auto: ``service.reload`` under systemd, else the
-                                               pid file; or always ``service`` / ``pidfile``
+    pidfile       /run/dnsmasq/dnsmasq.pid      the dnsmasq to SIGHUP when there is no service manager
+    leasefile     /var/lib/misc/dnsmasq.leases  where dnsmasq keeps its leases
+    conf_file     (dnsmasq's default)           the configuration ``dnsmasq --test`` checks
+    reload        auto                          auto: ``service.reload`` under systemd, else the
+                                                pid file; or always ``service`` / ``pidfile``
+    publish_dirs  (none)                        the directories ``publish`` may write files in
+                                                (a list); nothing is written until it is set
 
 Every argument is checked before it reaches a command line, and commands run without a shell.
 """
+import hashlib
 import ipaddress
 import os
 import re
 import signal
 import subprocess
+import tempfile
 
 __virtualname__ = "saltmasq"
 
@@ -32,7 +37,10 @@ _DEFAULTS = {
     "leasefile": "/var/lib/misc/dnsmasq.leases",
     "conf_file": None,
     "reload": "auto",
+    "publish_dirs": [],
 }
+_FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$")
+_APPLY = ("none", "reload", "checked-restart")
 
 
 def __virtual__():
@@ -174,3 +182,166 @@ def release_lease(ip, interface):
             released.append(fields[4])
     comment = "released {} lease(s) of {}".format(len(released), address)
     return {"result": True, "released": released, "comment": comment}
+
+
+def _publish_dirs():
+    dirs = _setting("publish_dirs")
+    if isinstance(dirs, str):
+        dirs = [d.strip() for d in dirs.split(",") if d.strip()]
+    return {os.path.realpath(d) for d in dirs if isinstance(d, str) and os.path.isabs(d)}
+
+
+def _allowed_path(path, dirs):
+    """``path`` if it names a file (not a link) right inside one of ``dirs``, else None."""
+    if not isinstance(path, str) or not os.path.isabs(path) or os.path.normpath(path) != path:
+        return None
+    name = os.path.basename(path)
+    if not _FILE_NAME.match(name) or os.path.realpath(os.path.dirname(path)) not in dirs:
+        return None
+    if os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path)):
+        return None
+    return path
+
+
+def _read_bytes(path):
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
+def _digest(data):
+    return None if data is None else hashlib.sha256(data).hexdigest()
+
+
+def _write_atomic(path, data):
+    """Temp file beside it (a dot-name, which dnsmasq's directory watch skips), fsync, rename, fsync the directory."""
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _put_back(path, data):
+    if data is None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+    else:
+        _write_atomic(path, data)
+
+
+def _patched(current, hunks):
+    """``current`` (bytes) with ``hunks`` ([start, delete, [lines]] against its lines) applied, or None."""
+    text = current.decode("utf-8")
+    lines = text[:-1].split("\n") if text.endswith("\n") else ([text] if text else [])
+    try:
+        parsed = [(int(h[0]), int(h[1]), list(h[2])) for h in hunks]
+    except (TypeError, ValueError, IndexError):
+        return None
+    # In order and apart (each ends before the next starts), then applied from the last one back
+    # so that every start still counts in the base's lines.
+    end = len(lines)
+    for start, delete, insert in reversed(parsed):
+        if start < 0 or delete < 0 or start + delete > end or not all(isinstance(x, str) and "\n" not in x for x in insert):
+            return None
+        if delete == 0 and start == end and end != len(lines):
+            return None
+        lines[start:start + delete] = insert
+        end = start
+    return "".join(line + "\n" for line in lines).encode("utf-8")
+
+
+def _dnsmasq_takes_in(apply):
+    """Make dnsmasq take the written files in: a reload, or a check and then a restart."""
+    if apply == "reload":
+        done = reload()
+        return done["result"], done["comment"]
+    checked = check()
+    if not checked["result"]:
+        return False, "dnsmasq --test rejected the files: {}".format(checked["comment"])
+    ok = __salt__["service.restart"]("dnsmasq")
+    return bool(ok), "service.restart dnsmasq"
+
+
+def publish(files, apply="none", force_apply=False):
+    """
+    Make files saltmasq renders hold their new content, and have dnsmasq take them in, in one
+    call. Each file is ``{"path", "hash"}`` (the sha256 of the content wanted) with either
+    ``"content"`` (the whole file) or ``"base"`` (the sha256 of the content the caller last saw
+    here) and ``"hunks"`` (``[start, delete, [lines]]`` against that content's lines). A file
+    whose content is not ``base`` (new minion, restored or hand-edited file) is reported
+    ``stale`` with its hash and nothing is written: the caller sends it whole. Files are
+    written only if their content changes (temp file, fsync, rename, fsync directory), and
+    only inside ``saltmasq:dnsmasq:publish_dirs``.
+
+    ``apply``: ``none`` (dnsmasq reads them itself), ``reload`` (``saltmasq.reload``) or
+    ``checked-restart`` (``dnsmasq --test``, then ``service.restart dnsmasq``; the previous files
+    are put back when the check fails). dnsmasq is told only when a file changed, or when
+    ``force_apply`` says it still owes an earlier change.
+
+    CLI Example: ``salt dns01 saltmasq.publish '[{"path": "/etc/dnsmasq.saltmasq/dhcp-hosts", "hash": "...", "content": "..."}]' apply=reload``
+    """
+    if apply not in _APPLY:
+        return {"result": False, "comment": "apply must be one of {}, not {!r}".format(", ".join(_APPLY), apply)}
+    if not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
+        return {"result": False, "comment": "files must be a list of objects"}
+    dirs = _publish_dirs()
+    if not dirs:
+        return {"result": False, "comment": "saltmasq:dnsmasq:publish_dirs is not set on this minion: nothing may be written"}
+    plan, report, stale = [], {}, False
+    for spec in files:
+        path = _allowed_path(spec.get("path"), dirs)
+        if path is None:
+            return {"result": False, "comment": "refused {!r}: not a file right inside saltmasq:dnsmasq:publish_dirs ({})".format(spec.get("path"), ", ".join(sorted(dirs)))}
+        current = _read_bytes(path)
+        if "content" in spec:
+            wanted = spec["content"].encode("utf-8") if isinstance(spec["content"], str) else None
+        elif spec.get("base") is not None and spec.get("base") == _digest(current):
+            wanted = _patched(current, spec.get("hunks") or [])
+        else:
+            wanted = None
+        if wanted is None or _digest(wanted) != spec.get("hash"):
+            report[path] = {"status": "stale", "hash": _digest(current)}
+            stale = True
+            continue
+        plan.append((path, current, wanted))
+    if stale:
+        for path, current, _ in plan:
+            report[path] = {"status": "pending", "hash": _digest(current)}
+        return {"result": False, "stale": True, "files": report, "applied": False,
+                "comment": "not the content the caller last saw: send these files whole"}
+    changed = []
+    for path, current, wanted in plan:
+        if current != wanted:
+            _write_atomic(path, wanted)
+            changed.append((path, current))
+        report[path] = {"status": "written" if current != wanted else "unchanged", "hash": _digest(wanted)}
+    if apply == "none" or not (changed or force_apply):
+        return {"result": True, "files": report, "applied": False, "comment": "{} file(s) written".format(len(changed))}
+    ok, how = _dnsmasq_takes_in(apply)
+    if not ok and apply == "checked-restart" and how.startswith("dnsmasq --test"):
+        for path, current in changed:
+            _put_back(path, current)
+            report[path] = {"status": "rolled-back", "hash": _digest(current)}
+    comment = "{} file(s) written; {}".format(len(changed), how)
+    return {"result": ok, "files": report, "applied": ok, "comment": comment}
