@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { pino } from 'pino'
 import { loadConfig, type FormatName } from '../src/config.js'
 import { renderConfFile, renderEntries, renderHostsFiles } from '../src/dnsmasq/lines.js'
-import { Publisher, type Published } from '../src/dnsmasq/publisher.js'
+import { openPublisher, type Published } from '../src/dnsmasq/publisher.js'
 import type { Reservation } from '../src/ledger/ledger.js'
 import { systemClock } from '../src/util/clock.js'
 import { DhcpDnsmasq } from '../src/lab/dhcp-dnsmasq.js'
@@ -175,7 +175,7 @@ async function main (args: WorkerArgs): Promise<WorkerResult> {
       return { dns: true }
     },
   }
-  const publisher = await Publisher.open({ config, client, logger: pino({ level: 'silent' }), clock: systemClock })
+  const publisher = await openPublisher({ config, client, logger: pino({ level: 'silent' }), clock: systemClock })
   const current = [...fleet]
   const publish = async (): Promise<Published> => await publisher.publish(current)
   // Bring the publisher's view in line with the disk (no change in dnsmasq).

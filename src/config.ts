@@ -16,6 +16,10 @@ import { hostNameProblem, Subnets } from './ledger/validate.js'
 export const FORMAT_NAMES = ['hostsdir', 'hostsfile', 'conf'] as const
 export type FormatName = typeof FORMAT_NAMES[number]
 
+/** Salt's tgt_type values that name minions (DNSMASQ_MINION_TGT_TYPE). */
+export const TARGET_TYPES = ['glob', 'pcre', 'list', 'grain', 'grain_pcre', 'pillar', 'pillar_pcre', 'nodegroup', 'range', 'compound', 'ipcidr'] as const
+export type TargetType = typeof TARGET_TYPES[number]
+
 export const envSchema = Type.Object({
   HOST: Type.String({ default: '127.0.0.1' }),
   PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
@@ -71,6 +75,11 @@ export const envSchema = Type.Object({
   STATE_FILE: Type.String({ default: '/var/lib/saltmasq/state.json', minLength: 1 }),
 
   DNSMASQ_MINION: Type.String({ minLength: 1 }),
+  // How DNSMASQ_MINION is matched (Salt's tgt_type): one dnsmasq or many (a failover pair, one per site).
+  DNSMASQ_MINION_TGT_TYPE: Type.Union(TARGET_TYPES.map((t) => Type.Literal(t)), { default: 'glob' }),
+  // local: saltmasq writes the dnsmasq files on this host. salt: it sends them to every dnsmasq
+  // minion through salt-api (saltmasq.publish), as deltas, and keeps only its state file here.
+  DNSMASQ_PUBLISH: Type.Union([Type.Literal('local'), Type.Literal('salt')], { default: 'local' }),
   // Unset: saltmasq.reload for hostsdir and hostsfile (SIGHUP re-reads them: service.reload
   // under systemd, the pid file without a service manager), service.restart dnsmasq for conf
   // (dnsmasq reads conf-dir files only at start).
@@ -130,6 +139,8 @@ export interface Config {
   dnsDomain?: string
   dnsmasq: {
     minion: string
+    targetType: TargetType
+    publish: 'local' | 'salt'
     /** What makes dnsmasq take the files in (reload or restart): the one thing "apply" means. */
     apply: SaltFunction
     /** conf format only: the syntax check run before a restart; null when turned off */
@@ -191,6 +202,9 @@ export function toConfig (env: Env): Config {
     // dnsmasq would read each file twice, once as DHCP hosts and once as DNS hosts.
     throw new errors.BadConfig('DNS_HOSTSDIR', 'must not be the same directory as DHCP_HOSTSDIR')
   }
+  if (env.DNSMASQ_PUBLISH === 'salt' && format === 'hostsdir') {
+    throw new errors.BadConfig('DNSMASQ_PUBLISH', 'salt publishing takes RESERVATIONS_FORMAT hostsfile or conf: a file per reservation is a Salt call per change and a directory to keep in step on every minion')
+  }
   // Parsed whatever the format, so a bad value is caught before someone switches formats.
   const check = optionalFunction(env.DNSMASQ_TEST_FUNCTION, 'DNSMASQ_TEST_ARGS', env.DNSMASQ_TEST_ARGS)
   const config: Config = {
@@ -234,6 +248,8 @@ export function toConfig (env: Env): Config {
     applyMinIntervalMs: env.RELOAD_MIN_INTERVAL_S * 1000,
     dnsmasq: {
       minion: env.DNSMASQ_MINION,
+      targetType: env.DNSMASQ_MINION_TGT_TYPE,
+      publish: env.DNSMASQ_PUBLISH,
       apply: applyFunction(format, env.DNSMASQ_APPLY_FUNCTION, env.DNSMASQ_APPLY_ARGS),
       check: format === 'conf' ? check : null,
       release: optionalFunction(env.DNSMASQ_RELEASE_FUNCTION, 'DNSMASQ_RELEASE_ARGS', env.DNSMASQ_RELEASE_ARGS),

@@ -24,6 +24,7 @@ export const errors = {
 
   ApplyNoMinion: createError<[string, string]>('SALTMASQ_APPLY_NO_MINION', "no minion matching '%s' answered %s: is DNSMASQ_MINION right and the minion up?", 502),
   ApplyFailed: createError<[string, string, string]>('SALTMASQ_APPLY_FAILED', '%s on %s failed: %s', 502),
+  NoMinionCurrent: createError<[string, string]>('SALTMASQ_NO_DNSMASQ_MINION_CURRENT', "no dnsmasq minion matching '%s' holds the reservations: %s; they are sent again at the next sync", 502),
   CheckFailed: createError<[string, string]>('SALTMASQ_DNSMASQ_CHECK_FAILED', 'dnsmasq rejected the new reservations (%s), so the previous file was restored and dnsmasq was not restarted: %s', 502),
   RenderRefused: createError<[string]>('SALTMASQ_RENDER_REFUSED', 'refusing to write a line dnsmasq would reject: %s', 500),
   StateCorrupt: createError<[string, string]>('SALTMASQ_STATE_CORRUPT', 'state file %s is unreadable: %s', 500),

@@ -1,7 +1,9 @@
 // The dnsmasq host as saltmasq reaches it: through salt-api's local client on DNSMASQ_MINION.
 // Three things are done there: apply (make dnsmasq take the files in), check (dnsmasq --test,
 // conf format) and release a destroyed machine's lease.
+import type { Logger } from 'pino'
 import type { Config } from '../config.js'
+import type { Reservation } from '../ledger/reservation.js'
 import { callOnMinions, type LocalClient } from '../salt/local-call.js'
 
 export class DnsmasqMinion {
@@ -18,12 +20,12 @@ export class DnsmasqMinion {
   }
 
   async apply (): Promise<void> {
-    await callOnMinions(this.#client, this.#settings.minion, this.#settings.apply)
+    await callOnMinions(this.#client, this.#settings.minion, this.#settings.apply, [], this.#settings.targetType)
   }
 
   /** The configured check, if any; throws SALTMASQ_APPLY_FAILED when dnsmasq rejects the files. */
   async check (): Promise<void> {
-    if (this.#settings.check !== null) await callOnMinions(this.#client, this.#settings.minion, this.#settings.check)
+    if (this.#settings.check !== null) await callOnMinions(this.#client, this.#settings.minion, this.#settings.check, [], this.#settings.targetType)
   }
 
   get checks (): string | null {
@@ -35,6 +37,25 @@ export class DnsmasqMinion {
   }
 
   async releaseLease (ip: string): Promise<void> {
-    if (this.#settings.release !== null) await callOnMinions(this.#client, this.#settings.minion, this.#settings.release, [ip])
+    if (this.#settings.release !== null) await callOnMinions(this.#client, this.#settings.minion, this.#settings.release, [ip], this.#settings.targetType)
   }
+}
+
+/**
+ * Frees the leases of destroyed machines on every dnsmasq minion, so their IP and name are free
+ * at once. The reservation is already gone; a failure here is reported, never fatal.
+ */
+export async function releaseLeases (minion: DnsmasqMinion, removed: readonly Reservation[], log: Logger): Promise<{ released: string[], releaseFailures: Array<{ minionId: string, ip: string, reason: string }> }> {
+  const out = { released: [] as string[], releaseFailures: [] as Array<{ minionId: string, ip: string, reason: string }> }
+  if (!minion.releasesLeases) return out
+  for (const r of removed) {
+    try {
+      await minion.releaseLease(r.ip)
+      out.released.push(r.ip)
+    } catch (err) {
+      log.warn({ err, minionId: r.minionId, ip: r.ip }, 'could not release the lease of a destroyed machine')
+      out.releaseFailures.push({ minionId: r.minionId, ip: r.ip, reason: (err as Error).message })
+    }
+  }
+  return out
 }

@@ -1,25 +1,28 @@
-// Publishes reservations to a dnsmasq on this host: the format writes its files, and dnsmasq is
-// told through Salt only when the format says it must. The order makes a crash harmless at any
-// point: the owed apply is recorded on disk before any file changes, and cleared only after the
-// apply succeeded. A format whose apply is costly has its applies paced to one per
-// RELOAD_MIN_INTERVAL_S; the caller syncs again when `applyDueInMs` says.
+// Publishing reservations to dnsmasq, two ways (DNSMASQ_PUBLISH): `local` writes the files on
+// this host and has dnsmasq told through Salt; `salt` sends them through salt-api to every
+// dnsmasq minion the target matches, which writes them and tells its dnsmasq in the same call.
+// The sync pass sees only this interface.
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
-import { errors } from '../errors.js'
 import type { Reservation } from '../ledger/reservation.js'
 import type { LocalClient } from '../salt/local-call.js'
 import type { Clock } from '../util/clock.js'
-import { DnsmasqMinion } from './dnsmasq-minion.js'
-import type { ApplyNeed, FileLines, Format, FormatChange } from './format.js'
-import { FORMATS } from './formats/index.js'
-import { OwedApply, type Owed } from './owed-apply.js'
+import type { ApplyNeed, FileLines, FormatChange } from './format.js'
+import { LocalPublisher } from './local-publisher.js'
+import type { MinionStatus } from './minion-records.js'
+import type { Owed } from './owed-apply.js'
+import { SaltPublisher } from './salt-publisher.js'
 
 export interface Published extends FormatChange {
-  /** dnsmasq was told (reload or restart) in this publish. */
+  /** dnsmasq was told (reload or restart) in this publish (on any dnsmasq minion). */
   applied: boolean
-  /** An apply is owed and paced: due in this many ms (the caller syncs again then). */
+  /** An apply is owed and waits (paced, or a dnsmasq minion is behind): sync again in this many ms. */
   applyDueInMs: number | null
   unownedFiles: string[]
+  /** DNSMASQ_PUBLISH=salt: each dnsmasq minion, current or behind (empty for local). */
+  dnsmasqMinions: MinionStatus[]
+  /** DNSMASQ_PUBLISH=salt: bytes of publish calls sent to salt-api (0 for local). */
+  bytesSent: number
   /** Rendering and comparing with what is on disk; writing; telling dnsmasq. */
   prepareMs: number
   writeMs: number
@@ -38,110 +41,21 @@ export interface PublisherOptions {
   clock: Clock
 }
 
-function msSince (start: number): number {
-  return Math.round((performance.now() - start) * 10) / 10
+export interface Publisher {
+  /** The DHCP reservations dnsmasq was last given, and where they are (to rebuild a lost ledger). */
+  readBack: () => Promise<{ source: string, text: string | null }>
+  /** What was published before this process started (the saved ledger): deltas start from it. */
+  remember: (reservations: readonly Reservation[]) => void
+  /** The apply dnsmasq is owed, if any, and whether it is only waiting for its turn. */
+  readonly owed: (Owed & { paced: boolean }) | null
+  readonly dnsmasqMinions: MinionStatus[]
+  /** What publishing `reservations` would change, line by line, and whether dnsmasq would be told; writes nothing. */
+  preview: (reservations: readonly Reservation[]) => Promise<{ files: FileLines[], apply: ApplyNeed }>
+  publish: (reservations: readonly Reservation[]) => Promise<Published>
+  /** Frees the leases of destroyed machines; a failure is reported, never fatal. */
+  release: (removed: readonly Reservation[]) => Promise<Released>
 }
 
-export class Publisher {
-  readonly #format: Format
-  readonly #minion: DnsmasqMinion
-  readonly #owed: OwedApply
-  readonly #log: Logger
-  readonly #clock: Clock
-  readonly #minIntervalMs: number
-  #lastApplyAt = -Infinity
-
-  private constructor (format: Format, minion: DnsmasqMinion, owed: OwedApply, opts: PublisherOptions) {
-    this.#format = format
-    this.#minion = minion
-    this.#owed = owed
-    this.#log = opts.logger
-    this.#clock = opts.clock
-    this.#minIntervalMs = opts.config.applyMinIntervalMs
-  }
-
-  static async open (opts: PublisherOptions): Promise<Publisher> {
-    const format = await FORMATS[opts.config.format](opts.config)
-    const owed = await OwedApply.open(`${opts.config.files.state}.apply-owed`, opts.clock(), format.legacyOwedMarker)
-    if (owed.owed !== null) opts.logger.info({ owedSince: new Date(owed.owed.since).toISOString() }, 'an apply owed before saltmasq stopped will be made at the next sync')
-    const unowned = format.unownedFiles
-    if (unowned.length > 0) opts.logger.warn({ files: unowned.slice(0, 20), count: unowned.length }, 'files saltmasq does not own are in its hosts directories; they are left alone')
-    return new Publisher(format, new DnsmasqMinion(opts.client, opts.config.dnsmasq), owed, opts)
-  }
-
-  /** The DHCP reservations dnsmasq was last given, and where they are (to rebuild a lost ledger). */
-  async readBack (): Promise<{ source: string, text: string | null }> {
-    return await this.#format.readBack()
-  }
-
-  /** The apply dnsmasq is owed, if any, and whether it is only waiting for its paced turn. */
-  get owed (): (Owed & { paced: boolean }) | null {
-    const owed = this.#owed.owed
-    if (owed === null) return null
-    return { ...owed, paced: this.#format.pacedApply && this.#dueInMs() > 0 }
-  }
-
-  #dueInMs (): number {
-    return this.#lastApplyAt + this.#minIntervalMs - this.#clock()
-  }
-
-  /** What publishing `reservations` would change, line by line, and whether dnsmasq would be told; writes nothing. */
-  async preview (reservations: readonly Reservation[]): Promise<{ files: FileLines[], apply: ApplyNeed }> {
-    const pending = await this.#format.prepare(reservations)
-    const needs = [pending.need, this.#owed.owed?.need ?? 'none']
-    const apply: ApplyNeed = needs.includes('checked-apply') ? 'checked-apply' : needs.includes('apply') ? 'apply' : 'none'
-    return { files: pending.lines(), apply }
-  }
-
-  async publish (reservations: readonly Reservation[]): Promise<Published> {
-    const started = performance.now()
-    const pending = await this.#format.prepare(reservations)
-    const prepareMs = msSince(started)
-    const writeStarted = performance.now()
-    const owedBefore = this.#owed.owed
-    if (pending.need !== 'none') await this.#owed.record(pending.need, this.#clock())
-    const { undo, ...change } = await pending.commit()
-    const out: Published = { ...change, applied: false, applyDueInMs: null, unownedFiles: this.#format.unownedFiles, prepareMs, writeMs: msSince(writeStarted), applyMs: 0 }
-    if (out.blocked.length > 0) this.#log.warn({ minions: out.blocked }, 'reservations not published: a file saltmasq does not own has their name')
-
-    const owed = this.#owed.owed
-    if (owed === null) return out
-    if (this.#format.pacedApply && this.#dueInMs() > 0) return { ...out, applyDueInMs: Math.ceil(this.#dueInMs()) }
-
-    const applyStarted = performance.now()
-    if (owed.need === 'checked-apply') {
-      try {
-        await this.#minion.check()
-      } catch (err) {
-        await undo()
-        // What was owed before this change (already checked) stays owed.
-        if (owedBefore === null) await this.#owed.clear()
-        if ((err as { code?: string }).code === 'SALTMASQ_APPLY_FAILED') throw new errors.CheckFailed(this.#minion.checks ?? 'check', (err as Error).message)
-        throw err
-      }
-    }
-    await this.#minion.apply()
-    this.#lastApplyAt = this.#clock()
-    await this.#owed.clear()
-    return { ...out, applied: true, applyMs: msSince(applyStarted) }
-  }
-
-  /**
-   * Frees the leases of destroyed machines so their IP and name are free at once. The
-   * reservation is already gone; a failure here is reported, never fatal.
-   */
-  async release (removed: readonly Reservation[]): Promise<Released> {
-    const out: Released = { released: [], releaseFailures: [] }
-    if (!this.#minion.releasesLeases) return out
-    for (const r of removed) {
-      try {
-        await this.#minion.releaseLease(r.ip)
-        out.released.push(r.ip)
-      } catch (err) {
-        this.#log.warn({ err, minionId: r.minionId, ip: r.ip }, 'could not release the lease of a destroyed machine')
-        out.releaseFailures.push({ minionId: r.minionId, ip: r.ip, reason: (err as Error).message })
-      }
-    }
-    return out
-  }
+export async function openPublisher (opts: PublisherOptions): Promise<Publisher> {
+  return opts.config.dnsmasq.publish === 'salt' ? await SaltPublisher.open(opts) : await LocalPublisher.open(opts)
 }

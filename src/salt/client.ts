@@ -38,6 +38,12 @@ export interface SaltCall {
 
 export type Lowstate = Record<string, unknown> & { client: 'local' | 'runner' | 'wheel', fun: string }
 
+/** How a local call is targeted (Salt's tgt_type; glob when unset) and its keyword arguments. */
+export interface LocalOptions {
+  tgtType?: string
+  kwarg?: Record<string, unknown>
+}
+
 /** Every minion id the master has a key for, whatever the key's state. */
 export type KeyLists = ReadonlySet<string>
 
@@ -178,8 +184,15 @@ export class SaltClient {
    * that answered. Not retried here: a restart is not idempotent, and a failed apply is owed
    * to the next sync anyway.
    */
-  async local (target: string, fun: string, args: readonly string[]): Promise<Record<string, unknown>> {
-    const ret = await this.#one({ client: 'local', tgt: target, fun, arg: [...args] })
+  async local (target: string, fun: string, args: readonly string[], opts: LocalOptions = {}): Promise<Record<string, unknown>> {
+    const ret = await this.#one({
+      client: 'local',
+      tgt: target,
+      fun,
+      arg: [...args],
+      ...(opts.tgtType === undefined || opts.tgtType === 'glob' ? {} : { tgt_type: opts.tgtType }),
+      ...(opts.kwarg === undefined ? {} : { kwarg: opts.kwarg }),
+    })
     if (typeof ret !== 'object' || ret === null || Array.isArray(ret)) {
       throw new errors.SaltBadResponse(`local ${fun} returned ${JSON.stringify(ret).slice(0, 200)}`)
     }

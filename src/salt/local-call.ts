@@ -38,8 +38,8 @@ export function localFailure (value: unknown): string | null {
 }
 
 /** Runs `call` on `target` and returns the ids of the minions that ran it, all successfully. */
-export async function callOnMinions (client: LocalClient, target: string, call: SaltFunction, leadingArgs: readonly string[] = []): Promise<string[]> {
-  const results = await client.local(target, call.fun, [...leadingArgs, ...call.args])
+export async function callOnMinions (client: LocalClient, target: string, call: SaltFunction, leadingArgs: readonly string[] = [], tgtType = 'glob'): Promise<string[]> {
+  const results = await client.local(target, call.fun, [...leadingArgs, ...call.args], { tgtType })
   const minions = Object.keys(results).sort()
   if (minions.length === 0) throw new errors.ApplyNoMinion(target, call.fun)
   for (const minion of minions) {

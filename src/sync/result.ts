@@ -3,6 +3,7 @@
 import { Type, type Static } from 'typebox'
 import { ConflictSchema, RemovalSchema, ReservationSchema, SkippedSchema } from '../ledger/reservation.js'
 import { MineProblemSchema } from '../salt/mine.js'
+import { MinionStatusSchema } from '../dnsmasq/minion-records.js'
 
 export const SyncResultSchema = Type.Object({
   startedAt: Type.String(),
@@ -24,6 +25,8 @@ export const SyncResultSchema = Type.Object({
   unownedFiles: Type.Array(Type.String()),
   blocked: Type.Array(Type.String()),
   released: Type.Array(Type.String()),
+  dnsmasqMinions: Type.Array(MinionStatusSchema, { description: 'DNSMASQ_PUBLISH=salt: each dnsmasq minion after this sync, current or behind (empty for local)' }),
+  bytesSent: Type.Integer({ description: 'DNSMASQ_PUBLISH=salt: bytes of saltmasq.publish arguments sent to salt-api (0 for local)' }),
   releaseFailures: Type.Array(Type.Object({ minionId: Type.String(), ip: Type.String(), reason: Type.String() })),
   stagesMs: Type.Object({ mine: Type.Number(), ledger: Type.Number(), render: Type.Number(), write: Type.Number(), apply: Type.Number() }, {
     description: 'where the time went: mine read and parse, ledger update, rendering and writing files, applying and releasing leases',

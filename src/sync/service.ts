@@ -2,7 +2,7 @@
 // pass) and readiness. The app builds it once; the tests and benchmarks build the same thing.
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
-import { Publisher } from '../dnsmasq/publisher.js'
+import { openPublisher, type Publisher } from '../dnsmasq/publisher.js'
 import type { SaltClient } from '../salt/client.js'
 import type { Clock } from '../util/clock.js'
 import { dryRun, type Diff } from './diff.js'
@@ -37,8 +37,9 @@ export interface SyncServiceOptions {
 }
 
 export async function openSyncService ({ config, client, logger, clock, maxBacklog }: SyncServiceOptions): Promise<SyncService> {
-  const publisher = await Publisher.open({ config, client, logger, clock })
+  const publisher = await openPublisher({ config, client, logger, clock })
   const ledger = await DurableLedger.open(config.files.state, publisher, clock, logger)
+  publisher.remember([...ledger.current.values()])
   const keys = new KeyWatch(client, logger, config.keyGoneAfterMs > 0, clock)
   const scheduler = new SyncScheduler({
     pass: async (request) => await runPass({ config, client, keys, ledger, publisher, clock, logger }, request),
