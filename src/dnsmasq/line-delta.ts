@@ -20,10 +20,11 @@ export function splitLines (content: string): string[] {
 
 /**
  * The hunks that make `base` into `next`, in order and apart; null when they would take more
- * than `maxEdits` changed lines (the whole file is then the smaller thing to send).
+ * than `maxEdits` changed lines or `timeoutMs` to work out (the whole file is then the
+ * smaller, or the quicker, thing to send).
  */
-export function lineDelta (base: readonly string[], next: readonly string[], maxEdits: number): Hunk[] | null {
-  const parts = diffArrays(base as string[], next as string[], { maxEditLength: maxEdits })
+export function lineDelta (base: readonly string[], next: readonly string[], maxEdits: number, timeoutMs = 250): Hunk[] | null {
+  const parts = diffArrays(base as string[], next as string[], { maxEditLength: maxEdits, timeout: timeoutMs })
   if (parts === undefined) return null
   const hunks: Hunk[] = []
   let at = 0

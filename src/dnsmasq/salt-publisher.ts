@@ -28,7 +28,7 @@ interface RenderedFile { path: string, content: string, hash: string }
 type PublishFile = { path: string, hash: string, content: string } | { path: string, hash: string, base: string, hunks: Hunk[] }
 
 /** Past this many changed lines a delta is not worth working out: the file goes whole. */
-const MAX_DELTA_EDITS = 20_000
+const MAX_DELTA_EDITS = 2000
 
 function msSince (start: number): number {
   return Math.round((performance.now() - start) * 10) / 10
