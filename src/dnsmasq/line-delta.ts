@@ -24,10 +24,22 @@ export function splitLines (content: string): string[] {
  * smaller, or the quicker, thing to send).
  */
 export function lineDelta (base: readonly string[], next: readonly string[], maxEdits: number, timeoutMs = 250): Hunk[] | null {
-  const parts = diffArrays(base as string[], next as string[], { maxEditLength: maxEdits, timeout: timeoutMs })
+  // What both share at the start and the end is left out first: most syncs change a few lines.
+  let head = 0
+  while (head < base.length && head < next.length && base[head] === next[head]) head++
+  let tail = 0
+  while (tail < base.length - head && tail < next.length - head && base[base.length - 1 - tail] === next[next.length - 1 - tail]) tail++
+  const from = base.slice(head, base.length - tail)
+  const to = next.slice(head, next.length - tail)
+  // Counted in one pass before diffing (the files' lines are unique): a diff that would give up
+  // anyway costs far more than this to find out.
+  const had = new Set(from)
+  const added = to.reduce((n, line) => had.has(line) ? n : n + 1, 0)
+  if (added + Math.max(0, from.length - (to.length - added)) > maxEdits) return null
+  const parts = diffArrays(from, to, { maxEditLength: maxEdits, timeout: timeoutMs })
   if (parts === undefined) return null
   const hunks: Hunk[] = []
-  let at = 0
+  let at = head
   let open: Hunk | null = null
   for (const part of parts) {
     if (!part.added && !part.removed) {

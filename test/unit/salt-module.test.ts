@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto'
 import { lstat, readdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
+import { lineDelta } from '../../src/dnsmasq/line-delta.js'
 import { run } from '../../src/lab/processes.js'
 import { saltFiles, venvBin } from '../../src/lab/paths.js'
 
@@ -133,4 +134,20 @@ t.test('publish with checked-restart puts the previous file back when dnsmasq --
   const next = `${HEAD}dhcp-host=web01,10.0.0.5\ndhcp-host=web02,10.0.0.6\n`
   const accepted = await call(settings, `[saltmasq.publish([{'path': ${JSON.stringify(path)}, 'hash': '${sha256(next)}', 'content': ${JSON.stringify(next)}}], apply='checked-restart'), calls()]`) as unknown as [Record<string, unknown>, string[]]
   t.match(accepted, [{ result: true, applied: true }, ['restart dnsmasq']])
+})
+
+t.test("the module applies saltmasq's own deltas to the same bytes saltmasq rendered", async (t) => {
+  const dir = t.testdir()
+  const path = join(dir, 'addn-hosts')
+  const settings = { 'saltmasq:dnsmasq:publish_dirs': [dir] }
+  const base = [HEAD.trimEnd(), ...Array.from({ length: 400 }, (_, i) => `10.0.${i >> 8}.${i & 255} vm${i}`)]
+  const next = base.filter((_, i) => i % 37 !== 5).map((l, i) => i % 53 === 7 ? `${l} vm-alias${i}` : l)
+  next.splice(120, 0, '10.9.0.1 newcomer', '10.9.0.2 newcomer2')
+  const text = (lines: string[]): string => lines.map((l) => `${l}\n`).join('')
+  await writeFile(path, text(base))
+  const hunks = lineDelta(base, next, 2000)
+  t.ok(hunks !== null && hunks.length > 10, `${hunks?.length} hunks`)
+  const res = await call(settings, `saltmasq.publish([json.loads(${JSON.stringify(JSON.stringify({ path, hash: sha256(text(next)), base: sha256(text(base)), hunks }))})])`)
+  t.match(res, { result: true, files: { [path]: { status: 'written', hash: sha256(text(next)) } } })
+  t.equal(await readFile(path, 'utf8'), text(next))
 })
