@@ -105,6 +105,7 @@ export async function buildApp (opts: BuildOptions) {
     lastResult: () => scheduler.lastResult,
     backlog: () => scheduler.backlog,
     owedApplySince: () => publisher.owed?.since ?? null,
+    dnsmasqMinions: () => publisher.dnsmasqMinions,
     stream: stream === null ? null : () => stream.state,
   })
   app.decorate('saltmasq', { config, scheduler, ledger, publisher, readiness, intake, stream, metrics })
@@ -142,7 +143,7 @@ export async function buildApp (opts: BuildOptions) {
     await scope.register(auth, { token: config.webhook.token, hmacSecret: config.webhook.hmacSecret, bodyLimit: BODY_LIMIT })
     await scope.register(webhook, { intake, rateLimit: config.webhook.hookRateLimit })
     await scope.register(resync, { scheduler, rateLimit: config.webhook.resyncRateLimit })
-    await scope.register(reservations, { scheduler, ledger, intake, stream, dryRun: sync.dryRun })
+    await scope.register(reservations, { scheduler, ledger, intake, stream, dryRun: sync.dryRun, dnsmasqMinions: () => publisher.dnsmasqMinions })
   })
   return app
 }

@@ -80,6 +80,10 @@ export const envSchema = Type.Object({
   // local: saltmasq writes the dnsmasq files on this host. salt: it sends them to every dnsmasq
   // minion through salt-api (saltmasq.publish), as deltas, and keeps only its state file here.
   DNSMASQ_PUBLISH: Type.Union([Type.Literal('local'), Type.Literal('salt')], { default: 'local' }),
+  // salt publishing: how long the master waits for the dnsmasq minions' answers, and again for
+  // those still running the call (Salt's timeout and gather_job_timeout). A minion that is down
+  // makes each publish take about twice this; keep it under SALT_API_TIMEOUT_MS / 2000.
+  DNSMASQ_PUBLISH_WAIT_S: Type.Integer({ default: 3, minimum: 1, maximum: 300 }),
   // Unset: saltmasq.reload for hostsdir and hostsfile (SIGHUP re-reads them: service.reload
   // under systemd, the pid file without a service manager), service.restart dnsmasq for conf
   // (dnsmasq reads conf-dir files only at start).
@@ -141,6 +145,8 @@ export interface Config {
     minion: string
     targetType: TargetType
     publish: 'local' | 'salt'
+    /** Salt's timeout and gather_job_timeout for a publish call. */
+    publishWaitS: number
     /** What makes dnsmasq take the files in (reload or restart): the one thing "apply" means. */
     apply: SaltFunction
     /** conf format only: the syntax check run before a restart; null when turned off */
@@ -205,6 +211,9 @@ export function toConfig (env: Env): Config {
   if (env.DNSMASQ_PUBLISH === 'salt' && format === 'hostsdir') {
     throw new errors.BadConfig('DNSMASQ_PUBLISH', 'salt publishing takes RESERVATIONS_FORMAT hostsfile or conf: a file per reservation is a Salt call per change and a directory to keep in step on every minion')
   }
+  if (env.DNSMASQ_PUBLISH === 'salt' && env.DNSMASQ_PUBLISH_WAIT_S * 2000 >= env.SALT_API_TIMEOUT_MS) {
+    throw new errors.BadConfig('DNSMASQ_PUBLISH_WAIT_S', `${env.DNSMASQ_PUBLISH_WAIT_S} s twice over is longer than SALT_API_TIMEOUT_MS (${env.SALT_API_TIMEOUT_MS} ms): a publish to a minion that is down would time out for every minion`)
+  }
   // Parsed whatever the format, so a bad value is caught before someone switches formats.
   const check = optionalFunction(env.DNSMASQ_TEST_FUNCTION, 'DNSMASQ_TEST_ARGS', env.DNSMASQ_TEST_ARGS)
   const config: Config = {
@@ -250,6 +259,7 @@ export function toConfig (env: Env): Config {
       minion: env.DNSMASQ_MINION,
       targetType: env.DNSMASQ_MINION_TGT_TYPE,
       publish: env.DNSMASQ_PUBLISH,
+      publishWaitS: env.DNSMASQ_PUBLISH_WAIT_S,
       apply: applyFunction(format, env.DNSMASQ_APPLY_FUNCTION, env.DNSMASQ_APPLY_ARGS),
       check: format === 'conf' ? check : null,
       release: optionalFunction(env.DNSMASQ_RELEASE_FUNCTION, 'DNSMASQ_RELEASE_ARGS', env.DNSMASQ_RELEASE_ARGS),

@@ -121,7 +121,7 @@ export class SaltPublisher implements Publisher {
   /** Owed only when no dnsmasq minion holds the reservations: one that is behind is reported, not owed. */
   get owed (): (Owed & { paced: boolean }) | null {
     const records = [...this.#records.all.values()]
-    if (records.length === 0 || records.some((r) => r.behindSince === null && !r.applyOwed)) return null
+    if (records.length === 0 || records.some((r) => r.behindSince === null)) return null
     return { need: this.#files.apply === 'reload' ? 'apply' : 'checked-apply', since: Math.min(...records.map((r) => r.behindSince ?? this.#clock())), paced: false }
   }
 
@@ -161,7 +161,7 @@ export class SaltPublisher implements Publisher {
   async #call (target: string, tgtType: string, files: PublishFile[], forceApply: boolean): Promise<{ answers: Map<string, Answer>, bytes: number }> {
     const kwarg = { files, apply: this.#files.apply, force_apply: forceApply }
     const bytes = Buffer.byteLength(JSON.stringify(kwarg))
-    const replies = await this.#client.local(target, 'saltmasq.publish', [], { tgtType, kwarg })
+    const replies = await this.#client.local(target, 'saltmasq.publish', [], { tgtType, kwarg, waitS: this.#config.dnsmasq.publishWaitS })
     return { answers: new Map(Object.entries(replies).map(([m, v]) => [m, answerOf(v)])), bytes }
   }
 

@@ -4,6 +4,7 @@
 // salt-api hangs.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { MinionStatusSchema } from '../dnsmasq/minion-records.js'
 import type { ReadinessMonitor } from '../sync/readiness.js'
 
 const Detail = Type.Object({
@@ -21,6 +22,9 @@ const Detail = Type.Object({
     disconnectedSince: Type.Union([Type.String(), Type.Null()]),
     lastError: Type.Union([Type.String(), Type.Null()]),
   }, { description: 'salt-api GET /events, when EVENT_STREAM is on; the whole state is in GET /reservations' })),
+  dnsmasqMinions: Type.Optional(Type.Array(MinionStatusSchema, {
+    description: 'DNSMASQ_PUBLISH=salt: each dnsmasq minion; one behind is reported here and in the metrics, and makes saltmasq unready only when none holds the reservations',
+  })),
 })
 
 const health: FastifyPluginAsyncTypebox<{ readiness: ReadinessMonitor }> = async (app, { readiness }) => {

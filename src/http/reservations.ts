@@ -5,6 +5,7 @@ import { Type } from 'typebox'
 import { errors } from '../errors.js'
 import type { EventIntake } from '../events/intake.js'
 import { StreamStateSchema, type SaltEventStream } from '../events/salt-event-stream.js'
+import { MinionStatusSchema, type MinionStatus } from '../dnsmasq/minion-records.js'
 import { ReservationSchema } from '../ledger/reservation.js'
 import { hostNameProblem } from '../ledger/validate.js'
 import { DiffSchema, type Diff } from '../sync/diff.js'
@@ -21,9 +22,10 @@ export interface ReservationsOptions {
   intake: EventIntake
   stream: SaltEventStream | null
   dryRun: () => Promise<Diff>
+  dnsmasqMinions: () => MinionStatus[]
 }
 
-const reservations: FastifyPluginAsyncTypebox<ReservationsOptions> = async (app, { scheduler, ledger, intake, stream, dryRun }) => {
+const reservations: FastifyPluginAsyncTypebox<ReservationsOptions> = async (app, { scheduler, ledger, intake, stream, dryRun, dnsmasqMinions }) => {
   app.get('/reservations', {
     schema: {
       response: {
@@ -35,6 +37,7 @@ const reservations: FastifyPluginAsyncTypebox<ReservationsOptions> = async (app,
           }),
           events: Type.Object({ webhook: Counts, stream: Counts }, { description: 'events judged since saltmasq started, by source' }),
           eventStream: Type.Union([StreamStateSchema, Type.Null()], { description: 'null when EVENT_STREAM=false' }),
+          dnsmasqMinions: Type.Array(MinionStatusSchema, { description: 'DNSMASQ_PUBLISH=salt: each dnsmasq minion, current or behind and since when (empty for local)' }),
         }),
         401: ErrorReply,
       },
@@ -50,6 +53,7 @@ const reservations: FastifyPluginAsyncTypebox<ReservationsOptions> = async (app,
         : { at: new Date(failed.at).toISOString(), message: failed.error.message, ...(typeof code === 'string' ? { code } : {}) },
       events: intake.counts,
       eventStream: stream?.state ?? null,
+      dnsmasqMinions: dnsmasqMinions(),
     }
   })
 

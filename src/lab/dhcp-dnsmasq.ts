@@ -3,7 +3,7 @@
 // dnsmasq at the files saltmasq writes.
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Namespace } from './netns.js'
+import { withBindMount, type BindMount, type Namespace } from './netns.js'
 import { killOnExit, livePid, stopPid, waitFor } from './processes.js'
 
 export interface Lease {
@@ -22,9 +22,12 @@ export class DhcpDnsmasq {
   readonly logFile: string
   readonly leaseFile: string
   readonly #ns: Namespace
+  readonly #view: BindMount | undefined
 
-  constructor (ns: Namespace, dir: string) {
+  /** `view`: a directory mounted for this dnsmasq alone (its host's view of a shared path). */
+  constructor (ns: Namespace, dir: string, view?: BindMount) {
     this.#ns = ns
+    this.#view = view
     this.dir = dir
     this.confFile = join(dir, 'dnsmasq.conf')
     this.confDir = join(dir, 'dnsmasq.d')
@@ -75,7 +78,7 @@ export class DhcpDnsmasq {
   async start (): Promise<number> {
     await rm(this.pidFile, { force: true })
     killOnExit(this.pidFile)
-    await this.#ns.mustRun('dnsmasq', [`--conf-file=${this.confFile}`])
+    await this.#ns.mustRun(...withBindMount(this.#view, 'dnsmasq', [`--conf-file=${this.confFile}`]))
     return await waitFor('dnsmasq to write its pid', async () => await this.pid())
   }
 

@@ -16,6 +16,15 @@ process.on('exit', () => {
   for (const ns of created) spawnSync('ip', ['netns', 'del', ns])
 })
 
+/** A directory mounted over another for one command and its children: two lab "hosts" each see their own files at one path. */
+export type BindMount = readonly [source: string, target: string]
+
+/** `command args` run with `bind` mounted (inside `ip netns exec`, whose mount namespace is the command's own). */
+export function withBindMount (bind: BindMount | undefined, command: string, args: string[]): [string, string[]] {
+  if (bind === undefined) return [command, args]
+  return ['sh', ['-c', 'mount --bind "$1" "$2" && shift 2 && exec "$@"', 'sh', bind[0], bind[1], command, ...args]]
+}
+
 export class Namespace {
   readonly name: string
 
@@ -81,9 +90,9 @@ export class Machine extends Namespace {
     await this.mustRun('ip', ['-4', 'addr', 'flush', 'dev', 'eth0'])
   }
 
-  /** Asks the lab's DNS server (dnsmasq on the master) for `name`; [] when it has no answer. */
-  async resolve (name: string): Promise<string[]> {
-    const res = await this.run('busybox', ['nslookup', '-type=a', name, MASTER_IP], { timeoutMs: 10_000 })
+  /** Asks the lab's DNS server (dnsmasq on the master, or `server`) for `name`; [] when it has no answer. */
+  async resolve (name: string, server = MASTER_IP): Promise<string[]> {
+    const res = await this.run('busybox', ['nslookup', '-type=a', name, server], { timeoutMs: 10_000 })
     const answer = res.stdout.split(/\nName:/).slice(1).join('\n')
     return [...answer.matchAll(/Address:\s*(\d+\.\d+\.\d+\.\d+)/g)].map((m) => m[1]!)
   }
@@ -93,6 +102,7 @@ export class NetLab {
   readonly dir: string
   readonly master: Namespace
   readonly machines: Machine[] = []
+  readonly segments: Namespace[] = []
   readonly #prefix: string
   readonly #script: string
 
@@ -129,23 +139,44 @@ export class NetLab {
     await mustRun('ip', ['-n', name, 'link', 'set', 'lo', 'up'])
   }
 
-  /** A machine namespace with eth0 on the lab bridge, no address yet. */
-  async addMachine (hostname: string): Promise<Machine> {
+  /**
+   * A host with two networks: `mgmt0` on the lab bridge at `labIp`, and a bridge of its own
+   * (br0, `gatewayIp`/24) for machines added on it: a site whose DHCP/DNS server it will run.
+   */
+  async addSegment (labIp: string, gatewayIp: string): Promise<Namespace> {
+    const index = this.segments.length
+    const ns = new Namespace(`${this.#prefix}-s${index}`)
+    await this.#addNamespace(ns.name)
+    const port = `s${index}`
+    await mustRun('ip', ['-n', this.master.name, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'mgmt0', 'netns', ns.name])
+    await this.master.mustRun('ip', ['link', 'set', port, 'master', 'br0'])
+    await this.master.mustRun('ip', ['link', 'set', port, 'up'])
+    await ns.mustRun('ip', ['addr', 'add', `${labIp}/24`, 'dev', 'mgmt0'])
+    await ns.mustRun('ip', ['link', 'set', 'mgmt0', 'up'])
+    await ns.mustRun('ip', ['link', 'add', 'br0', 'type', 'bridge'])
+    await ns.mustRun('ip', ['addr', 'add', `${gatewayIp}/24`, 'dev', 'br0'])
+    await ns.mustRun('ip', ['link', 'set', 'br0', 'up'])
+    this.segments.push(ns)
+    return ns
+  }
+
+  /** A machine namespace with eth0 on the lab bridge (or on `segment`'s), no address yet. */
+  async addMachine (hostname: string, segment: Namespace = this.master): Promise<Machine> {
     const index = this.machines.length
     const machine = new Machine(`${this.#prefix}-m${index}`, hostname, this.#script)
     await this.#addNamespace(machine.name)
     // Both ends are created straight inside their namespaces: nothing appears on the host.
     const port = `p${index}`
-    await mustRun('ip', ['-n', this.master.name, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', machine.name])
-    await this.master.mustRun('ip', ['link', 'set', port, 'master', 'br0'])
-    await this.master.mustRun('ip', ['link', 'set', port, 'up'])
+    await mustRun('ip', ['-n', segment.name, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', machine.name])
+    await segment.mustRun('ip', ['link', 'set', port, 'master', 'br0'])
+    await segment.mustRun('ip', ['link', 'set', port, 'up'])
     await machine.mustRun('ip', ['link', 'set', 'eth0', 'up'])
     this.machines.push(machine)
     return machine
   }
 
   async destroy (): Promise<void> {
-    for (const ns of [...this.machines.map((m) => m.name), this.master.name]) {
+    for (const ns of [...this.machines.map((m) => m.name), ...this.segments.map((s) => s.name), this.master.name]) {
       await run('ip', ['netns', 'del', ns])
       created.delete(ns)
     }

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Namespace } from './netns.js'
+import { withBindMount, type BindMount, type Namespace } from './netns.js'
 import { freePort, run, startDaemon, stopDaemon, waitFor, type Daemon, type RunResult } from './processes.js'
 import { labScripts, saltFiles, venvBin } from './paths.js'
 
@@ -23,6 +23,8 @@ export interface LabMinion {
   extraConfig?: string[]
   /** No mine_functions in the minion's config: it gets them from pillar (the install path). */
   mineFromPillar?: boolean
+  /** A directory mounted for this minion alone: its host's view of a path every dnsmasq host has. */
+  bindMount?: BindMount
 }
 
 /**
@@ -273,7 +275,8 @@ export class SaltLab {
       ...(m.extraConfig ?? []),
       '',
     ].join('\n'))
-    this.#minions.set(m.id, this.#daemon(`salt-minion ${m.id}`, m.netns, join(venvBin, 'salt-minion'), ['-c', dir, '-l', 'warning'], join(dir, 'minion.out')))
+    const [command, args] = withBindMount(m.bindMount, join(venvBin, 'salt-minion'), ['-c', dir, '-l', 'warning'])
+    this.#minions.set(m.id, this.#daemon(`salt-minion ${m.id}`, m.netns, command, args, join(dir, 'minion.out')))
   }
 
   async stopMinion (id: string): Promise<void> {

@@ -34,13 +34,17 @@ export class SaltmasqProcess {
     this.#ns = ns
   }
 
-  static async start (env: Record<string, string>, logFile: string, ns?: Namespace): Promise<SaltmasqProcess> {
+  /** `uid`: run as this user and group id (no supplementary groups), not as root. */
+  static async start (env: Record<string, string>, logFile: string, ns?: Namespace, uid?: number): Promise<SaltmasqProcess> {
     const port = env.PORT ?? String(await freePort())
     const fullEnv = { PATH: process.env.PATH, HOST: '127.0.0.1', ...env, PORT: port }
-    const args = [join(repoRoot, 'dist', 'src', 'server.js')]
+    const server = [join(repoRoot, 'dist', 'src', 'server.js')]
+    const [command, args] = uid === undefined
+      ? [process.execPath, server]
+      : ['setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, ...server]]
     const daemon = ns === undefined
-      ? startDaemon('saltmasq', process.execPath, args, logFile, fullEnv)
-      : ns.daemon('saltmasq', process.execPath, args, logFile, fullEnv)
+      ? startDaemon('saltmasq', command, args, logFile, fullEnv)
+      : ns.daemon('saltmasq', command, args, logFile, fullEnv)
     const svc = new SaltmasqProcess(daemon, `http://127.0.0.1:${port}`, logFile, env.WEBHOOK_TOKEN ?? '', ns)
     await waitFor('saltmasq /health', async () => {
       if (daemon.child.exitCode !== null) throw new Error(`saltmasq exited with ${daemon.child.exitCode}; see ${logFile}`)

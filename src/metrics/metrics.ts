@@ -6,6 +6,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { EventSource, IntakeOutcome } from '../events/intake.js'
 import type { StreamState } from '../events/salt-event-stream.js'
+import type { MinionStatus } from '../dnsmasq/minion-records.js'
 import type { Ledger } from '../ledger/ledger.js'
 import type { SaltCall } from '../salt/client.js'
 import type { SyncResult } from '../sync/result.js'
@@ -16,6 +17,8 @@ export interface Observed {
   lastResult: () => SyncResult | null
   backlog: () => number
   owedApplySince: () => number | null
+  /** DNSMASQ_PUBLISH=salt: each dnsmasq minion (empty for local). */
+  dnsmasqMinions: () => MinionStatus[]
   stream: (() => StreamState) | null
 }
 
@@ -34,6 +37,7 @@ export class Metrics {
   readonly #applies: Counter
   readonly #releases: Counter<'outcome'>
   readonly #removed: Counter<'reason'>
+  readonly #publishBytes: Counter
   #lastSuccess = 0
 
   constructor () {
@@ -47,6 +51,7 @@ export class Metrics {
     this.#events = new Counter({ name: 'saltmasq_events_total', help: 'Events judged, by source (webhook, stream), kind (created, destroyed, key-gone, none) and outcome (accepted, refused, ignored, invalid)', labelNames: ['source', 'kind', 'outcome'], registers })
     this.#applies = new Counter({ name: 'saltmasq_dnsmasq_applies_total', help: 'Times dnsmasq was told to take new files in (reload or restart)', registers })
     this.#releases = new Counter({ name: 'saltmasq_lease_releases_total', help: 'DHCP leases released for removed reservations, by outcome (ok, failed)', labelNames: ['outcome'], registers })
+    this.#publishBytes = new Counter({ name: 'saltmasq_publish_bytes_total', help: 'DNSMASQ_PUBLISH=salt: bytes of saltmasq.publish arguments sent to salt-api (Salt publishes each call to the minions)', registers })
     this.#removed = new Counter({ name: 'saltmasq_reservations_removed_total', help: 'Reservations released, by reason (destroyed, key-gone)', labelNames: ['reason'], registers })
   }
 
@@ -71,6 +76,7 @@ export class Metrics {
     if (result.released.length > 0) this.#releases.inc({ outcome: 'ok' }, result.released.length)
     if (result.releaseFailures.length > 0) this.#releases.inc({ outcome: 'failed' }, result.releaseFailures.length)
     for (const r of result.removed) this.#removed.inc({ reason: r.reason })
+    if (result.bytesSent > 0) this.#publishBytes.inc(result.bytesSent)
   }
 
   /** The scheduler's `onSyncFailed`. */
@@ -120,6 +126,16 @@ export class Metrics {
       help: 'Since when dnsmasq is owed an apply (files written, not yet taken in); 0 when nothing is owed',
       registers,
       collect () { this.set((o.owedApplySince() ?? 0) / 1000) },
+    })
+    new Gauge({
+      name: 'saltmasq_dnsmasq_minion_behind_since_timestamp_seconds',
+      help: 'DNSMASQ_PUBLISH=salt: per dnsmasq minion, since when it is behind (a publish it did not confirm); 0 while it holds the reservations',
+      labelNames: ['minion'],
+      registers,
+      collect () {
+        this.reset()
+        for (const m of o.dnsmasqMinions()) this.set({ minion: m.minion }, m.behindSince === null ? 0 : Date.parse(m.behindSince) / 1000)
+      },
     })
     const stream = o.stream
     if (stream === null) return

@@ -42,6 +42,12 @@ export type Lowstate = Record<string, unknown> & { client: 'local' | 'runner' | 
 export interface LocalOptions {
   tgtType?: string
   kwarg?: Record<string, unknown>
+  /**
+   * Seconds the master waits for answers, then again for minions still running the job (Salt's
+   * timeout and gather_job_timeout; unset: the master's, 5 s and 10 s). A minion that is down
+   * costs the call both.
+   */
+  waitS?: number
 }
 
 /** Every minion id the master has a key for, whatever the key's state. */
@@ -192,6 +198,7 @@ export class SaltClient {
       arg: [...args],
       ...(opts.tgtType === undefined || opts.tgtType === 'glob' ? {} : { tgt_type: opts.tgtType }),
       ...(opts.kwarg === undefined ? {} : { kwarg: opts.kwarg }),
+      ...(opts.waitS === undefined ? {} : { timeout: opts.waitS, gather_job_timeout: opts.waitS }),
     })
     if (typeof ret !== 'object' || ret === null || Array.isArray(ret)) {
       throw new errors.SaltBadResponse(`local ${fun} returned ${JSON.stringify(ret).slice(0, 200)}`)

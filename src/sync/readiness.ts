@@ -1,6 +1,7 @@
 // Whether saltmasq can do its job right now, answered from what it already knows, never by a
 // call made while the probe waits: a readiness probe must answer at once even when salt-api
 // hangs. salt-api is probed in the background (and every successful sync counts as contact).
+import type { MinionStatus } from '../dnsmasq/minion-records.js'
 import type { Clock } from '../util/clock.js'
 
 export interface ReadinessSources {
@@ -10,6 +11,8 @@ export interface ReadinessSources {
   lastSuccessAt: () => number | null
   /** The apply dnsmasq is owed, if any; `paced` when it only waits for its turn. */
   owedApply: () => { since: number, paced: boolean } | null
+  /** DNSMASQ_PUBLISH=salt: each dnsmasq minion (empty for local). */
+  dnsmasqMinions: () => MinionStatus[]
   clock: Clock
   intervalMs: number
 }
@@ -33,6 +36,8 @@ export interface ReadinessReport {
     owedApply: { since: string, paced: boolean } | null
     /** Present when the event stream is on. */
     eventStream?: StreamHealth
+    /** DNSMASQ_PUBLISH=salt: each dnsmasq minion, current or behind (one behind is reported, not a reason to be unready). */
+    dnsmasqMinions?: MinionStatus[]
   }
 }
 
@@ -95,6 +100,8 @@ export class ReadinessMonitor {
     }
     const stream = this.#stream?.()
     if (stream !== undefined) detail.eventStream = stream
+    const minions = this.#src.dnsmasqMinions()
+    if (minions.length > 0) detail.dnsmasqMinions = minions
     const streamDown = stream !== undefined && !stream.connected && stream.disconnectedSince !== null &&
       this.#src.clock() - Date.parse(stream.disconnectedSince) > STREAM_GRACE_MS
     let reason: string | undefined
@@ -102,6 +109,7 @@ export class ReadinessMonitor {
     else if (!salt.reachable) reason = `salt-api: ${salt.error ?? 'unreachable'}`
     else if (failed !== null) reason = `last sync failed: ${failed.error.message}`
     else if (streamDown) reason = `salt-api event stream disconnected since ${stream.disconnectedSince}: ${stream.lastError ?? 'reconnecting'}`
+    else if (owed !== null && !owed.paced && minions.length > 0) reason = `no dnsmasq minion holds the reservations: ${minions.map((m) => `${m.minion} behind since ${m.behindSince ?? '?'} (${m.reason ?? 'unknown'})`).join('; ')}`
     else if (owed !== null && !owed.paced) reason = `dnsmasq has not taken in the reservations written since ${iso(owed.since)}; the next sync applies them`
     // Until one sync has worked, dnsmasq serves whatever the files held before saltmasq started.
     else if (synced === null) reason = 'no sync has completed yet'

@@ -61,6 +61,7 @@ export async function openSyncService ({ config, client, logger, clock, maxBackl
     lastError: () => scheduler.lastError,
     lastSuccessAt: () => lastSuccessAt,
     owedApply: () => publisher.owed,
+    dnsmasqMinions: () => publisher.dnsmasqMinions,
     clock,
     intervalMs: READINESS_PROBE_MS,
   })
