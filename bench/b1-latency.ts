@@ -211,6 +211,38 @@ export async function benchStreamLatency (events: number): Promise<LatencyRow[]>
     await eventFloorProbe.close()
     await lab.stopSaltmasq()
 
+    // The same samples with DNSMASQ_PUBLISH=salt: the files go to dns-host in one
+    // saltmasq.publish call, which writes them and sends dnsmasq its SIGHUP there.
+    await lab.syncModules()
+    const viaSalt: number[] = []
+    const saltPublish: number[] = []
+    const saltBytes: number[] = []
+    let published: { stages: { apply: number }, bytes: number } | null = null
+    app = await lab.startSaltmasq({ ...env('hostsfile'), DNSMASQ_PUBLISH: 'salt', STATE_FILE: join(lab.dir, 'state-salt.json') }, pino({ level: 'error' }))
+    app.saltmasq.scheduler.onSync((r) => {
+      if (r.applied && r.added.length > 0) {
+        appliedFor = r.added.map((a) => a.minionId).join(',')
+        appliedAtEpoch = Date.now()
+        published = { stages: r.stagesMs, bytes: r.bytesSent }
+      }
+    })
+    await connected(app)
+    for (let i = 0; i < events; i++) {
+      await app.inject({ method: 'DELETE', url: '/reservations/bench01?wait=true', headers: lab.auth })
+      await settle(app)
+      await sleep(SETTLE_MS)
+      appliedFor = ''
+      const { at: fired } = await lab.salt.fireCloudEvents('created', 1, 'bench01')
+      const deadline = Date.now() + 60_000
+      while (appliedFor !== 'bench01' && Date.now() < deadline) await sleep(2)
+      if (appliedFor !== 'bench01') throw new Error('bench01: the event never led to a publish through Salt')
+      viaSalt.push(appliedAtEpoch - fired)
+      saltPublish.push(published!.stages.apply)
+      saltBytes.push(published!.bytes)
+      await app.saltmasq.scheduler.idle()
+    }
+    await lab.stopSaltmasq()
+
     const live: number[] = []
     app = await lab.startSaltmasq(env('hostsdir'), pino({ level: 'error' }))
     await connected(app)
@@ -235,6 +267,9 @@ export async function benchStreamLatency (events: number): Promise<LatencyRow[]>
       row('  where, stream: sync stages ledger + render + write (state, files, owed record)', stages.rest),
       row('  where, stream: sync stage apply (through salt-api)', stages.apply),
       row('  where, floor: apply', floorApply),
+      row('saltmasq: event on the bus → dnsmasq reloaded (stream, hostsfile, DNSMASQ_PUBLISH=salt)', viaSalt),
+      row('  where, salt: saltmasq.publish call (delta written and dnsmasq reloaded on dns-host)', saltPublish),
+      row('  bytes, salt: saltmasq.publish arguments sent for one addition', saltBytes),
       row('saltmasq: event on the bus → answering (stream, hostsdir, no apply)', live),
     ]
   } finally {

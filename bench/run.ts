@@ -10,6 +10,7 @@ import { benchLatency, benchStreamLatency, type LatencyRow } from './b1-latency.
 import { benchBurstSaltmasq, benchBurstSeed, benchBurstStream, benchSeedLatency } from './b2-burst.js'
 import { benchScale } from './b3-scale.js'
 import { benchFormats, type FormatRow } from './b5-formats.js'
+import { benchSaltPublish, type SaltPublishRow } from './b5-salt.js'
 import { benchBusRealMaster, benchBusStandIn, type BusRow } from './b6-bus.js'
 import { median, round, say } from './stats.js'
 
@@ -59,6 +60,7 @@ const fromHook = medianOf('saltmasq: webhook received')
 const fromEvent = medianOf('saltmasq: event on the master bus')
 const streamReloaded = medianOf('saltmasq: event on the bus → dnsmasq reloaded (stream')
 const streamLive = medianOf('saltmasq: event on the bus → answering')
+const viaSalt = medianOf('saltmasq: event on the bus → dnsmasq reloaded (stream, hostsfile, DNSMASQ_PUBLISH=salt)')
 const seed = medianOf('seed')
 const ratios = {
   webhookToFloor: round(fromHook / floor, 2),
@@ -66,9 +68,11 @@ const ratios = {
   streamEventToFloor: round(streamReloaded / streamFloor, 2),
   streamEventToEventFloor: round(streamReloaded / eventFloor, 2),
   streamLiveToSeed: round(streamLive / seed, 2),
+  saltPublishToLocal: round(viaSalt / streamReloaded, 2),
 }
 say(`  webhook → reloaded / floor: ${ratios.webhookToFloor}×;  event → reloaded, reactor / seed: ${ratios.reactorEventToSeed}×`)
 say(`  event → reloaded, stream / floor in the same lab: ${ratios.streamEventToFloor}× (goal ≤ 1.1×), / the same floor started by an event on the stream: ${ratios.streamEventToEventFloor}×;  event → answering, stream + hostsdir / seed: ${ratios.streamLiveToSeed}× (goal ≤ 0.15×)`)
+say(`  event → reloaded, DNSMASQ_PUBLISH=salt / local (stream, hostsfile): ${ratios.saltPublishToLocal}× (goal ≤ 1.2×)`)
 Object.assign(results, { latency, latencyRatios: ratios })
 }
 
@@ -103,7 +107,18 @@ say(`  saltmasq / bare Fastify: ${ratio}×`)
 Object.assign(results, { accept, acceptRatio: ratio })
 }
 
+async function saltPublishing (): Promise<SaltPublishRow[]> {
+  const sizes = plan.sizes.filter((n) => n <= 50_000)
+  say(`\nB5 DNSMASQ_PUBLISH=salt (hostsfile) against the real master, salt-api and dns-host: the full catch-up of a minion holding nothing, then ${plan.formatSamples} single additions and one deletion as deltas; the local publisher's addition in the same lab`)
+  say('  minions | catch-up: bytes      ms | addition: bytes   ms | deletion: bytes   ms | local addition ms | salt / local')
+  return await benchSaltPublish(sizes, plan.formatSamples, (r) => {
+    say(`  ${String(r.n).padStart(7)} | ${String(r.catchUpBytes).padStart(15)} ${String(r.catchUpMs).padStart(7)} | ${String(r.additionBytes).padStart(15)} ${String(r.additionMs).padStart(4)} | ${String(r.deletionBytes).padStart(15)} ${String(r.deletionMs).padStart(4)} | ${String(r.localAdditionMs).padStart(17)} | ${round(r.additionMs / r.localAdditionMs, 2)}×`)
+  })
+}
+
+// --only=b5s: the salt publishing part of B5 alone.
 if (wanted.has('b5')) results.formats = await formats()
+if (wanted.has('b5') || wanted.has('b5s')) results.saltPublishing = await saltPublishing()
 if (wanted.has('b6')) results.bus = await bus()
 
 await mkdir(join(repoRoot, 'bench', 'results'), { recursive: true })

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { pino, type Logger } from 'pino'
 import { buildApp, type SaltmasqApp } from '../app.js'
 import type { FormatName } from '../config.js'
@@ -35,6 +35,11 @@ export interface LabOptions {
   dnsMinionConfig?: string[]
   /** Runs last when the lab stops (a caller's own files). */
   onStop?: () => Promise<void>
+}
+
+/** The saltmasq module's settings on dns-host: it may write the lab dnsmasq's hosts files and SIGHUP it. */
+function dnsModuleConfig (dns: LoopbackDnsmasq): string[] {
+  return ['saltmasq:', '  dnsmasq:', `    publish_dirs: [${dirname(dns.dhcpHostsFile)}]`, `    pidfile: ${dns.pidFile}`, '    reload: pidfile']
 }
 
 export class Lab {
@@ -69,13 +74,13 @@ export class Lab {
       dns = await LoopbackDnsmasq.start(join(dir, 'dns'))
       const token = randomBytes(24).toString('hex')
       salt = await SaltLab.start({
-        minions: [{ id: DNS_MINION, ips: ['127.0.0.1'], extraConfig: opts.dnsMinionConfig ?? [] }, ...opts.minions],
+        minions: [{ id: DNS_MINION, ips: ['127.0.0.1'], extraConfig: [...dnsModuleConfig(dns), ...opts.dnsMinionConfig ?? []] }, ...opts.minions],
         webhookUrl: `http://127.0.0.1:${port}/hooks/salt`,
         webhookToken: token,
         // The lab's dnsmasq is taken care of by scripts (no service manager here), run as cmd.run_all.
         grants: [{
           target: DNS_MINION,
-          functions: [dns.reloadScript, dns.restartScript, dns.checkCommand].map((script) => ({ fun: 'cmd.run_all', args: [script] })),
+          functions: [...[dns.reloadScript, dns.restartScript, dns.checkCommand].map((script) => ({ fun: 'cmd.run_all', args: [script] })), 'saltmasq.publish'],
         }],
         ...(opts.reactorMap === undefined ? {} : { reactorMap: opts.reactorMap }),
         ...(opts.reactor === false ? { reactorMap: 'reactor: []\n' } : {}),
@@ -96,6 +101,11 @@ export class Lab {
       await opts.onStop?.()
       throw err
     }
+  }
+
+  /** Puts the project's execution module on the dns-host minion (DNSMASQ_PUBLISH=salt calls it). */
+  async syncModules (): Promise<void> {
+    await this.salt.salt([DNS_MINION, 'saltutil.sync_modules'])
   }
 
   get url (): string {

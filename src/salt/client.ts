@@ -48,6 +48,8 @@ export interface LocalOptions {
    * costs the call both.
    */
   waitS?: number
+  /** This call's own deadline (a large publish), instead of SALT_API_TIMEOUT_MS. */
+  timeoutMs?: number
 }
 
 /** Every minion id the master has a key for, whatever the key's state. */
@@ -199,7 +201,7 @@ export class SaltClient {
       ...(opts.tgtType === undefined || opts.tgtType === 'glob' ? {} : { tgt_type: opts.tgtType }),
       ...(opts.kwarg === undefined ? {} : { kwarg: opts.kwarg }),
       ...(opts.waitS === undefined ? {} : { timeout: opts.waitS, gather_job_timeout: opts.waitS }),
-    })
+    }, opts.timeoutMs)
     if (typeof ret !== 'object' || ret === null || Array.isArray(ret)) {
       throw new errors.SaltBadResponse(`local ${fun} returned ${JSON.stringify(ret).slice(0, 200)}`)
     }
@@ -220,14 +222,14 @@ export class SaltClient {
     }
   }
 
-  async #one (chunk: Lowstate): Promise<unknown> {
-    const [ret] = await this.#run([chunk])
+  async #one (chunk: Lowstate, timeoutMs?: number): Promise<unknown> {
+    const [ret] = await this.#run([chunk], timeoutMs)
     return ret
   }
 
-  async #run (chunks: Lowstate[]): Promise<unknown[]> {
+  async #run (chunks: Lowstate[], timeoutMs?: number): Promise<unknown[]> {
     const [client, fun] = chunks.length === 0 ? ['none', 'probe'] : [chunks[0]!.client, chunks[0]!.fun]
-    return await this.#observed(client, fun, async () => await this.#runOnce(chunks))
+    return await this.#observed(client, fun, async () => await this.#runOnce(chunks, timeoutMs))
   }
 
   /** Runs one round trip, telling `onCall` how it went. */
@@ -246,15 +248,15 @@ export class SaltClient {
     }
   }
 
-  async #runOnce (chunks: Lowstate[]): Promise<unknown[]> {
+  async #runOnce (chunks: Lowstate[], timeoutMs = this.#opts.timeoutMs): Promise<unknown[]> {
     const what = chunks.map((c) => `${c.client} ${c.fun}`).join(', ') || 'an empty call'
     let token = await this.#currentToken()
-    let res = await this.#post('/', chunks, { 'x-auth-token': token.value })
+    let res = await this.#post('/', chunks, { 'x-auth-token': token.value }, timeoutMs)
     if (res.status === 401) {
       this.#opts.logger.info({ call: what }, 'salt-api session rejected; logging in again')
       this.#token = null
       token = await this.#currentToken()
-      res = await this.#post('/', chunks, { 'x-auth-token': token.value })
+      res = await this.#post('/', chunks, { 'x-auth-token': token.value }, timeoutMs)
       if (res.status === 401) throw new errors.SaltForbidden(what)
     }
     this.#raiseForStatus(res)
@@ -302,7 +304,7 @@ export class SaltClient {
     throw Object.assign(new errors.SaltUnavailable(res.status, detail), { upstreamStatus: res.status })
   }
 
-  async #post (path: string, body: unknown, headers: Record<string, string>): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, text: string, json: unknown }> {
+  async #post (path: string, body: unknown, headers: Record<string, string>, timeoutMs = this.#opts.timeoutMs): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, text: string, json: unknown }> {
     const started = this.#now()
     let res: Dispatcher.ResponseData
     try {
@@ -312,20 +314,20 @@ export class SaltClient {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
         body: JSON.stringify(body),
-        headersTimeout: this.#opts.timeoutMs,
-        bodyTimeout: this.#opts.timeoutMs,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
         // A hard deadline for the whole exchange: the per-phase timeouts alone let a server
         // that trickles bytes hold a sync for much longer.
-        signal: AbortSignal.timeout(this.#opts.timeoutMs),
+        signal: AbortSignal.timeout(timeoutMs),
       })
     } catch (err) {
-      throw networkError(err, this.#opts.timeoutMs)
+      throw networkError(err, timeoutMs)
     }
     let text: string
     try {
       text = await res.body.text()
     } catch (err) {
-      throw networkError(err, this.#opts.timeoutMs)
+      throw networkError(err, timeoutMs)
     }
     let json: unknown
     if (res.statusCode === 200) {

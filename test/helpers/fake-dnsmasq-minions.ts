@@ -1,6 +1,7 @@
 // dnsmasq minions as saltmasq.publish sees them, in memory, for the salt publisher's unit tests:
 // each holds files and answers a publish the way the execution module does (the module's own
 // behaviour is tested against Python in salt-module.test.ts, and end to end in the lab).
+import { inflateSync } from 'node:zlib'
 import { applyHunks, sha256, splitLines, type Hunk } from '../../src/dnsmasq/line-delta.js'
 import type { LocalOptions } from '../../src/salt/client.js'
 
@@ -12,7 +13,7 @@ interface FakeMinion {
   failApply: string | null
 }
 
-type PublishFile = { path: string, hash: string, content?: string, base?: string, hunks?: Hunk[] }
+type PublishFile = { path: string, hash: string, deflate?: string, base?: string, hunks?: Hunk[] }
 
 export class FakeDnsmasqMinions {
   readonly minions = new Map<string, FakeMinion>()
@@ -54,7 +55,7 @@ export class FakeDnsmasqMinions {
       const current = m.files.get(f.path) ?? null
       const hash = current === null ? null : sha256(current)
       let wanted: string | null = null
-      if (f.content !== undefined) wanted = f.content
+      if (f.deflate !== undefined) wanted = inflateSync(Buffer.from(f.deflate, 'base64')).toString('utf8')
       else if (f.base === hash && current !== null) wanted = applyHunks(splitLines(current), f.hunks ?? []).map((l) => `${l}\n`).join('')
       if (wanted === null || sha256(wanted) !== f.hash) {
         report[f.path] = { status: 'stale', hash }

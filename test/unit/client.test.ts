@@ -88,6 +88,16 @@ t.test('a salt-api that does not answer in time is a timeout error', async (t) =
   await t.rejects(client(slow, 'salt-secret', 100).mineGet('*', 'x'), { code: 'SALTMASQ_SALT_TIMEOUT', message: /100 ms/ })
 })
 
+t.test('a local call may carry a deadline of its own, its target type, keyword arguments and Salt\'s waits', async (t) => {
+  const slow = agentWith((pool) => pool.intercept({ path: '/', method: 'POST' }).reply(200, { return: [{ dns: true }] }).delay(300).times(2))
+  const c = client(slow, 'salt-secret', 100)
+  await t.rejects(c.local('dns', 'saltmasq.publish', []), { code: 'SALTMASQ_SALT_TIMEOUT', message: /100 ms/ })
+  t.same(await c.local('dns', 'saltmasq.publish', [], { timeoutMs: 2000 }), { dns: true }, 'a larger deadline for this call only')
+  const fake = fakeSaltApi()
+  await client(fake.agent).local('dns-a,dns-b', 'saltmasq.publish', [], { tgtType: 'list', kwarg: { files: [] }, waitS: 3 })
+  t.same(fake.calls.at(-1)?.body, [{ client: 'local', tgt: 'dns-a,dns-b', fun: 'saltmasq.publish', arg: [], tgt_type: 'list', kwarg: { files: [] }, timeout: 3, gather_job_timeout: 3 }])
+})
+
 t.test('a real refused connection is "unreachable"', async (t) => {
   const c = new SaltClient({ url: 'http://127.0.0.1:1', username: 'u', password: 'p', eauth: 'pam', timeoutMs: 1000, logger })
   await t.rejects(c.probe(), { code: 'SALTMASQ_SALT_UNREACHABLE', message: /ECONNREFUSED/ })

@@ -3,6 +3,7 @@
 // and reload signals only a process that is dnsmasq.
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { deflateSync } from 'node:zlib'
 import { lstat, readdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
@@ -150,4 +151,18 @@ t.test("the module applies saltmasq's own deltas to the same bytes saltmasq rend
   const res = await call(settings, `saltmasq.publish([json.loads(${JSON.stringify(JSON.stringify({ path, hash: sha256(text(next)), base: sha256(text(base)), hunks }))})])`)
   t.match(res, { result: true, files: { [path]: { status: 'written', hash: sha256(text(next)) } } })
   t.equal(await readFile(path, 'utf8'), text(next))
+})
+
+t.test('publish takes whole files compressed, and refuses what does not inflate to the hash or inflates too far', async (t) => {
+  const dir = t.testdir()
+  const path = join(dir, 'dhcp-hosts')
+  const settings = { 'saltmasq:dnsmasq:publish_dirs': [dir] }
+  const content = `${HEAD}${'aa:bb:cc:dd:ee:ff,10.0.0.1,vm\n'.repeat(100)}`
+  const packed = deflateSync(content).toString('base64')
+  const one = (deflate: string, hash = sha256(content)): string => `saltmasq.publish([{'path': ${JSON.stringify(path)}, 'hash': '${hash}', 'deflate': ${JSON.stringify(deflate)}}])`
+  t.match(await call(settings, one(packed)), { result: true, files: { [path]: { status: 'written', hash: sha256(content) } } })
+  t.equal(await readFile(path, 'utf8'), content)
+  t.match(await call(settings, one('not base64 at all!')), { result: false, stale: true })
+  t.match(await call(settings, one(packed, sha256('something else'))), { result: false, stale: true })
+  t.match(await call(settings, `[setattr(saltmasq, '_MAX_FILE_BYTES', 1000), ${one(packed)}][1]`), { result: false, stale: true }, 'a file larger than the limit is never expanded')
 })

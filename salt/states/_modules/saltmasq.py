@@ -19,6 +19,8 @@ pillar (``config.get``), under ``saltmasq:dnsmasq``:
 
 Every argument is checked before it reaches a command line, and commands run without a shell.
 """
+import base64
+import binascii
 import hashlib
 import ipaddress
 import os
@@ -26,6 +28,7 @@ import re
 import signal
 import subprocess
 import tempfile
+import zlib
 
 __virtualname__ = "saltmasq"
 
@@ -41,6 +44,8 @@ _DEFAULTS = {
 }
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$")
 _APPLY = ("none", "reload", "checked-restart")
+# The largest file a compressed ``deflate`` may expand to: a hostsfile of a million reservations.
+_MAX_FILE_BYTES = 256 * 1024 * 1024
 
 
 def __virtual__():
@@ -271,6 +276,16 @@ def _patched(current, hunks):
     return "".join(line + "\n" for line in lines).encode("utf-8")
 
 
+def _inflated(text):
+    """``deflate`` content (zlib, then base64) expanded, or None when it is not that or too large."""
+    try:
+        inflater = zlib.decompressobj()
+        data = inflater.decompress(base64.b64decode(text, validate=True), _MAX_FILE_BYTES)
+    except (binascii.Error, ValueError, TypeError, zlib.error):
+        return None
+    return data if inflater.eof and not inflater.unconsumed_tail else None
+
+
 def _dnsmasq_takes_in(apply):
     """Make dnsmasq take the written files in: a reload, or a check and then a restart."""
     if apply == "reload":
@@ -287,8 +302,8 @@ def publish(files, apply="none", force_apply=False):
     """
     Make files saltmasq renders hold their new content, and have dnsmasq take them in, in one
     call. Each file is ``{"path", "hash"}`` (the sha256 of the content wanted) with either
-    ``"content"`` (the whole file) or ``"base"`` (the sha256 of the content the caller last saw
-    here) and ``"hunks"`` (``[start, delete, [lines]]`` against that content's lines). A file
+    ``"content"`` (the whole file), ``"deflate"`` (the whole file, zlib-compressed and base64)
+    or ``"base"`` (the sha256 of the content the caller last saw here) and ``"hunks"`` (``[start, delete, [lines]]`` against that content's lines). A file
     whose content is not ``base`` (new minion, restored or hand-edited file) is reported
     ``stale`` with its hash and nothing is written: the caller sends it whole. Files are
     written only if their content changes (temp file, fsync, rename, fsync directory), and
@@ -316,6 +331,8 @@ def publish(files, apply="none", force_apply=False):
         current = _read_bytes(path)
         if "content" in spec:
             wanted = spec["content"].encode("utf-8") if isinstance(spec["content"], str) else None
+        elif "deflate" in spec:
+            wanted = _inflated(spec["deflate"])
         elif spec.get("base") is not None and spec.get("base") == _digest(current):
             wanted = _patched(current, spec.get("hunks") or [])
         else:
