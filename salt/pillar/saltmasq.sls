@@ -23,5 +23,9 @@ saltmasq:
     # How saltmasq.reload makes dnsmasq re-read its files: auto (service.reload under systemd,
     # else SIGHUP to the dnsmasq in pidfile), service, or pidfile.
     reload: auto
+    # DNSMASQ_PUBLISH=salt: the only directories saltmasq.publish may write files in (right
+    # inside them, no links). hosts_dir for hostsfile; add conf_dir for the conf format.
+    publish_dirs:
+      - /etc/dnsmasq.saltmasq
     pidfile: /run/dnsmasq/dnsmasq.pid
     leasefile: /var/lib/misc/dnsmasq.leases
