@@ -91,6 +91,10 @@ export class MinionRecords {
     this.#records.set(minion, record)
   }
 
+  delete (minion: string): void {
+    this.#records.delete(minion)
+  }
+
   /** Durable before it returns; no write when nothing changed. */
   async save (): Promise<void> {
     const text = serialized(this.#records)

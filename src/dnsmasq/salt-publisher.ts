@@ -250,7 +250,11 @@ export class SaltPublisher implements Publisher {
       await this.#records.save()
       throw err
     }
-    for (const m of before.keys()) if (!first.has(m)) behind(m, 'did not answer')
+    // Salt answers for every minion the target matches, with "Minion did not return" for one
+    // that is down: a recorded minion missing from the answer no longer matches DNSMASQ_MINION.
+    const gone = [...before.keys()].filter((m) => !first.has(m))
+    for (const m of gone) this.#records.delete(m)
+    if (gone.length > 0) this.#log.info({ minions: gone }, 'dnsmasq minions no longer match DNSMASQ_MINION: forgotten')
     const { whole, force } = settle(first, false)
     const followUps: Array<Promise<void>> = []
     const callAgain = async (minions: string[], files: PublishFile[], forceApply: boolean): Promise<void> => {

@@ -40,7 +40,12 @@ export class FakeDnsmasqMinions {
     this.calls.push({ target, tgtType, fun, bytes: Buffer.byteLength(JSON.stringify(kwarg)), files: kwarg.files, forceApply: kwarg.force_apply })
     const out: Record<string, unknown> = {}
     for (const [id, m] of this.minions) {
-      if (!m.up || !this.#matches(id, target, tgtType)) continue
+      if (!this.#matches(id, target, tgtType)) continue
+      // As Salt answers for a targeted minion that is down.
+      if (!m.up) {
+        out[id] = 'Minion did not return. [Not connected]'
+        continue
+      }
       out[id] = fun === 'saltmasq.publish' ? this.#publish(m, kwarg) : { result: true, released: [], comment: `${fun} ${args.join(' ')}` }
     }
     this.afterCall?.()

@@ -79,7 +79,7 @@ t.test('a minion that is down is behind, reported, and caught up when it is back
   tick(1000)
   const down = await publisher.publish(fleet(100, ['while-b-was-down']))
   t.ok(holds(minions, 'dns-a', fleet(100, ['while-b-was-down'])), 'dns-a is updated')
-  t.match(down.dnsmasqMinions, [{ minion: 'dns-a', state: 'current' }, { minion: 'dns-b', state: 'behind', reason: 'did not answer', behindSince: '2026-11-26T05:00:01.000Z' }])
+  t.match(down.dnsmasqMinions, [{ minion: 'dns-a', state: 'current' }, { minion: 'dns-b', state: 'behind', reason: 'Minion did not return. [Not connected]', behindSince: '2026-11-26T05:00:01.000Z' }])
   t.ok(down.applyDueInMs !== null && down.applyDueInMs >= 1000, 'a catch-up sync is asked for')
   t.equal(publisher.owed, null, 'one dnsmasq holds the reservations: nothing is owed')
   tick(1000)
@@ -124,7 +124,7 @@ t.test('no dnsmasq minion holding the reservations is a failed sync, and /ready-
   const publisher = await open()
   await publisher.publish(fleet(10))
   for (const m of minions.minions.values()) m.up = false
-  await t.rejects(publisher.publish(fleet(10, ['lonely'])), { code: 'SALTMASQ_NO_DNSMASQ_MINION_CURRENT', message: /dns-a: did not answer; dns-b: did not answer/ })
+  await t.rejects(publisher.publish(fleet(10, ['lonely'])), { code: 'SALTMASQ_NO_DNSMASQ_MINION_CURRENT', message: /dns-a: Minion did not return\. \[Not connected\]; dns-b: Minion did not return/ })
   t.match(publisher.owed, { need: 'apply', paced: false })
   const none = await setup(t, [])
   await t.rejects((await none.open()).publish(fleet(1)), { code: 'SALTMASQ_APPLY_NO_MINION' })
@@ -154,6 +154,17 @@ t.test('after a restart the next addition is still a delta, and a crash mid-call
   after.remember(fleet(2000, ['after-restart']))
   await after.publish(fleet(2000, ['after-restart', 'mid-crash']))
   t.equal(minions.minion('dns-a').applies, applies + 1, 'dnsmasq is told again although its files were already right')
+})
+
+t.test('a dnsmasq minion that no longer matches the target is forgotten, not reported behind for ever', async (t) => {
+  const { minions, open } = await setup(t, ['dns-a', 'dns-b', 'old-dns'], { DNSMASQ_MINION: '*dns*' })
+  const publisher = await open()
+  await publisher.publish(fleet(5))
+  t.same(publisher.dnsmasqMinions.map((m) => m.minion), ['dns-a', 'dns-b', 'old-dns'])
+  minions.minions.delete('old-dns')
+  const r = await publisher.publish(fleet(5, ['x']))
+  t.same(r.dnsmasqMinions.map((m) => [m.minion, m.state]), [['dns-a', 'current'], ['dns-b', 'current']])
+  t.equal(r.applyDueInMs, null)
 })
 
 t.test('salt publishing refuses the hostsdir format, and conf is checked then restarted on the minion', async (t) => {
