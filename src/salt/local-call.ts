@@ -2,7 +2,7 @@
 // Salt reports most failures inside a 200 answer, as a value rather than a status, so a call we
 // cannot confirm is a failure: a target no minion answers for, or a return that says it failed.
 import { errors } from '../errors.js'
-import type { SaltClient } from './client.js'
+import type { LocalOptions, SaltClient } from './client.js'
 
 export type LocalClient = Pick<SaltClient, 'local'>
 
@@ -38,8 +38,8 @@ export function localFailure (value: unknown): string | null {
 }
 
 /** Runs `call` on `target` and returns the ids of the minions that ran it, all successfully. */
-export async function callOnMinions (client: LocalClient, target: string, call: SaltFunction, leadingArgs: readonly string[] = [], tgtType = 'glob'): Promise<string[]> {
-  const results = await client.local(target, call.fun, [...leadingArgs, ...call.args], { tgtType })
+export async function callOnMinions (client: LocalClient, target: string, call: SaltFunction, leadingArgs: readonly string[] = [], opts: LocalOptions = {}): Promise<string[]> {
+  const results = await client.local(target, call.fun, [...leadingArgs, ...call.args], opts)
   const minions = Object.keys(results).sort()
   if (minions.length === 0) throw new errors.ApplyNoMinion(target, call.fun)
   for (const minion of minions) {
