@@ -51,7 +51,9 @@ const latency: LatencyRow[] = await benchLatency(plan.events)
 latency.push(...await benchStreamLatency(plan.events))
 const seedSamples = await benchSeedLatency(plan.seedEvents)
 latency.push({ path: 'seed: event on the master bus → dnsmasq restarted', runs: seedSamples.length, medianMs: round(median(seedSamples)), minMs: round(Math.min(...seedSamples)), maxMs: round(Math.max(...seedSamples)) })
-for (const r of latency) say(`  ${r.path.padEnd(70)} median ${String(r.medianMs).padStart(7)} ms  (min ${r.minMs}, max ${r.maxMs}; ${r.runs} runs)`)
+// The one row counted in bytes, not milliseconds.
+const unit = (r: LatencyRow): string => r.path.trimStart().startsWith('bytes') ? 'bytes' : 'ms'
+for (const r of latency) say(`  ${r.path.padEnd(70)} median ${String(r.medianMs).padStart(7)} ${unit(r)}  (min ${r.minMs}, max ${r.maxMs}; ${r.runs} runs)`)
 const medianOf = (prefix: string): number => latency.find((r) => r.path.startsWith(prefix))!.medianMs
 const floor = medianOf('floor: bare')
 const streamFloor = medianOf('floor, same lab, between')
