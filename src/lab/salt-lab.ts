@@ -87,7 +87,6 @@ function yamlList (items: string[]): string {
 
 export class SaltLab {
   readonly root: string
-  readonly apiUrl: string
   readonly apiUser = 'saltmasq'
   readonly apiPassword: string
   readonly apiEauth = 'sharedsecret'
@@ -101,8 +100,11 @@ export class SaltLab {
     this.root = root
     this.#opts = opts
     this.#ports = ports
-    this.apiUrl = opts.installed?.apiUrl ?? `http://127.0.0.1:${ports.api}`
     this.apiPassword = randomBytes(24).toString('hex')
+  }
+
+  get apiUrl (): string {
+    return this.#opts.installed?.apiUrl ?? `http://127.0.0.1:${this.#ports.api}`
   }
 
   /** Runs a command where the master runs (its namespace, if any). */
@@ -242,8 +244,27 @@ export class SaltLab {
   }
 
   async startApi (): Promise<void> {
-    this.#api = this.#daemon('salt-api', this.#opts.masterNetns, join(venvBin, 'salt-api'), ['-c', this.masterConf, '-l', 'warning'], join(this.root, 'api.out'))
-    await waitFor('salt-api to answer', async () => await this.httpStatus(`${this.apiUrl}/`) === 200, 90_000)
+    const log = join(this.root, 'api.out')
+    for (let attempt = 1; ; attempt++) {
+      const api = this.#daemon('salt-api', this.#opts.masterNetns, join(venvBin, 'salt-api'), ['-c', this.masterConf, '-l', 'warning'], log)
+      this.#api = api
+      const exited = (): boolean => api.child.exitCode !== null || api.child.signalCode !== null
+      try {
+        await waitFor('salt-api to answer', async () => !exited() && await this.httpStatus(`${this.apiUrl}/`) === 200, 90_000)
+        return
+      } catch (err) {
+        // Another test's process may have taken the free port picked for it in the meantime:
+        // salt-api then gives up on binding and exits. A new port, and again.
+        if (exited() && this.#opts.installed === undefined && attempt < 3) {
+          this.#ports.api = await freePort()
+          const lab = join(this.masterConf, 'master.d', 'zz-lab.conf')
+          await writeFile(lab, (await readFile(lab, 'utf8')).replace(/^ {2}port: \d+$/m, `  port: ${this.#ports.api}`))
+          continue
+        }
+        const tail = (await readFile(log, 'utf8').catch(() => '')).split('\n').slice(-15).join('\n')
+        throw new Error(`${(err as Error).message}; salt-api ${exited() ? 'exited' : 'still running'}, its log ends:\n${tail}`)
+      }
+    }
   }
 
   /** What `systemctl restart salt-master salt-api` does: every salt-api session is gone after it. */
