@@ -102,7 +102,8 @@ export async function benchLatency (events: number): Promise<LatencyRow[]> {
     let appliedAt = 0
     let appliedAtEpoch = 0
     let appliedSeen = 0
-    const app = await lab.startSaltmasq(lab.saltmasqEnv('hostsfile', { RECONCILE_INTERVAL_S: '0', LOG_LEVEL: 'error', EVENT_STREAM: 'false' }), pino({ level: 'error' }), (app) => {
+    // The reload path: every addition applied by SIGHUP (the delta files are B5's).
+    const app = await lab.startSaltmasq(lab.saltmasqEnv('hostsfile', { RECONCILE_INTERVAL_S: '0', LOG_LEVEL: 'error', EVENT_STREAM: 'false', HOSTSFILE_DELTAS: 'false' }), pino({ level: 'error' }), (app) => {
       app.addHook('onRequest', async (req) => { if (req.url === '/hooks/salt') hookAt = performance.now() })
     })
     app.saltmasq.scheduler.onSync((r) => {
@@ -157,7 +158,7 @@ export async function benchStreamLatency (events: number): Promise<LatencyRow[]>
   const lab = await Lab.start({ minions: [{ id: 'bench01', ips: ['10.77.0.21'] }], reactor: false })
   try {
     const env = (format: 'hostsfile' | 'hostsdir') => lab.saltmasqEnv(format, {
-      RECONCILE_INTERVAL_S: '0', LOG_LEVEL: 'error', DNS_DOMAIN: 'lab', STATE_FILE: join(lab.dir, `state-${format}.json`),
+      RECONCILE_INTERVAL_S: '0', LOG_LEVEL: 'error', DNS_DOMAIN: 'lab', STATE_FILE: join(lab.dir, `state-${format}.json`), HOSTSFILE_DELTAS: 'false',
     })
     const connected = async (app: SaltmasqApp) => {
       while (app.saltmasq.stream?.state.connected !== true || app.saltmasq.scheduler.lastResult === null) await sleep(5)

@@ -45,7 +45,7 @@ async function saltmasqAt (n: number, runs: number, dir: string): Promise<Omit<S
         ...salt.env,
         WEBHOOK_TOKEN: 'bench-webhook-token-0123456789abcdefghij',
         MANAGED_SUBNETS: '10.0.0.0/14',
-        RESERVATIONS_FORMAT: 'hostsfile', DHCP_HOSTSFILE: join(runDir, 'dhcp-hosts'),
+        RESERVATIONS_FORMAT: 'hostsfile', DHCP_HOSTSFILE: join(runDir, 'dhcp-hosts'), DHCP_HOSTSDIR: join(runDir, 'dhcp-hosts.d'), DNS_HOSTSDIR: join(runDir, 'hosts.d'),
         ADDN_HOSTS_FILE: join(runDir, 'addn-hosts'),
         STATE_FILE: join(runDir, 'state.json'),
         DNSMASQ_MINION: 'dns',

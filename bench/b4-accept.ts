@@ -45,7 +45,7 @@ export async function benchAccept (durationS: number, runs: number): Promise<Acc
     ...salt.env,
     WEBHOOK_TOKEN: TOKEN,
     MANAGED_SUBNETS: '10.0.0.0/8',
-    RESERVATIONS_FORMAT: 'hostsfile', DHCP_HOSTSFILE: join(dir, 'dhcp-hosts'),
+    RESERVATIONS_FORMAT: 'hostsfile', DHCP_HOSTSFILE: join(dir, 'dhcp-hosts'), DHCP_HOSTSDIR: join(dir, 'dhcp-hosts.d'), DNS_HOSTSDIR: join(dir, 'hosts.d'),
     ADDN_HOSTS_FILE: join(dir, 'addn-hosts'),
     STATE_FILE: join(dir, 'state.json'),
     DNSMASQ_MINION: 'dns',

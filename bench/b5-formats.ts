@@ -13,16 +13,17 @@ import type { WorkerArgs, WorkerResult } from './b5-worker.js'
 
 export type FormatRow = WorkerResult
 
-export const B5_FORMATS: readonly FormatName[] = ['hostsdir', 'hostsfile', 'conf']
+/** The formats as B5 runs them: hostsfile twice, applying every change by SIGHUP and with delta files. */
+export const B5_FORMATS: ReadonlyArray<{ format: FormatName, deltas?: boolean }> = [{ format: 'hostsdir' }, { format: 'hostsfile' }, { format: 'hostsfile', deltas: true }, { format: 'conf' }]
 
 export async function benchFormats (sizes: readonly number[], samples: number, burst: number, onRow: (row: FormatRow) => void = () => undefined): Promise<FormatRow[]> {
   const rows: FormatRow[] = []
   for (const n of sizes) {
-    for (const format of B5_FORMATS) {
-      const dir = await mkdtemp(join(tmpdir(), `smq-b5-${format}-${n}-`))
+    for (const { format, deltas } of B5_FORMATS) {
+      const dir = await mkdtemp(join(tmpdir(), `smq-b5-${format}${deltas === true ? '-deltas' : ''}-${n}-`))
       const net = await NetLab.create(dir)
       try {
-        const args: WorkerArgs = { format, n, dir, ns: net.master.name, samples, burst }
+        const args: WorkerArgs = { format, ...(deltas === undefined ? {} : { deltas }), n, dir, ns: net.master.name, samples, burst }
         const out = await net.master.mustRun(process.execPath, [join(repoRoot, 'dist', 'bench', 'b5-worker.js'), JSON.stringify(args)], { timeoutMs: 1_800_000 })
         const row = JSON.parse(out.trim().split('\n').at(-1)!) as FormatRow
         rows.push(row)

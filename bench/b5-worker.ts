@@ -21,6 +21,8 @@ import { median, round } from './stats.js'
 
 export interface WorkerArgs {
   format: FormatName
+  /** hostsfile: additions as delta files (HOSTSFILE_DELTAS), removals compacted by SIGHUP. */
+  deltas?: boolean
   n: number
   dir: string
   ns: string
@@ -29,7 +31,8 @@ export interface WorkerArgs {
 }
 
 export interface WorkerResult {
-  format: FormatName
+  /** The format, and `hostsfile+deltas` for HOSTSFILE_DELTAS. */
+  format: string
   n: number
   /** Median over `samples` single additions: saltmasq's write stage (atomic writes, fsyncs). */
   writeMs: number
@@ -131,7 +134,7 @@ async function main (args: WorkerArgs): Promise<WorkerResult> {
     MANAGED_SUBNETS: '10.0.0.0/8', DNSMASQ_MINION: 'dns', DNS_DOMAIN: 'lab', RESERVATIONS_FORMAT: format,
     RESERVATIONS_FILE: join(dns.confDir, 'reservations.conf'), DHCP_HOSTSFILE: dns.dhcpHostsFile, ADDN_HOSTS_FILE: dns.addnHostsFile,
     DHCP_HOSTSDIR: dns.dhcpHostsDir, DNS_HOSTSDIR: dns.dnsHostsDir, STATE_FILE: join(dir, 'state.json'),
-    DNSMASQ_TEST_FUNCTION: '', DNSMASQ_RELEASE_FUNCTION: '',
+    DNSMASQ_TEST_FUNCTION: '', DNSMASQ_RELEASE_FUNCTION: '', HOSTSFILE_DELTAS: String(args.deltas === true),
   }
   const config = loadConfig(env)
 
@@ -148,7 +151,7 @@ async function main (args: WorkerArgs): Promise<WorkerResult> {
       for (let i = 0; i < list.length; i += 256) await Promise.all(list.slice(i, i + 256).map(async ([name, text]) => { await writeFile(join(path, name), text) }))
     }
   } else if (format === 'hostsfile') {
-    await writeFile(join(dns.confDir, 'saltmasq.conf'), `dhcp-hostsfile=${dns.dhcpHostsFile}\naddn-hosts=${dns.addnHostsFile}\n`)
+    await writeFile(join(dns.confDir, 'saltmasq.conf'), `dhcp-hostsfile=${dns.dhcpHostsFile}\naddn-hosts=${dns.addnHostsFile}\n${args.deltas === true ? `dhcp-hostsdir=${dns.dhcpHostsDir}\n` : ''}`)
     const files = renderHostsFiles(fleet, { domain: 'lab' })
     await writeFile(dns.dhcpHostsFile, files.dhcpHosts)
     await writeFile(dns.addnHostsFile, files.addnHosts)
@@ -184,6 +187,13 @@ async function main (args: WorkerArgs): Promise<WorkerResult> {
   // dhcp-host lines only at start, and puts names in DNS only with a lease: once the restarted
   // dnsmasq answers again, it holds the reservation.
   const isLive = async (r: Resolver, name: string): Promise<boolean> => await answers(r, format === 'conf' ? 'node0.lab' : `${name}.lab`)
+  // hostsfile+deltas: a new name is in DNS only with a lease. The DHCP reservation is in force
+  // once dnsmasq has read the delta file (its log says so) and answers again (one thread).
+  const deltaLive = async (r: Resolver, published: Published): Promise<boolean> => {
+    const file = published.filesChanged[0]
+    if (file === undefined) throw new Error('the addition wrote no delta file')
+    return (await dns.log()).includes(`read ${file}`) && await answers(r, 'node0.lab')
+  }
 
   const live: number[] = []
   const writes: number[] = []
@@ -192,8 +202,9 @@ async function main (args: WorkerArgs): Promise<WorkerResult> {
     current.push(reservation(name, `10.250.0.${i + 1}`))
     const r = resolver(200)
     const t0 = performance.now()
-    const { writeMs } = await publish()
-    await until(`${name} to be live`, async () => await isLive(r, name))
+    const published = await publish()
+    const { writeMs } = published
+    await until(`${name} to be live`, async () => args.deltas === true ? await deltaLive(r, published) : await isLive(r, name))
     live.push(performance.now() - t0 - writeMs)
     writes.push(writeMs)
   }
@@ -202,8 +213,8 @@ async function main (args: WorkerArgs): Promise<WorkerResult> {
   const appliesBefore = applies
   let monitor = new StallMonitor('node0.lab')
   current.push(...burst)
-  await publish()
-  const burstLiveAt = await until('the whole burst to be live', async () => await isLive(probe, `burst${args.burst - 1}`))
+  const burstPublished = await publish()
+  const burstLiveAt = await until('the whole burst to be live', async () => args.deltas === true ? await deltaLive(probe, burstPublished) : await isLive(probe, `burst${args.burst - 1}`))
   const addBurstStallMs = await monitor.stop(burstLiveAt)
   const addBurstApplies = applies - appliesBefore
 
@@ -217,7 +228,7 @@ async function main (args: WorkerArgs): Promise<WorkerResult> {
   const deleteBatchStallMs = await monitor.stop(answeredAt)
   if (format !== 'conf') await until('the deleted names to go', async () => !(await answers(resolver(30_000), `burst${args.burst - 1}.lab`)))
   await dns.stop()
-  return { format, n, writeMs: round(median(writes)), liveMs: round(median(live)), liveMaxMs: round(Math.max(...live)), addBurstStallMs, deleteBatchStallMs, addBurstApplies, deleteApplied: deleted.applied, startMs }
+  return { format: args.deltas === true ? `${format}+deltas` : format, n, writeMs: round(median(writes)), liveMs: round(median(live)), liveMaxMs: round(Math.max(...live)), addBurstStallMs, deleteBatchStallMs, addBurstApplies, deleteApplied: deleted.applied, startMs }
 }
 
 const result = await main(JSON.parse(process.argv[2] ?? '{}') as WorkerArgs)

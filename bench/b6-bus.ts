@@ -64,7 +64,7 @@ export async function benchBusStandIn (seconds: number, rate: number, bytes: num
   try {
     svc = await SaltmasqProcess.start({
       ...api.env, WEBHOOK_TOKEN: TOKEN, MANAGED_SUBNETS: '10.80.0.0/16', DNSMASQ_MINION: 'dns', DNSMASQ_RELEASE_FUNCTION: '',
-      DHCP_HOSTSFILE: join(dir, 'dhcp-hosts'), ADDN_HOSTS_FILE: join(dir, 'addn-hosts'), STATE_FILE: join(dir, 'state.json'),
+      DHCP_HOSTSFILE: join(dir, 'dhcp-hosts'), DHCP_HOSTSDIR: join(dir, 'dhcp-hosts.d'), DNS_HOSTSDIR: join(dir, 'hosts.d'), ADDN_HOSTS_FILE: join(dir, 'addn-hosts'), STATE_FILE: join(dir, 'state.json'),
       RECONCILE_INTERVAL_S: '0', LOG_LEVEL: 'warn',
     }, join(dir, 'saltmasq.log'))
     await waitFor('the stream open', () => api.streams === 1, 30_000, 20)

@@ -26,9 +26,9 @@ say(`saltmasq benchmarks${quick ? ' (quick)' : ''}${only === undefined ? '' : ` 
 
 async function formats (): Promise<FormatRow[]> {
   say(`\nB5 formats: real dnsmasq (DHCP + DNS) holding N reservations; ${plan.formatSamples} single additions, a burst of 200 additions, a batch of 200 deletions`)
-  say('  minions  format     write  live after write (max) | longest stall: additions  deletions | applies in burst | dnsmasq start')
+  say('  minions  format            write  live after write (max) | longest stall: additions  deletions | applies in burst | dnsmasq start')
   return await benchFormats(plan.sizes, plan.formatSamples, 200, (r) => {
-    say(`  ${String(r.n).padStart(7)}  ${r.format.padEnd(9)} ${String(r.writeMs).padStart(6)} ${String(r.liveMs).padStart(9)} (${r.liveMaxMs}) ms | ${String(r.addBurstStallMs).padStart(20)} ${String(r.deleteBatchStallMs).padStart(10)} ms | ${String(r.addBurstApplies).padStart(16)} | ${String(r.startMs).padStart(10)} ms`)
+    say(`  ${String(r.n).padStart(7)}  ${r.format.padEnd(16)} ${String(r.writeMs).padStart(6)} ${String(r.liveMs).padStart(9)} (${r.liveMaxMs}) ms | ${String(r.addBurstStallMs).padStart(20)} ${String(r.deleteBatchStallMs).padStart(10)} ms | ${String(r.addBurstApplies).padStart(16)} | ${String(r.startMs).padStart(10)} ms`)
   })
 }
 

@@ -2,7 +2,7 @@
 // env-schema, the validator @fastify/env runs in the app) and `toConfig` turns them into the
 // typed Config the rest of the code uses; `loadConfig` does both, for the app, the tests and the
 // benchmarks alike. A bad value stops start-up with a message naming the variable.
-import { resolve } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import envSchemaValidator from 'env-schema'
 import { Type, type Static } from 'typebox'
 import { errors } from './errors.js'
@@ -70,6 +70,10 @@ export const envSchema = Type.Object({
   RELOAD_MIN_INTERVAL_S: Type.Integer({ default: 30, minimum: 0 }),
   RESERVATIONS_FILE: Type.String({ default: '/etc/dnsmasq.d/reservations.conf', minLength: 1 }),
   DHCP_HOSTSFILE: Type.String({ default: '/etc/dnsmasq.saltmasq/dhcp-hosts', minLength: 1 }),
+  // hostsfile format: additions go as delta files into DHCP_HOSTSDIR (dnsmasq reads them through
+  // inotify, no SIGHUP); removals and changes rewrite the files and SIGHUP, paced. false: every
+  // change rewrites the files and SIGHUPs at once.
+  HOSTSFILE_DELTAS: Type.Boolean({ default: true }),
   ADDN_HOSTS_FILE: Type.String({ default: '/etc/dnsmasq.saltmasq/addn-hosts', minLength: 1 }),
   DNS_DOMAIN: Type.Optional(Type.String({ minLength: 1 })),
   STATE_FILE: Type.String({ default: '/var/lib/saltmasq/state.json', minLength: 1 }),
@@ -138,6 +142,8 @@ export interface Config {
   subnets: Subnets
   format: FormatName
   files: { conf: string, dhcpHosts: string, addnHosts: string, dhcpHostsDir: string, dnsHostsDir: string, state: string }
+  /** hostsfile format: additions as delta files in files.dhcpHostsDir. */
+  hostsfileDeltas: boolean
   /** Formats whose apply is costly (hostsdir): the least time between two applies. */
   applyMinIntervalMs: number
   dnsDomain?: string
@@ -214,6 +220,14 @@ export function toConfig (env: Env): Config {
   if (env.DNSMASQ_PUBLISH === 'salt' && env.DNSMASQ_PUBLISH_WAIT_S * 2000 >= env.SALT_API_TIMEOUT_MS) {
     throw new errors.BadConfig('DNSMASQ_PUBLISH_WAIT_S', `${env.DNSMASQ_PUBLISH_WAIT_S} s twice over is longer than SALT_API_TIMEOUT_MS (${env.SALT_API_TIMEOUT_MS} ms): a publish to a minion that is down would time out for every minion`)
   }
+  if (format === 'hostsfile' && env.HOSTSFILE_DELTAS && env.DNSMASQ_PUBLISH === 'local') {
+    const deltaDir = resolve(env.DHCP_HOSTSDIR)
+    const bases = [dirname(resolve(env.DHCP_HOSTSFILE)), dirname(resolve(env.ADDN_HOSTS_FILE))]
+    // dnsmasq would read the base files as delta files too, or one delta as DHCP and DNS hosts.
+    if (bases.includes(deltaDir)) throw new errors.BadConfig('DHCP_HOSTSDIR', 'the delta directory of the hostsfile format must not hold DHCP_HOSTSFILE or ADDN_HOSTS_FILE')
+    const dnsDir = resolve(env.DNS_HOSTSDIR)
+    if (bases.includes(dnsDir) || dnsDir === deltaDir) throw new errors.BadConfig('DNS_HOSTSDIR', 'the DNS delta directory of the hostsfile format must not hold the base files nor be DHCP_HOSTSDIR')
+  }
   // Parsed whatever the format, so a bad value is caught before someone switches formats.
   const check = optionalFunction(env.DNSMASQ_TEST_FUNCTION, 'DNSMASQ_TEST_ARGS', env.DNSMASQ_TEST_ARGS)
   const config: Config = {
@@ -255,6 +269,8 @@ export function toConfig (env: Env): Config {
       state: env.STATE_FILE,
     },
     applyMinIntervalMs: env.RELOAD_MIN_INTERVAL_S * 1000,
+    // Salt publishing sends whole files and reloads: no delta files there.
+    hostsfileDeltas: format === 'hostsfile' && env.HOSTSFILE_DELTAS && env.DNSMASQ_PUBLISH === 'local',
     dnsmasq: {
       minion: env.DNSMASQ_MINION,
       targetType: env.DNSMASQ_MINION_TGT_TYPE,

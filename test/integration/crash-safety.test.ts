@@ -34,6 +34,8 @@ const env = {
   RESERVATIONS_FORMAT: 'hostsfile',
   DHCP_HOSTSFILE: files.dhcpHosts,
   ADDN_HOSTS_FILE: files.addnHosts,
+  DHCP_HOSTSDIR: join(dir, 'dhcp-hosts.d'),
+  DNS_HOSTSDIR: join(dir, 'hosts.d'),
   DNS_DOMAIN: 'lab',
   STATE_FILE: files.state,
   DNSMASQ_MINION: 'dns',

@@ -104,7 +104,9 @@ t.test('an apply that failed (dnsmasq minion down), then saltmasq killed with SI
   // The real process, so the kill leaves exactly what a crash leaves on disk.
   await lab.stopSaltmasq()
   const processLog = join(lab.dir, 'saltmasq-process.log')
-  let svc = await SaltmasqProcess.start(env, processLog)
+  // The SIGHUP path: with delta files (the default) an addition needs no apply at all.
+  const sighupEnv = { ...env, HOSTSFILE_DELTAS: 'false' }
+  let svc = await SaltmasqProcess.start(sighupEnv, processLog)
   await waitFor('the process synced once', async () => (await svc.request('GET', '/reservations')).body?.lastSync != null, 30_000, 100)
   await salt.stopMinion('dns-host')
   const [owed] = await salt.registerFakeMinions(1, '10.77.9', 'owed')
@@ -117,7 +119,7 @@ t.test('an apply that failed (dnsmasq minion down), then saltmasq killed with SI
 
   await salt.startMinion({ id: 'dns-host', ips: ['127.0.0.1'] })
   await salt.waitForMinions(['dns-host'])
-  svc = await SaltmasqProcess.start(env, processLog)
+  svc = await SaltmasqProcess.start(sighupEnv, processLog)
   t.teardown(async () => { await svc.stop() })
   await waitFor('dnsmasq answering for owed000.lab', async () => (await dns.resolve(`${owed!}.lab`)).includes('10.77.9.10'), 60_000, 100)
   await waitFor('/ready true once nothing is owed', async () => (await svc.request('GET', '/ready')).status === 200, 60_000, 200)

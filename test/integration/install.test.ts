@@ -134,6 +134,8 @@ t.test('saltmasq from the environment file: ready, reserves, applies and release
     STATE_FILE: join(tmp, 'state.json'),
     DHCP_HOSTSFILE: dns!.dhcpHostsFile,
     ADDN_HOSTS_FILE: dns!.addnHostsFile,
+    DHCP_HOSTSDIR: dns!.dhcpHostsDir,
+    DNS_HOSTSDIR: dns!.dnsHostsDir,
     DNS_DOMAIN: 'lab',
     DNSMASQ_RELEASE_ARGS: '["interface=br0"]',
   }, join(tmp, 'saltmasq.log'), net!.master)
@@ -172,7 +174,7 @@ t.test('saltmasq.service renders on the real master: a root-only env file and a 
     saltmasq: {
       service: {
         source: 'salt://saltmasq-0.1.0.tgz',
-        env: { ...fileEnv, STATE_FILE: '/var/lib/saltmasq/state.json', DHCP_HOSTSFILE: '/srv/dnsmasq/dhcp-hosts', ADDN_HOSTS_FILE: '/srv/dnsmasq/addn-hosts' },
+        env: { ...fileEnv, STATE_FILE: '/var/lib/saltmasq/state.json', DHCP_HOSTSFILE: '/srv/dnsmasq/dhcp-hosts', ADDN_HOSTS_FILE: '/srv/dnsmasq/addn-hosts', DHCP_HOSTSDIR: '/srv/dnsmasq/dhcp-hosts.d', DNS_HOSTSDIR: '/srv/dnsmasq/hosts.d' },
       },
     },
   }
@@ -183,9 +185,9 @@ t.test('saltmasq.service renders on the real master: a root-only env file and a 
   const envFile = args('saltmasq-env-file', 'file.managed')
   t.match(envFile, { mode: '0600', user: 'root', show_changes: false }, 'the env file is root-only and its diff never shown')
   t.match(envFile.contents, new RegExp(`^SALT_API_USER=${apiUser}$`, 'm'))
-  t.same(Object.keys(states).filter((id) => id.startsWith('saltmasq-dir-')).map((id) => args(id, 'file.directory').name).sort(), ['/srv/dnsmasq', '/var/lib/saltmasq'], 'exactly the directories of its files')
+  t.same(Object.keys(states).filter((id) => id.startsWith('saltmasq-dir-')).map((id) => args(id, 'file.directory').name).sort(), ['/srv/dnsmasq', '/srv/dnsmasq/dhcp-hosts.d', '/srv/dnsmasq/hosts.d', '/var/lib/saltmasq'], 'exactly the directories of its files (the base files, the delta files, the state)')
   const unit = args('saltmasq-unit', 'file.managed').contents as string
-  t.match(unit, /^ReadWritePaths=\/srv\/dnsmasq \/var\/lib\/saltmasq$/m, 'ReadWritePaths: those directories, nothing else')
+  t.match(unit, /^ReadWritePaths=\/srv\/dnsmasq \/srv\/dnsmasq\/dhcp-hosts\.d \/srv\/dnsmasq\/hosts\.d \/var\/lib\/saltmasq$/m, 'ReadWritePaths: those directories, nothing else')
   t.match(unit, /^ProtectSystem=strict$/m)
   t.match(unit, /^User=saltmasq$/m)
   t.match(unit, /^EnvironmentFile=\/etc\/saltmasq\/saltmasq\.env$/m)

@@ -22,7 +22,7 @@ function dotenv (port: number, state: string): string {
   return [
     `SALT_API_URL=${api.url}`, 'SALT_API_USER=saltmasq', `SALT_API_PASSWORD=${api.password}`, 'SALT_API_EAUTH=sharedsecret',
     `WEBHOOK_TOKEN=${TOKEN}`, 'MANAGED_SUBNETS=10.0.0.0/16', 'DNSMASQ_MINION=dns', `PORT=${port}`,
-    `DHCP_HOSTSFILE=${join(dir, 'hosts', 'dhcp-hosts')}`, `ADDN_HOSTS_FILE=${join(dir, 'hosts', 'addn-hosts')}`, `STATE_FILE=${state}`,
+    `DHCP_HOSTSFILE=${join(dir, 'hosts', 'dhcp-hosts')}`, `DHCP_HOSTSDIR=${join(dir, 'hosts', 'dhcp-hosts.d')}`, `DNS_HOSTSDIR=${join(dir, 'hosts', 'hosts.d')}`, `ADDN_HOSTS_FILE=${join(dir, 'hosts', 'addn-hosts')}`, `STATE_FILE=${state}`,
     'DNSMASQ_APPLY_ARGS=\'["dnsmasq"]\'', 'DNSMASQ_RELEASE_FUNCTION=', 'EVENT_STREAM=false', '',
   ].join('\n')
 }

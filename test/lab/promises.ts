@@ -3,7 +3,8 @@
 // salt-minions, the real master with the project's reactor, salt-api, and saltmasq itself
 // (dist/src/server.js). Run once per format by the promises-*.test.ts files: hostsdir (inotify
 // picks up new files; only deletions are applied, by SIGHUP through salt-api) and hostsfile
-// (every change applied by SIGHUP). Scenarios run in order, each its own test; everything is
+// (additions as delta files picked up by inotify; removals compacted into the base files and
+// applied by SIGHUP). Scenarios run in order, each its own test; everything is
 // torn down at the end, even after a failure.
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
@@ -46,6 +47,7 @@ export async function provePromises (format: LabFormat): Promise<void> {
   const app = await net.addMachine('app01')
   const churn = await net.addMachine('churn')
   const clash = await net.addMachine('clash01')
+  const late = await net.addMachine('late01')
 
   dns = new DhcpDnsmasq(net.master, join(tmp, 'dnsmasq'))
   await dns.writeConfig({ first: '10.99.0.100', last: '10.99.0.109' }, 'lab')
@@ -107,10 +109,17 @@ export async function provePromises (format: LabFormat): Promise<void> {
 
   /** Every DHCP reservation dnsmasq is given, one line each, whatever the format. */
   async function publishedDhcpLines (): Promise<string[]> {
-    const texts = format === 'hostsfile'
-      ? [await readFile(dns!.dhcpHostsFile, 'utf8')]
-      : await Promise.all((await readdir(dns!.dhcpHostsDir)).map(async (name) => await readFile(join(dns!.dhcpHostsDir, name), 'utf8')))
+    // hostsfile: the base file and the delta files beside it; hostsdir: a file per reservation.
+    const texts = [
+      ...(format === 'hostsfile' ? [await readFile(dns!.dhcpHostsFile, 'utf8')] : []),
+      ...await Promise.all((await readdir(dns!.dhcpHostsDir)).map(async (name) => await readFile(join(dns!.dhcpHostsDir, name), 'utf8'))),
+    ]
     return texts.join('').split('\n').filter((l) => l !== '' && !l.startsWith('#'))
+  }
+
+  /** How often dnsmasq has read the base dhcp-hostsfile (at start and on each SIGHUP). */
+  async function baseReads (): Promise<number> {
+    return (await dns!.log()).split(`read ${dns!.dhcpHostsFile}\n`).length - 1
   }
 
   /** How often dnsmasq has been told to re-read everything (SIGHUP logs "cleared cache"; so does start-up). */
@@ -139,7 +148,8 @@ export async function provePromises (format: LabFormat): Promise<void> {
     await salt!.refreshMine(['web01'])
     t.equal(await reservedIp('web01'), undefined, 'no reservation before the event')
     const clearsBefore = await cacheClears()
-    const reloadsBefore = ((await dns!.log()).match(/read .*dhcp-hosts/g) ?? []).length
+    const reloadsBefore = await baseReads()
+    const deltasBefore = format === 'hostsfile' ? await readdir(dns!.dhcpHostsDir) : []
     await salt!.fireEvent('salt/cloud/web01/created', { name: 'web01', profile: 'lab', event: 'created instance' })
     await waitFor('web01 reserved', async () => await reservedIp('web01'), 60_000, 100)
     t.equal(await reservedIp('web01'), webIp, 'reserved at the address DHCP gave it, with no one supplying it')
@@ -148,12 +158,20 @@ export async function provePromises (format: LabFormat): Promise<void> {
       await waitFor('dnsmasq to read web01\'s file through inotify', async () => (await dns!.log()).includes(`read ${join(dns!.dhcpHostsDir, 'web01')}`), 10_000, 20)
       const log = await dns!.log()
       t.ok(log.includes(`inotify: ${join(dns!.dhcpHostsDir, 'web01')} new or modified`), 'picked up by inotify')
-      t.equal(await cacheClears(), clearsBefore, 'no SIGHUP: dnsmasq never cleared its cache')
       t.equal(log.split(`read ${join(dns!.dhcpHostsDir, 'db01')}`).length - 1, 1, 'db01\'s file was read once, never re-read')
-      t.notOk((await svc!.request('GET', '/reservations')).body.lastSync.applied, 'saltmasq applied nothing')
     } else {
-      await waitFor('dnsmasq to re-read its hostsfile', async () => ((await dns!.log()).match(/read .*dhcp-hosts/g) ?? []).length > reloadsBefore, 10_000, 50)
+      // The addition is one delta file in the dhcp-hostsdir, read through inotify.
+      const news = (await readdir(dns!.dhcpHostsDir)).filter((name) => !deltasBefore.includes(name))
+      t.equal(news.length, 1, `one new file in the dhcp-hostsdir: ${news.join(', ')}`)
+      t.match(news[0], /^delta-\d{6}$/, 'a delta file')
+      const delta = join(dns!.dhcpHostsDir, news[0] ?? '')
+      t.match(await readFile(delta, 'utf8'), new RegExp(`^web01,${webIp.replaceAll('.', '\\.')}$`, 'm'), 'holding web01\'s reservation')
+      await waitFor('dnsmasq to read the delta file through inotify', async () => (await dns!.log()).includes(`inotify: ${delta} new or modified`), 10_000, 20)
+      t.ok(reloadsBefore >= 1, `dnsmasq read the base at start (${reloadsBefore} reads so far)`)
+      t.equal(await baseReads(), reloadsBefore, 'the base hostsfile was not re-read')
     }
+    t.equal(await cacheClears(), clearsBefore, 'no SIGHUP: dnsmasq never cleared its cache')
+    t.notOk((await svc!.request('GET', '/reservations')).body.lastSync.applied, 'saltmasq applied nothing')
     await assertSamePid(t, 'after the reservation')
   })
 
@@ -276,6 +294,23 @@ export async function provePromises (format: LabFormat): Promise<void> {
     await churn.setMac(randomMac())
     await churn.flushAddress()
     t.equal(await churn.dhcp({ requestIp: appIp }), appIp, 'a new machine is given app01\'s address')
+  })
+
+  t.test('8. a machine added after a deletion was applied gets its reserved address, with no signal', async (t) => {
+    // Its own address is outside the exhausted pool; the reservation makes DHCP hand it back.
+    await late.setAddress('10.99.0.60')
+    const clearsBefore = await cacheClears()
+    await salt!.startMinion({ id: 'late01', netns: late, ips: ['10.99.0.60'] })
+    await salt!.waitForMinions(['late01'])
+    await salt!.refreshMine(['late01'])
+    await salt!.fireEvent('salt/cloud/late01/created', { name: 'late01', event: 'created instance' })
+    await waitFor('late01 reserved', async () => await reservedIp('late01'), 60_000, 100)
+    t.equal(await reservedIp('late01'), '10.99.0.60')
+    await late.setMac(randomMac())
+    await late.flushAddress()
+    t.equal(await late.dhcp(), '10.99.0.60', 'a new MAC, no address: DHCP gives it its reserved one')
+    t.equal(await cacheClears(), clearsBefore, 'no SIGHUP for the addition')
+    t.same(await db.resolve('late01.lab'), ['10.99.0.60'], 'its name resolves (through its lease)')
   })
 
   t.test('no secret in saltmasq\'s log of the whole lab run', async (t) => {

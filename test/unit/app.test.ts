@@ -375,7 +375,7 @@ t.test('SALT_API_INSECURE must be explicit, and says so in the log', async (t) =
   const lines: string[] = []
   const logger = pino({ level: 'warn' }, { write: (line: string) => { lines.push(line) } })
   const app = await buildApp({
-    env: { SALT_API_URL: 'https://127.0.0.1:1', EVENT_STREAM: 'false', SALT_API_USER: 'u', SALT_API_PASSWORD: 'p', WEBHOOK_TOKEN: TOKEN, MANAGED_SUBNETS: '10.0.0.0/8', DNSMASQ_MINION: 'dns', SALT_API_INSECURE: 'true', LOG_LEVEL: 'warn', STATE_FILE: join(tmpdir(), `smq-insecure-${process.pid}.json`) },
+    env: { SALT_API_URL: 'https://127.0.0.1:1', EVENT_STREAM: 'false', SALT_API_USER: 'u', SALT_API_PASSWORD: 'p', WEBHOOK_TOKEN: TOKEN, MANAGED_SUBNETS: '10.0.0.0/8', DNSMASQ_MINION: 'dns', SALT_API_INSECURE: 'true', LOG_LEVEL: 'warn', STATE_FILE: join(tmpdir(), `smq-insecure-${process.pid}.json`), RESERVATIONS_FORMAT: 'conf', RESERVATIONS_FILE: join(tmpdir(), `smq-insecure-${process.pid}.conf`) },
     logger,
   })
   await app.close()

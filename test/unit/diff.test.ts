@@ -17,15 +17,18 @@ async function snapshotDir (dir: string): Promise<Record<string, string>> {
   return out
 }
 
-const expected = {
-  conf: { added: 'dhcp-host=web02,10.0.0.6', apply: 'checked-apply' },
-  hostsfile: { added: 'web02,10.0.0.6', apply: 'apply' },
-  hostsdir: { added: 'web02,10.0.0.6', apply: 'none' },
+// hostsfile twice: every change applied by SIGHUP, and additions as delta files (no apply; the
+// name in a DNS delta file too, as the fleet is small).
+const VARIANTS = {
+  conf: { env: { RESERVATIONS_FORMAT: 'conf' }, added: 'dhcp-host=web02,10.0.0.6', apply: 'checked-apply', dnsLine: false },
+  hostsfile: { env: { RESERVATIONS_FORMAT: 'hostsfile', HOSTSFILE_DELTAS: 'false' }, added: 'web02,10.0.0.6', apply: 'apply', dnsLine: true },
+  'hostsfile+deltas': { env: { RESERVATIONS_FORMAT: 'hostsfile' }, added: 'web02,10.0.0.6', apply: 'none', dnsLine: true },
+  hostsdir: { env: { RESERVATIONS_FORMAT: 'hostsdir' }, added: 'web02,10.0.0.6', apply: 'none', dnsLine: true },
 } as const
 
-for (const format of ['conf', 'hostsfile', 'hostsdir'] as const) {
+for (const [format, variant] of Object.entries(VARIANTS)) {
   t.test(`${format}: the diff names what the next sync does, and changes nothing`, async (t) => {
-    const { app, fake, dir } = await setup(t, { RESERVATIONS_FORMAT: format })
+    const { app, fake, dir } = await setup(t, variant.env)
     fake.mine = { web01: ['10.0.0.5'] }
     await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
 
@@ -40,10 +43,10 @@ for (const format of ['conf', 'hostsfile', 'hostsdir'] as const) {
     t.match(diff.conflicts, [{ minionId: 'zz01' }])
     t.match(diff.skipped, [{ minionId: 'bad' }])
     t.equal(diff.unchanged, 1)
-    t.equal(diff.apply, expected[format].apply)
+    t.equal(diff.apply, variant.apply)
     const lines = diff.files.flatMap((f: { added: string[] }) => f.added)
-    t.ok(lines.includes(expected[format].added), `the ${format} line for web02 would be added: ${JSON.stringify(lines)}`)
-    t.ok(lines.some((l: string) => /^10\.0\.0\.6 web02\b/.test(l)) || format === 'conf', 'and its DNS line')
+    t.ok(lines.includes(variant.added), `the ${format} line for web02 would be added: ${JSON.stringify(lines)}`)
+    t.equal(lines.some((l: string) => /^10\.0\.0\.6 web02\b/.test(l)), variant.dnsLine, `its DNS line ${variant.dnsLine ? 'too' : 'not (yet)'}`)
     t.same(diff.files.flatMap((f: { removed: string[] }) => f.removed), [], 'nothing removed')
 
     t.same(await snapshotDir(dir), disk, 'no file written, the state file included')
@@ -54,14 +57,14 @@ for (const format of ['conf', 'hostsfile', 'hostsdir'] as const) {
     const sync = (await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })).json()
     t.same(sync.added.map((r: { minionId: string }) => r.minionId), ['web02'], 'the sync did what the diff said')
     const after = await snapshotDir(dir)
-    t.ok(Object.values(after).some((text) => text.split('\n').includes(expected[format].added)), 'and the line is on disk now')
+    t.ok(Object.values(after).some((text) => text.split('\n').includes(variant.added)), 'and the line is on disk now')
     const again = (await app.inject({ method: 'GET', url: '/reservations/diff', headers: auth })).json()
     t.same([again.added, again.files, again.apply], [[], [], 'none'], 'nothing left to do')
   })
 }
 
 t.test('after a failed apply the files are written: the diff shows no lines but the owed apply', async (t) => {
-  const { app, fake } = await setup(t, { RESERVATIONS_FORMAT: 'hostsfile' })
+  const { app, fake } = await setup(t, { RESERVATIONS_FORMAT: 'hostsfile', HOSTSFILE_DELTAS: 'false' })
   fake.mine = { web01: ['10.0.0.5'], web02: ['10.0.0.6'] }
   await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
   // An apply that failed leaves the file changed and dnsmasq owed: the diff says so.

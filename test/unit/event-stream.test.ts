@@ -22,7 +22,7 @@ async function setup (t: Test, env: Record<string, string> = {}, standin: Constr
   const app = await buildApp({
     env: {
       ...api.env, WEBHOOK_TOKEN: TOKEN, MANAGED_SUBNETS: '10.0.0.0/16', DNSMASQ_MINION: 'dns', LOG_LEVEL: 'silent',
-      DHCP_HOSTSFILE: join(dir, 'dhcp-hosts'), ADDN_HOSTS_FILE: join(dir, 'addn-hosts'), STATE_FILE: join(dir, 'state.json'),
+      DHCP_HOSTSFILE: join(dir, 'dhcp-hosts'), DHCP_HOSTSDIR: join(dir, 'dhcp-hosts.d'), DNS_HOSTSDIR: join(dir, 'hosts.d'), ADDN_HOSTS_FILE: join(dir, 'addn-hosts'), STATE_FILE: join(dir, 'state.json'),
       RECONCILE_INTERVAL_S: '0', DNSMASQ_RELEASE_FUNCTION: '',
       ...env,
     },

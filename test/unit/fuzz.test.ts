@@ -26,7 +26,7 @@ const app = await buildApp({
   env: {
     SALT_API_URL: STANDIN_URL, SALT_API_USER: 'u', SALT_API_PASSWORD: 'salt-secret', WEBHOOK_TOKEN: TOKEN,
     MANAGED_SUBNETS: '10.0.0.0/16,fd00::/64', DNS_DOMAIN: 'lab', RESERVATIONS_FORMAT: 'hostsfile',
-    DHCP_HOSTSFILE: join(dir, 'dhcp-hosts'), ADDN_HOSTS_FILE: join(dir, 'addn-hosts'), STATE_FILE: join(dir, 'state.json'),
+    DHCP_HOSTSFILE: join(dir, 'dhcp-hosts'), DHCP_HOSTSDIR: join(dir, 'dhcp-hosts.d'), DNS_HOSTSDIR: join(dir, 'hosts.d'), ADDN_HOSTS_FILE: join(dir, 'addn-hosts'), STATE_FILE: join(dir, 'state.json'),
     DNSMASQ_MINION: 'dns', LOG_LEVEL: 'silent', HOOK_RATE_LIMIT: '1000000', RESYNC_RATE_LIMIT: '1000000', RECONCILE_INTERVAL_S: '0', MINE_WAIT_MS: '0', EVENT_STREAM: 'false',
   },
   logger: pino({ level: 'silent' }),

@@ -86,7 +86,7 @@ t.test('the event stream: connected, events read, and events by source', async (
   const app = await buildApp({
     env: {
       ...api.env, WEBHOOK_TOKEN: TOKEN, MANAGED_SUBNETS: '10.0.0.0/16', DNSMASQ_MINION: 'dns', LOG_LEVEL: 'silent',
-      DHCP_HOSTSFILE: `${dir}/dhcp-hosts`, ADDN_HOSTS_FILE: `${dir}/addn-hosts`, STATE_FILE: `${dir}/state.json`,
+      DHCP_HOSTSFILE: `${dir}/dhcp-hosts`, DHCP_HOSTSDIR: `${dir}/dhcp-hosts.d`, DNS_HOSTSDIR: `${dir}/hosts.d`, ADDN_HOSTS_FILE: `${dir}/addn-hosts`, STATE_FILE: `${dir}/state.json`,
     },
     logger: pino({ level: 'silent' }),
   })

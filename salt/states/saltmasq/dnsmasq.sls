@@ -4,8 +4,11 @@
       conf_dir        /etc/dnsmasq.d            where this state drops saltmasq.conf
       hosts_dir       /etc/dnsmasq.saltmasq     hostsdir:  DHCP_HOSTSDIR is <hosts_dir>/dhcp-hosts.d
                                                            and DNS_HOSTSDIR <hosts_dir>/hosts.d
-                                                hostsfile: DHCP_HOSTSFILE is <hosts_dir>/dhcp-hosts
-                                                           and ADDN_HOSTS_FILE <hosts_dir>/addn-hosts
+                                                hostsfile: DHCP_HOSTSFILE is <hosts_dir>/dhcp-hosts,
+                                                           ADDN_HOSTS_FILE <hosts_dir>/addn-hosts and
+                                                           the delta files' DHCP_HOSTSDIR
+                                                           <hosts_dir>/dhcp-hosts.d and
+                                                           DNS_HOSTSDIR <hosts_dir>/hosts.d
       manage_service  True                      install, enable and run the dnsmasq service
     Apply on the dnsmasq minion:  salt <dnsmasq minion> state.apply saltmasq.dnsmasq #}
 {%- set cfg = salt['pillar.get']('saltmasq:dnsmasq', {}) %}
@@ -15,7 +18,8 @@
 {%- if format == 'hostsdir' %}
 {%-   set watched = {'dhcp-hostsdir': hosts_dir ~ '/dhcp-hosts.d', 'hostsdir': hosts_dir ~ '/hosts.d'} %}
 {%- elif format == 'hostsfile' %}
-{%-   set watched = {'dhcp-hostsfile': hosts_dir ~ '/dhcp-hosts', 'addn-hosts': hosts_dir ~ '/addn-hosts'} %}
+{#-   The directories hold the delta files of additions (saltmasq's HOSTSFILE_DELTAS, on by default). #}
+{%-   set watched = {'dhcp-hostsfile': hosts_dir ~ '/dhcp-hosts', 'addn-hosts': hosts_dir ~ '/addn-hosts', 'dhcp-hostsdir': hosts_dir ~ '/dhcp-hosts.d', 'hostsdir': hosts_dir ~ '/hosts.d'} %}
 {%- else %}
 saltmasq-format:
   test.fail_without_changes:
@@ -37,7 +41,7 @@ saltmasq-hosts-dir:
 {#- dnsmasq will not start on a missing file or directory; saltmasq owns the content, so never
     replace a file or clean a directory. #}
 saltmasq-{{ option }}:
-{%-   if format == 'hostsdir' %}
+{%-   if option in ('dhcp-hostsdir', 'hostsdir') %}
   file.directory:
     - name: {{ path }}
     - mode: '0755'
@@ -64,7 +68,8 @@ saltmasq-dnsmasq-conf:
         # which saltmasq batches.
 {%- else %}
         # dnsmasq re-reads both files on SIGHUP: saltmasq adds and removes reservations
-        # without restarting dnsmasq.
+        # without restarting dnsmasq. New reservations come as delta files in the
+        # dhcp-hostsdir (and hostsdir), read through inotify with no signal.
 {%- endif %}
 {%- for option, path in watched.items() %}
         {{ option }}={{ path }}

@@ -18,12 +18,18 @@
 {%- set env = cfg.get('env', {}) %}
 {%- set format = env.get('RESERVATIONS_FORMAT', 'hostsfile') %}
 {%- set dirname = salt['file.dirname'] %}
-{%- if format == 'conf' %}
+{%- if env.get('DNSMASQ_PUBLISH', 'local') == 'salt' %}
+{#-   Publishing through Salt: saltmasq writes nothing but its state here. #}
+{%-   set dirs = [] %}
+{%- elif format == 'conf' %}
 {%-   set dirs = [dirname(env.get('RESERVATIONS_FILE', '/etc/dnsmasq.d/reservations.conf'))] %}
 {%- elif format == 'hostsdir' %}
 {%-   set dirs = [env.get('DHCP_HOSTSDIR', '/etc/dnsmasq.saltmasq/dhcp-hosts.d'), env.get('DNS_HOSTSDIR', '/etc/dnsmasq.saltmasq/hosts.d')] %}
 {%- else %}
 {%-   set dirs = [dirname(env.get('DHCP_HOSTSFILE', '/etc/dnsmasq.saltmasq/dhcp-hosts')), dirname(env.get('ADDN_HOSTS_FILE', '/etc/dnsmasq.saltmasq/addn-hosts'))] %}
+{%-   if env.get('HOSTSFILE_DELTAS', 'true') | string | lower != 'false' %}
+{%-     set dirs = dirs + [env.get('DHCP_HOSTSDIR', '/etc/dnsmasq.saltmasq/dhcp-hosts.d'), env.get('DNS_HOSTSDIR', '/etc/dnsmasq.saltmasq/hosts.d')] %}
+{%-   endif %}
 {%- endif %}
 {%- set write_dirs = (dirs + [dirname(env.get('STATE_FILE', '/var/lib/saltmasq/state.json'))]) | unique | list %}
 

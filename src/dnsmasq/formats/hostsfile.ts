@@ -1,21 +1,149 @@
 // hostsfile format (the default): every reservation in one dhcp-hostsfile and one addn-hosts
-// file; dnsmasq re-reads both on SIGHUP (the apply, service.reload by default).
-import type { OpenFormat } from '../format.js'
-import { renderHostsFiles } from '../lines.js'
+// file, the base, which dnsmasq re-reads on SIGHUP. With HOSTSFILE_DELTAS (the default), a sync
+// that only adds reservations writes the new dhcp-host lines as one delta file in DHCP_HOSTSDIR,
+// which dnsmasq reads through inotify: no signal, one file's cost however large the fleet. Their
+// names go the same way into DNS_HOSTSDIR while the fleet is small enough for that to be cheap
+// (B5: a DNS file read through inotify costs dnsmasq work in proportion to every reservation it
+// holds, ~0.3 s at 50,000 and 15 s at 100,000); above that a new machine's name is in DNS
+// through its lease at once, and in addn-hosts at the next compaction.
+// A sync that removes or changes a reservation compacts: the base files rewritten with
+// everything, the delta files removed, one SIGHUP, paced to one per RELOAD_MIN_INTERVAL_S
+// (dnsmasq keeps a removed line until then, so its address is not handed out meanwhile).
+// A change cannot go in a delta: dnsmasq 2.90 refuses a dhcp-hostsdir line whose address the
+// base already holds ("duplicate dhcp-host IP address"), so the base line would keep winning.
+// Too many delta files or lines are compacted too, at a quiet moment (a sync that adds nothing),
+// and so is a batch of additions larger than the bounds (a first start).
+import { join } from 'node:path'
+import type { OpenFormat, PendingWrite } from '../format.js'
+import { HostsDirectory } from '../hosts-directory.js'
+import { byMinionId } from '../../ledger/reservation.js'
+import { HEADER, lineChanges, renderHostsFiles } from '../lines.js'
 import { readIfExists } from '../../store/atomic-file.js'
 import { prepareFiles } from './single-files.js'
+
+/** Past either bound the delta files are folded into the base at the next quiet sync. */
+export const DELTA_BOUNDS = { files: 32, lines: 5000 }
+
+/** Up to this many reservations, new names also go into DNS as a delta file (cheap there, B5). */
+export const DNS_DELTA_MAX_RESERVATIONS = 10_000
+
+/** The lines of a file saltmasq wrote, comments left out. */
+function bodyLines (text: string | null): string[] {
+  return (text ?? '').split('\n').filter((l) => l !== '' && !l.startsWith('#'))
+}
+
+/** delta-000001, delta-000002…: names dnsmasq reads (no dot, no ~) and that sort by age. */
+function nextDeltaName (existing: Iterable<string>): string {
+  let last = 0
+  for (const name of existing) {
+    const m = /^delta-(\d+)$/.exec(name)
+    if (m !== null) last = Math.max(last, Number(m[1]))
+  }
+  return `delta-${String(last + 1).padStart(6, '0')}`
+}
 
 export const openHostsfile: OpenFormat = async (config) => {
   const { dhcpHosts, addnHosts } = config.files
   const domain = config.dnsDomain === undefined ? {} : { domain: config.dnsDomain }
+  const deltas = config.hostsfileDeltas ? await HostsDirectory.open(config.files.dhcpHostsDir) : null
+  const dnsDeltas = config.hostsfileDeltas ? await HostsDirectory.open(config.files.dnsHostsDir) : null
+  const whole = async (reservations: Parameters<typeof renderHostsFiles>[0]): Promise<PendingWrite> => {
+    const files = renderHostsFiles(reservations, domain)
+    return await prepareFiles([[dhcpHosts, files.dhcpHosts], [addnHosts, files.addnHosts]], 'apply')
+  }
+  if (deltas === null || dnsDeltas === null) {
+    return {
+      name: 'hostsfile',
+      pacedApply: false,
+      unownedFiles: [],
+      prepare: whole,
+      readBack: async () => ({ source: dhcpHosts, text: await readIfExists(dhcpHosts) }),
+    }
+  }
   return {
     name: 'hostsfile',
-    pacedApply: false,
-    unownedFiles: [],
+    // Only compactions (removals, changes, bounds) are applied; they are paced.
+    pacedApply: true,
+    get unownedFiles () { return [...deltas.unowned.map((name) => join(deltas.path, name)), ...dnsDeltas.unowned.map((name) => join(dnsDeltas.path, name))] },
     prepare: async (reservations) => {
-      const files = renderHostsFiles(reservations, domain)
-      return await prepareFiles([[dhcpHosts, files.dhcpHosts], [addnHosts, files.addnHosts]], 'apply')
+      const sorted = reservations.every((r, i) => i === 0 || reservations[i - 1]!.minionId < r.minionId) ? reservations : [...reservations].sort((a, b) => byMinionId(a.minionId, b.minionId))
+      const wanted = bodyLines(renderHostsFiles(sorted, domain).dhcpHosts)
+      const base = await readIfExists(dhcpHosts)
+      // No base yet (a first start): it is written whole, with the one SIGHUP that takes it in.
+      if (base === null) return await compaction(await whole(reservations), [deltas, dnsDeltas])
+      const onDisk = new Set([...bodyLines(base), ...[...deltas.owned.values()].flatMap(bodyLines)])
+      const wantedSet = new Set(wanted)
+      // The renderer keeps the reservations' order: line i is reservation i.
+      const addedAt = wanted.flatMap((line, i) => onDisk.has(line) ? [] : [i])
+      const added = addedAt.map((i) => wanted[i]!)
+      const removed = [...onDisk].some((line) => !wantedSet.has(line))
+      const deltaLines = [...deltas.owned.values()].reduce((n, text) => n + bodyLines(text).length, 0)
+      const overBounds = deltas.owned.size >= DELTA_BOUNDS.files || deltaLines >= DELTA_BOUNDS.lines
+      // A batch larger than the bounds (a first start, a restored fleet) goes into the base at once.
+      if (removed || added.length > DELTA_BOUNDS.lines || (overBounds && added.length === 0)) return await compaction(await whole(reservations), [deltas, dnsDeltas])
+      if (added.length === 0) return noChange()
+      const names = reservations.length <= DNS_DELTA_MAX_RESERVATIONS ? bodyLines(renderHostsFiles(addedAt.map((i) => sorted[i]!), domain).addnHosts) : []
+      return deltaWrite(deltas, added, dnsDeltas, names)
     },
-    readBack: async () => ({ source: dhcpHosts, text: await readIfExists(dhcpHosts) }),
+    readBack: async () => ({
+      source: `${dhcpHosts} and ${deltas.path}`,
+      text: [(await readIfExists(dhcpHosts)) ?? '', ...deltas.owned.values()].join(''),
+    }),
+  }
+}
+
+/** Nothing to write: what is on disk already holds every reservation (addn-hosts waits for a compaction). */
+function noChange (): PendingWrite {
+  return {
+    need: 'none',
+    lines: () => [],
+    commit: async () => ({ filesChanged: [], entriesWritten: 0, entriesRemoved: 0, blocked: [], undo: async () => {} }),
+  }
+}
+
+/** The new lines as one more delta file (and their names as another): read through inotify, with no signal. */
+function deltaWrite (deltas: HostsDirectory, added: string[], dnsDeltas: HostsDirectory, names: string[]): PendingWrite {
+  const name = nextDeltaName([...deltas.owned.keys(), ...dnsDeltas.owned.keys()])
+  const file = (lines: string[]): string => HEADER + lines.map((l) => `${l}\n`).join('')
+  const plan = deltas.plan(new Map([...deltas.owned, [name, file(added)]]))
+  const dnsPlan = names.length === 0 ? null : dnsDeltas.plan(new Map([...dnsDeltas.owned, [name, file(names)]]))
+  return {
+    need: 'none',
+    lines: () => [...deltas.planLines(plan), ...(dnsPlan === null ? [] : dnsDeltas.planLines(dnsPlan))],
+    commit: async () => {
+      // The DHCP file first: a name never resolves to an address dnsmasq would not hand out.
+      await deltas.write(plan)
+      if (dnsPlan !== null) await dnsDeltas.write(dnsPlan)
+      return {
+        filesChanged: [join(deltas.path, name), ...(dnsPlan === null ? [] : [join(dnsDeltas.path, name)])],
+        entriesWritten: added.length,
+        entriesRemoved: 0,
+        blocked: [],
+        undo: async () => {},
+      }
+    },
+  }
+}
+
+/**
+ * Everything into the base files, the delta files removed, one SIGHUP. The base is written
+ * first: a crash before the delta files go leaves lines twice, which dnsmasq takes once.
+ */
+async function compaction (base: PendingWrite, dirs: readonly HostsDirectory[]): Promise<PendingWrite> {
+  const clears = dirs.map((dir) => [dir, dir.plan(new Map())] as const)
+  return {
+    need: 'apply',
+    lines: () => [...base.lines(), ...clears.flatMap(([dir, clear]) => clear.gone.map((name) => ({ path: join(dir.path, name), ...lineChanges(dir.owned.get(name) ?? null, null) })))],
+    commit: async () => {
+      const written = await base.commit()
+      let removed = 0
+      const emptied: string[] = []
+      for (const [dir, clear] of clears) {
+        const change = await dir.write(clear)
+        removed += change.removed.size
+        if (change.removed.size > 0) emptied.push(dir.path)
+      }
+      return { ...written, filesChanged: [...written.filesChanged, ...emptied], entriesRemoved: removed }
+    },
   }
 }
