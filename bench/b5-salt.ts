@@ -25,7 +25,7 @@ export interface SaltPublishRow {
   /** One reservation removed. */
   deletionBytes: number
   deletionMs: number
-  /** The same addition published locally: files written here, apply through salt-api. */
+  /** The same addition published locally (HOSTSFILE_DELTAS=false): files written here, apply through salt-api. */
   localAdditionMs: number
 }
 
@@ -51,7 +51,9 @@ export async function benchSaltPublish (sizes: readonly number[], samples: numbe
   try {
     await lab.syncModules()
     for (const n of sizes) {
-      const env = (publish: 'salt' | 'local') => lab.saltmasqEnv('hostsfile', { DNSMASQ_PUBLISH: publish, STATE_FILE: join(lab.dir, `b5-${publish}-${n}.json`), SALT_API_TIMEOUT_MS: '120000' })
+      // Like for like: the local publisher rewrites the file and has dnsmasq reloaded through
+      // salt-api, as saltmasq.publish does on the minion (its delta files are B5's own row).
+      const env = (publish: 'salt' | 'local') => lab.saltmasqEnv('hostsfile', { DNSMASQ_PUBLISH: publish, STATE_FILE: join(lab.dir, `b5-${publish}-${n}.json`), SALT_API_TIMEOUT_MS: '120000', HOSTSFILE_DELTAS: 'false' })
       const config = loadConfig(env('salt'))
       const client = new SaltClient({ ...config.salt, logger })
       const salt = await openPublisher({ config, client, logger, clock: systemClock })
