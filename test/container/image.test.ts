@@ -3,7 +3,7 @@
 // the default format's directory and the state directory mounted, uid 1000, read-only root)
 // against a real master, salt-api, minions and dnsmasq: /health, /ready, syncs that write the
 // mounted files, an event through the stream, and SIGTERM.
-import { chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { chown, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { Lab } from '../../src/lab/lab.js'
@@ -50,7 +50,7 @@ t.test('docker/Dockerfile builds on a local Node 22 base', async (t) => {
 t.test('run as compose runs it, against the real Salt lab', async (t) => {
   await mkdir(stateDir, { recursive: true })
   // The uid of the image's user must own what it writes (README, docker/compose.yaml).
-  for (const dir of [hostsDir, stateDir]) await chown(dir, 1000, 1000)
+  for (const dir of [hostsDir, join(hostsDir, 'dhcp-hosts.d'), join(hostsDir, 'hosts.d'), stateDir]) await chown(dir, 1000, 1000)
   for (const file of ['dhcp-hosts', 'addn-hosts']) await chown(join(hostsDir, file), 1000, 1000)
   const env = lab.saltmasqEnv('hostsfile', { HOST: '127.0.0.1', PORT: String(port), DNS_DOMAIN: 'lab' })
   // The container uses the default paths, under the mounted directories.
@@ -67,8 +67,12 @@ t.test('run as compose runs it, against the real Salt lab', async (t) => {
   t.pass('/ready: salt-api answered, the first sync worked, the stream is connected')
 
   // The first sync at start wrote the mounted files, and dnsmasq (outside) took them in.
-  t.match(await readFile(join(hostsDir, 'dhcp-hosts'), 'utf8'), /^web01,10\.77\.0\.11$/m, 'the mounted dhcp-hosts file')
-  t.equal((await stat(join(hostsDir, 'dhcp-hosts'))).uid, 1000, 'written by uid 1000')
+  // dnsmasq's base file was there (empty) before: web01 came as a delta file beside it.
+  const deltas = (await readdir(join(hostsDir, 'dhcp-hosts.d'))).map((name) => join(hostsDir, 'dhcp-hosts.d', name))
+  const holding = []
+  for (const file of [join(hostsDir, 'dhcp-hosts'), ...deltas]) if (/^web01,10\.77\.0\.11$/m.test(await readFile(file, 'utf8'))) holding.push(file)
+  t.equal(holding.length, 1, `the mounted files hold web01's line once: ${holding.join(', ')}`)
+  t.equal((await stat(holding[0]!)).uid, 1000, 'written by uid 1000')
   t.ok((await stat(join(stateDir, 'state.json'))).isFile(), 'the state file in the mounted state directory')
   await waitFor('dnsmasq answering for web01.lab', async () => (await lab.dns.resolve('web01.lab')).includes('10.77.0.11'), 30_000, 100)
 
