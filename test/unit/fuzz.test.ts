@@ -19,7 +19,6 @@ const RUNS = 5000
 const TOKEN = 'fuzz-webhook-token-0123456789abcdefghij'
 // fsync on tmpfs costs nothing: the point here is the content, not the disk.
 const dir = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'smq-fuzz-'))
-t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
 
 const fake = new SaltApiStandIn()
 const app = await buildApp({
@@ -32,7 +31,11 @@ const app = await buildApp({
   logger: pino({ level: 'silent' }),
   dispatcher: fake.mockAgent(),
 })
-t.teardown(async () => { await app.close() })
+// The app first: a sync still writing delta files into the directory would make rm fail.
+t.teardown(async () => {
+  await app.close()
+  await rm(dir, { recursive: true, force: true })
+})
 
 // dnsmasq's own rules, restated independently of src/: a host name is labels of letters,
 // digits, '-' and '_' not starting with '-' or '_' (nor, because dnsmasq puts names with capitals
