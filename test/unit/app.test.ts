@@ -174,7 +174,7 @@ t.test('a failing apply is a 502 naming the minion and the reason, /ready says s
   fake.local.set('service.restart', undefined)
   t.match((await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })).json(), { code: 'SALTMASQ_APPLY_NO_MINION' })
 
-  // Each failure also scheduled a retry with backoff (1 s, then 2 s): on a slow run that retry
+  // Each failure also scheduled a retry with backoff (within 1 s, then 2 s): on a slow run that retry
   // can be the sync that makes the owed apply, so count the applies rather than ask who made it.
   const restartsBefore = fake.count('service.restart')
   fake.local.set('service.restart', true)
