@@ -14,7 +14,10 @@ import { backoffDelay } from '../util/backoff.js'
 import type { Clock } from '../util/clock.js'
 import { DnsmasqMinion, releaseLeases } from './dnsmasq-minion.js'
 import type { ApplyNeed, FileLines } from './format.js'
-import { lineChanges, renderConfFile, renderHostsFiles } from './lines.js'
+import { confFiles } from './formats/conf.js'
+import { hostsfileFiles } from './formats/hostsfile.js'
+import type { WholeFiles } from './formats/single-files.js'
+import { lineChanges } from './lines.js'
 import { type Hunk, lineDelta, sha256, splitLines } from './line-delta.js'
 import { MinionRecords, minionStatus, type MinionStatus } from './minion-records.js'
 import type { Owed } from './owed-apply.js'
@@ -39,20 +42,13 @@ function msSince (start: number): number {
   return Math.round((performance.now() - start) * 10) / 10
 }
 
-/** The whole files each format puts on the dnsmasq host, and how dnsmasq takes them in. */
-function wholeFiles (config: Config): { render: (rs: readonly Reservation[]) => Array<{ path: string, content: string }>, apply: MinionApply } {
-  const domain = config.dnsDomain === undefined ? {} : { domain: config.dnsDomain }
+/** The whole files each format puts on the dnsmasq host (the formats' own), and how dnsmasq takes them in. */
+function wholeFiles (config: Config): { render: (rs: readonly Reservation[]) => WholeFiles, apply: MinionApply } {
   switch (config.format) {
     case 'hostsfile':
-      return {
-        render: (rs) => {
-          const files = renderHostsFiles(rs, domain)
-          return [{ path: config.files.dhcpHosts, content: files.dhcpHosts }, { path: config.files.addnHosts, content: files.addnHosts }]
-        },
-        apply: 'reload',
-      }
+      return { render: hostsfileFiles(config), apply: 'reload' }
     case 'conf':
-      return { render: (rs) => [{ path: config.files.conf, content: renderConfFile(rs) }], apply: 'checked-restart' }
+      return { render: confFiles(config), apply: 'checked-restart' }
     default:
       // Refused by the config already (a directory of files per call is not worth the payload).
       throw new errors.BadConfig('DNSMASQ_PUBLISH', `salt publishing takes RESERVATIONS_FORMAT hostsfile or conf, not ${config.format}`)
@@ -131,7 +127,7 @@ export class SaltPublisher implements Publisher {
   }
 
   #render (reservations: readonly Reservation[]): RenderedFile[] {
-    return this.#files.render(reservations).map(({ path, content }) => {
+    return this.#files.render(reservations).map(([path, content]) => {
       const hash = sha256(content)
       if (!this.#versions.has(hash)) this.#versions.set(hash, splitLines(content))
       return { path, content, hash }

@@ -14,12 +14,13 @@
 // Too many delta files or lines are compacted too, at a quiet moment (a sync that adds nothing),
 // and so is a batch of additions larger than the bounds (a first start).
 import { join } from 'node:path'
+import type { Config } from '../../config.js'
 import type { OpenFormat, PendingWrite } from '../format.js'
 import { HostsDirectory } from '../hosts-directory.js'
-import { byMinionId } from '../../ledger/reservation.js'
+import { byMinionId, type Reservation } from '../../ledger/reservation.js'
 import { HEADER, lineChanges, renderHostsFiles } from '../lines.js'
 import { readIfExists } from '../../store/atomic-file.js'
-import { prepareFiles } from './single-files.js'
+import { prepareFiles, type WholeFiles } from './single-files.js'
 
 /** Past either bound the delta files are folded into the base at the next quiet sync. */
 export const DELTA_BOUNDS = { files: 32, lines: 5000 }
@@ -42,23 +43,37 @@ function nextDeltaName (existing: Iterable<string>): string {
   return `delta-${String(last + 1).padStart(6, '0')}`
 }
 
-export const openHostsfile: OpenFormat = async (config) => {
-  const { dhcpHosts, addnHosts } = config.files
+/** The base files, whole: the dhcp-hostsfile first, then addn-hosts (salt publishing sends the same). */
+export function hostsfileFiles (config: Config): (reservations: readonly Reservation[]) => WholeFiles {
   const domain = config.dnsDomain === undefined ? {} : { domain: config.dnsDomain }
-  const deltas = config.hostsfileDeltas ? await HostsDirectory.open(config.files.dhcpHostsDir) : null
-  const dnsDeltas = config.hostsfileDeltas ? await HostsDirectory.open(config.files.dnsHostsDir) : null
-  const whole = async (reservations: Parameters<typeof renderHostsFiles>[0]): Promise<PendingWrite> => {
+  return (reservations) => {
     const files = renderHostsFiles(reservations, domain)
-    return await prepareFiles([[dhcpHosts, files.dhcpHosts], [addnHosts, files.addnHosts]], 'apply')
+    return [[config.files.dhcpHosts, files.dhcpHosts], [config.files.addnHosts, files.addnHosts]]
   }
-  if (deltas === null || dnsDeltas === null) {
+}
+
+export const openHostsfile: OpenFormat = async (config) => {
+  const { dhcpHosts } = config.files
+  const domain = config.dnsDomain === undefined ? {} : { domain: config.dnsDomain }
+  const render = hostsfileFiles(config)
+  if (!config.hostsfileDeltas) {
     return {
       name: 'hostsfile',
       pacedApply: false,
       unownedFiles: [],
-      prepare: whole,
+      prepare: async (reservations) => await prepareFiles(render(reservations), 'apply'),
       readBack: async () => ({ source: dhcpHosts, text: await readIfExists(dhcpHosts) }),
     }
+  }
+  const deltas = await HostsDirectory.open(config.files.dhcpHostsDir)
+  const dnsDeltas = await HostsDirectory.open(config.files.dnsHostsDir)
+  // Every sync reads the base back (a hand edit is put right); it is parsed again only when its
+  // text is not what was parsed last time, which at 50,000 reservations saves a split and a set
+  // of 50,000 lines per sync.
+  let parsedBase: { text: string, lines: Set<string> } | null = null
+  const baseLines = (text: string): Set<string> => {
+    if (parsedBase?.text !== text) parsedBase = { text, lines: new Set(bodyLines(text)) }
+    return parsedBase.lines
   }
   return {
     name: 'hostsfile',
@@ -67,20 +82,24 @@ export const openHostsfile: OpenFormat = async (config) => {
     get unownedFiles () { return [...deltas.unowned.map((name) => join(deltas.path, name)), ...dnsDeltas.unowned.map((name) => join(dnsDeltas.path, name))] },
     prepare: async (reservations) => {
       const sorted = reservations.every((r, i) => i === 0 || reservations[i - 1]!.minionId < r.minionId) ? reservations : [...reservations].sort((a, b) => byMinionId(a.minionId, b.minionId))
-      const wanted = bodyLines(renderHostsFiles(sorted, domain).dhcpHosts)
+      const files = render(sorted)
       const base = await readIfExists(dhcpHosts)
       // No base yet (a first start): it is written whole, with the one SIGHUP that takes it in.
-      if (base === null) return await compaction(await whole(reservations), [deltas, dnsDeltas])
-      const onDisk = new Set([...bodyLines(base), ...[...deltas.owned.values()].flatMap(bodyLines)])
-      const wantedSet = new Set(wanted)
+      if (base === null) return await compaction(await prepareFiles(files, 'apply'), [deltas, dnsDeltas])
+      const inBase = baseLines(base)
+      const deltaLines = [...deltas.owned.values()].flatMap(bodyLines)
+      const inDeltas = new Set(deltaLines)
       // The renderer keeps the reservations' order: line i is reservation i.
-      const addedAt = wanted.flatMap((line, i) => onDisk.has(line) ? [] : [i])
+      const wanted = bodyLines(files[0]![1])
+      const addedAt = wanted.flatMap((line, i) => inBase.has(line) || inDeltas.has(line) ? [] : [i])
       const added = addedAt.map((i) => wanted[i]!)
-      const removed = [...onDisk].some((line) => !wantedSet.has(line))
-      const deltaLines = [...deltas.owned.values()].reduce((n, text) => n + bodyLines(text).length, 0)
-      const overBounds = deltas.owned.size >= DELTA_BOUNDS.files || deltaLines >= DELTA_BOUNDS.lines
+      // Lines are unique: something on disk is not wanted when disk holds more than the wanted lines it has.
+      let onDisk = inBase.size
+      for (const line of inDeltas) if (!inBase.has(line)) onDisk++
+      const removed = onDisk > wanted.length - added.length
+      const overBounds = deltas.owned.size >= DELTA_BOUNDS.files || deltaLines.length >= DELTA_BOUNDS.lines
       // A batch larger than the bounds (a first start, a restored fleet) goes into the base at once.
-      if (removed || added.length > DELTA_BOUNDS.lines || (overBounds && added.length === 0)) return await compaction(await whole(reservations), [deltas, dnsDeltas])
+      if (removed || added.length > DELTA_BOUNDS.lines || (overBounds && added.length === 0)) return await compaction(await prepareFiles(files, 'apply'), [deltas, dnsDeltas])
       if (added.length === 0) return noChange()
       const names = reservations.length <= DNS_DELTA_MAX_RESERVATIONS ? bodyLines(renderHostsFiles(addedAt.map((i) => sorted[i]!), domain).addnHosts) : []
       return deltaWrite(deltas, added, dnsDeltas, names)

@@ -5,8 +5,11 @@ import { readIfExists, restore, writeFileAtomic } from '../../store/atomic-file.
 import type { ApplyNeed, PendingWrite } from '../format.js'
 import { lineChanges } from '../lines.js'
 
+/** A format's files, whole, as [path, content]. */
+export type WholeFiles = ReadonlyArray<readonly [string, string]>
+
 /** The write that makes each path hold its content; `need` is what dnsmasq needs if any changed. */
-export async function prepareFiles (wanted: ReadonlyArray<readonly [string, string]>, need: Exclude<ApplyNeed, 'none'>): Promise<PendingWrite> {
+export async function prepareFiles (wanted: WholeFiles, need: Exclude<ApplyNeed, 'none'>): Promise<PendingWrite> {
   const changes: Array<{ path: string, content: string, previous: string | null }> = []
   for (const [path, content] of wanted) {
     const previous = await readIfExists(path)
