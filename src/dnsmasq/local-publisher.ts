@@ -7,16 +7,13 @@ import type { Logger } from 'pino'
 import { errors } from '../errors.js'
 import type { Reservation } from '../ledger/reservation.js'
 import type { Clock } from '../util/clock.js'
+import { msSince } from '../util/elapsed.js'
 import { DnsmasqMinion, releaseLeases } from './dnsmasq-minion.js'
 import type { ApplyNeed, FileLines, Format } from './format.js'
 import { FORMATS } from './formats/index.js'
 import { OwedApply, type Owed } from './owed-apply.js'
 import type { MinionStatus } from './minion-records.js'
 import type { Published, Publisher, PublisherOptions, Released } from './publisher.js'
-
-function msSince (start: number): number {
-  return Math.round((performance.now() - start) * 10) / 10
-}
 
 export class LocalPublisher implements Publisher {
   readonly #format: Format

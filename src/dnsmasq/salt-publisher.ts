@@ -12,6 +12,7 @@ import type { Reservation } from '../ledger/reservation.js'
 import { localFailure, type LocalClient } from '../salt/local-call.js'
 import { backoffDelay } from '../util/backoff.js'
 import type { Clock } from '../util/clock.js'
+import { msSince } from '../util/elapsed.js'
 import { DnsmasqMinion, releaseLeases } from './dnsmasq-minion.js'
 import type { ApplyNeed, FileLines } from './format.js'
 import { confFiles } from './formats/conf.js'
@@ -37,10 +38,6 @@ type PublishFile = { path: string, hash: string, deflate: string } | { path: str
 
 /** Past this many changed lines a delta is not worth working out: the file goes whole. */
 const MAX_DELTA_EDITS = 2000
-
-function msSince (start: number): number {
-  return Math.round((performance.now() - start) * 10) / 10
-}
 
 /** The whole files each format puts on the dnsmasq host (the formats' own), and how dnsmasq takes them in. */
 function wholeFiles (config: Config): { render: (rs: readonly Reservation[]) => WholeFiles, apply: MinionApply } {

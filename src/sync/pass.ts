@@ -8,6 +8,7 @@ import { updateLedger, type LedgerUpdate, type MineSnapshot } from '../ledger/le
 import type { SaltClient } from '../salt/client.js'
 import { parseMine } from '../salt/mine.js'
 import type { Clock } from '../util/clock.js'
+import { laps } from '../util/elapsed.js'
 import type { DurableLedger } from './durable-ledger.js'
 import type { KeyListRead, KeyWatch } from './key-watch.js'
 import type { SyncResult } from './result.js'
@@ -26,17 +27,6 @@ export interface PassOutcome {
   result: SyncResult
   /** Whether the mine had this minion in this pass (the scheduler chases created ones it did not have). */
   inMine: (minionId: string) => boolean
-}
-
-/** A lap timer for `stagesMs`, in tenths of a millisecond. */
-function laps (): () => number {
-  let mark = performance.now()
-  return () => {
-    const now = performance.now()
-    const ms = Math.round((now - mark) * 10) / 10
-    mark = now
-    return ms
-  }
 }
 
 /** What the events since the last pass ask of this one. */
