@@ -8,6 +8,7 @@ import { pino } from 'pino'
 import { request } from 'undici'
 import type { SaltmasqApp } from '../src/app.js'
 import { Lab } from '../src/lab/lab.js'
+import type { SyncResult } from '../src/sync/result.js'
 import { sleep } from '../src/lab/processes.js'
 import { median, round } from './stats.js'
 
@@ -95,6 +96,27 @@ async function eventStartedFloor (lab: Lab, floorSample: () => Promise<{ mine: n
   }
 }
 
+/**
+ * For the stream rows: fires bench01's created event and resolves once the sync that applied
+ * its reservation (and only its) has ended, with the time from the event and that sync's result.
+ * Hooks `app` once; poll-free.
+ */
+function appliedOnEvent (app: SaltmasqApp, lab: Lab, what: string): () => Promise<{ fired: number, ms: number, result: SyncResult }> {
+  let waiting: ((done: { at: number, result: SyncResult }) => void) | null = null
+  app.saltmasq.scheduler.onSync((result) => {
+    if (waiting !== null && result.applied && result.added.map((a) => a.minionId).join(',') === 'bench01') waiting({ at: Date.now(), result })
+  })
+  return async () => {
+    const done = new Promise<{ at: number, result: SyncResult }>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error(`bench01: the event never led to ${what}`)) }, 60_000)
+      waiting = (d) => { clearTimeout(timer); waiting = null; resolve(d) }
+    })
+    const { at: fired } = await lab.salt.fireCloudEvents('created', 1, 'bench01')
+    const { at, result } = await done
+    return { fired, ms: at - fired, result }
+  }
+}
+
 export async function benchLatency (events: number): Promise<LatencyRow[]> {
   const lab = await Lab.start({ minions: [{ id: 'bench01', ips: ['10.77.0.21'] }] })
   try {
@@ -170,20 +192,11 @@ export async function benchStreamLatency (events: number): Promise<LatencyRow[]>
     const floorMine: number[] = []
     const floorApply: number[] = []
     const stages = { delivery: [] as number[], mine: [] as number[], apply: [] as number[], rest: [] as number[] }
-    let lastStages: { startedAt: number, mine: number, ledger: number, render: number, write: number, apply: number } | null = null
     const eventFloor: number[] = []
     const floorSample = await saltApiFloor(lab)
     const eventFloorProbe = await eventStartedFloor(lab, floorSample)
-    let appliedFor = ''
-    let appliedAtEpoch = 0
     let app = await lab.startSaltmasq(env('hostsfile'), pino({ level: 'error' }))
-    app.saltmasq.scheduler.onSync((r) => {
-      if (r.applied && r.added.length > 0) {
-        appliedFor = r.added.map((a) => a.minionId).join(',')
-        appliedAtEpoch = Date.now()
-        lastStages = { startedAt: Date.parse(r.startedAt), ...r.stagesMs }
-      }
-    })
+    const reloadedSample = appliedOnEvent(app, lab, 'an apply')
     await connected(app)
     for (let i = 0; i < events; i++) {
       await app.inject({ method: 'DELETE', url: '/reservations/bench01?wait=true', headers: lab.auth })
@@ -195,15 +208,11 @@ export async function benchStreamLatency (events: number): Promise<LatencyRow[]>
       await sleep(SETTLE_MS)
       eventFloor.push(await eventFloorProbe.sample())
       await sleep(SETTLE_MS)
-      appliedFor = ''
-      const { at: fired } = await lab.salt.fireCloudEvents('created', 1, 'bench01')
-      const deadline = Date.now() + 60_000
-      while (appliedFor !== 'bench01' && Date.now() < deadline) await sleep(2)
-      if (appliedFor !== 'bench01') throw new Error('bench01: the event on the stream never led to an apply')
-      reloaded.push(appliedAtEpoch - fired)
+      const { fired, ms, result } = await reloadedSample()
+      reloaded.push(ms)
       // Where this sample's time went: delivery to the sync's start, then the sync's stages.
-      const st = lastStages!
-      stages.delivery.push(st.startedAt - fired)
+      const st = result.stagesMs
+      stages.delivery.push(Date.parse(result.startedAt) - fired)
       stages.mine.push(st.mine)
       stages.apply.push(st.apply)
       stages.rest.push(st.ledger + st.render + st.write)
@@ -218,28 +227,17 @@ export async function benchStreamLatency (events: number): Promise<LatencyRow[]>
     const viaSalt: number[] = []
     const saltPublish: number[] = []
     const saltBytes: number[] = []
-    let published: { stages: { apply: number }, bytes: number } | null = null
     app = await lab.startSaltmasq({ ...env('hostsfile'), DNSMASQ_PUBLISH: 'salt', STATE_FILE: join(lab.dir, 'state-salt.json') }, pino({ level: 'error' }))
-    app.saltmasq.scheduler.onSync((r) => {
-      if (r.applied && r.added.length > 0) {
-        appliedFor = r.added.map((a) => a.minionId).join(',')
-        appliedAtEpoch = Date.now()
-        published = { stages: r.stagesMs, bytes: r.bytesSent }
-      }
-    })
+    const publishedSample = appliedOnEvent(app, lab, 'a publish through Salt')
     await connected(app)
     for (let i = 0; i < events; i++) {
       await app.inject({ method: 'DELETE', url: '/reservations/bench01?wait=true', headers: lab.auth })
       await settle(app)
       await sleep(SETTLE_MS)
-      appliedFor = ''
-      const { at: fired } = await lab.salt.fireCloudEvents('created', 1, 'bench01')
-      const deadline = Date.now() + 60_000
-      while (appliedFor !== 'bench01' && Date.now() < deadline) await sleep(2)
-      if (appliedFor !== 'bench01') throw new Error('bench01: the event never led to a publish through Salt')
-      viaSalt.push(appliedAtEpoch - fired)
-      saltPublish.push(published!.stages.apply)
-      saltBytes.push(published!.bytes)
+      const { ms, result } = await publishedSample()
+      viaSalt.push(ms)
+      saltPublish.push(result.stagesMs.apply)
+      saltBytes.push(result.bytesSent)
       await app.saltmasq.scheduler.idle()
     }
     await lab.stopSaltmasq()
