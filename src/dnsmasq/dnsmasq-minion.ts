@@ -23,17 +23,17 @@ export class DnsmasqMinion {
    * How calls reach the dnsmasq minions. Publishing through Salt may target several, one of
    * which may be down: Salt then waits DNSMASQ_PUBLISH_WAIT_S for it, not its own 5 + 10 s.
    */
-  get #target (): { tgtType: string, waitS?: number } {
+  get #callOptions (): { tgtType: string, waitS?: number } {
     return this.#settings.publish === 'salt' ? { tgtType: this.#settings.targetType, waitS: this.#settings.publishWaitS } : { tgtType: this.#settings.targetType }
   }
 
   async apply (): Promise<void> {
-    await callOnMinions(this.#client, this.#settings.minion, this.#settings.apply, [], this.#target)
+    await callOnMinions(this.#client, this.#settings.minion, this.#settings.apply, [], this.#callOptions)
   }
 
   /** The configured check, if any; throws SALTMASQ_APPLY_FAILED when dnsmasq rejects the files. */
   async check (): Promise<void> {
-    if (this.#settings.check !== null) await callOnMinions(this.#client, this.#settings.minion, this.#settings.check, [], this.#target)
+    if (this.#settings.check !== null) await callOnMinions(this.#client, this.#settings.minion, this.#settings.check, [], this.#callOptions)
   }
 
   get checks (): string | null {
@@ -45,7 +45,7 @@ export class DnsmasqMinion {
   }
 
   async releaseLease (ip: string): Promise<void> {
-    if (this.#settings.release !== null) await callOnMinions(this.#client, this.#settings.minion, this.#settings.release, [ip], this.#target)
+    if (this.#settings.release !== null) await callOnMinions(this.#client, this.#settings.minion, this.#settings.release, [ip], this.#callOptions)
   }
 }
 
