@@ -37,9 +37,9 @@ export interface LabOptions {
   onStop?: () => Promise<void>
 }
 
-/** The saltmasq module's settings on dns-host: it may write the lab dnsmasq's hosts files and SIGHUP it. */
+/** The saltmasq module's settings on dns-host: it may write the lab dnsmasq's hosts and conf-dir files, check its configuration and SIGHUP it. */
 function dnsModuleConfig (dns: LoopbackDnsmasq): string[] {
-  return ['saltmasq:', '  dnsmasq:', `    publish_dirs: [${dirname(dns.dhcpHostsFile)}]`, `    pidfile: ${dns.pidFile}`, '    reload: pidfile']
+  return ['saltmasq:', '  dnsmasq:', `    publish_dirs: [${dirname(dns.dhcpHostsFile)}, ${dirname(dns.reservationsConf)}]`, `    pidfile: ${dns.pidFile}`, '    reload: pidfile', `    conf_file: ${dns.confFile}`]
 }
 
 export class Lab {

@@ -5,6 +5,7 @@ import { readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { pino } from 'pino'
+import { buildApp } from '../../src/app.js'
 import { Lab } from '../../src/lab/lab.js'
 import { run, waitFor } from '../../src/lab/processes.js'
 
@@ -118,6 +119,30 @@ t.test('conf format: a file real dnsmasq --test rejects is rolled back and dnsma
   t.not(await dns.pid(), pidBefore, 'and dnsmasq restarted with it')
   await salt.destroyMinion('clash01')
   await app.inject({ method: 'DELETE', url: '/reservations/clash01?wait=true', headers: auth })
+})
+
+t.test('conf format published through Salt: the dnsmasq minion\'s real dnsmasq --test rejects the file, which it puts back there', async (t) => {
+  await lab.syncModules()
+  const manual = join(dns.dir, 'dnsmasq.d', 'manual.conf')
+  await writeFile(manual, 'dhcp-host=legacy2,10.77.9.8\n')
+  t.teardown(async () => { await rm(manual, { force: true }) })
+  await salt.startMinion({ id: 'clash02', ips: ['10.77.9.8'] })
+  await salt.waitForMinions(['clash02'])
+  await salt.refreshMine(['clash02'])
+  t.teardown(async () => { await salt.destroyMinion('clash02') })
+  const before = await reservationsFile()
+  const pidBefore = await dns.pid()
+  const viaSalt = await buildApp({
+    env: lab.saltmasqEnv('conf', { DNSMASQ_PUBLISH: 'salt', EVENT_STREAM: 'false', RECONCILE_INTERVAL_S: '0', STATE_FILE: join(lab.dir, 'state-salt-conf.json') }),
+    logger: pino({ level: 'silent' }),
+  })
+  t.teardown(async () => { await viaSalt.close() })
+  const res = await viaSalt.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
+  t.equal(res.statusCode, 502)
+  t.match(res.json(), { code: 'SALTMASQ_NO_DNSMASQ_MINION_CURRENT', message: /dns-host: .*dnsmasq --test rejected the files: .*duplicate dhcp-host IP address 10\.77\.9\.8/ })
+  t.equal(await reservationsFile(), before, 'the minion put the previous file back')
+  t.equal(await dns.pid(), pidBefore, 'dnsmasq kept running, not restarted')
+  t.match((await viaSalt.inject({ method: 'GET', url: '/reservations', headers: auth })).json().dnsmasqMinions, [{ minion: 'dns-host', state: 'behind', reason: /dnsmasq --test rejected/ }])
 })
 
 t.test('/ready follows salt-api: 503 while it is down, 200 once it is back', async (t) => {
