@@ -1,6 +1,7 @@
 // B3: how a sync's cost grows with the fleet. saltmasq runs as its own process against a
 // loopback salt-api serving a synthetic mine of N minions; each sync stage is timed by
-// saltmasq itself (stagesMs), peak RSS is read from /proc. Then the cost on dnsmasq's side:
+// saltmasq itself (stagesMs), peak RSS is read from /proc: through the syncs, and apart from
+// them while one GET /reservations lists every reservation. Then the cost on dnsmasq's side:
 // real dnsmasq (DHCP + DNS, in a network namespace) re-reading a hostsfile of N lines after
 // SIGHUP, and starting with it.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -13,7 +14,7 @@ import { SaltApiStandIn } from '../src/lab/salt-api-standin.js'
 import { NetLab } from '../src/lab/netns.js'
 import { waitFor } from '../src/lab/processes.js'
 import { SaltmasqProcess } from '../src/lab/saltmasq-process.js'
-import { median, peakRssMb, round } from './stats.js'
+import { median, peakRssMb, resetPeakRss, round } from './stats.js'
 import { syntheticMine } from './synthetic-mine.js'
 
 export interface ScaleRow {
@@ -21,7 +22,10 @@ export interface ScaleRow {
   runs: number
   firstSyncMs: { mine: number, ledger: number, render: number, write: number, total: number }
   steadySyncMs: { mine: number, ledger: number, render: number, write: number, compute: number }
+  /** Peak RSS through the first sync and through the steady syncs (the larger of the two). */
   peakRssMb: number
+  /** Peak RSS while answering one GET /reservations that lists every reservation, after the first sync. */
+  listingPeakRssMb: number
   reservations: number
   conflicts: number
   skipped: number
@@ -37,6 +41,7 @@ async function saltmasqAt (n: number, runs: number, dir: string): Promise<Omit<S
   const firsts: Stages[] = []
   const steadies: Stages[] = []
   let rss = 0
+  let listingRss = 0
   let last: { added: unknown[], conflicts: unknown[], skipped: unknown[] } = { added: [], conflicts: [], skipped: [] }
   try {
     for (let r = 0; r < runs; r++) {
@@ -54,14 +59,16 @@ async function saltmasqAt (n: number, runs: number, dir: string): Promise<Omit<S
         LOG_LEVEL: 'error',
       }, join(dir, 'saltmasq.log'))
       try {
-        // saltmasq syncs once as it starts: that is the first sync.
-        const first = await waitFor(`the first sync at ${n}`, async () => {
-          const listed = (await svc.request('GET', '/reservations')).body as { lastSync: { stagesMs: Stages } | null, lastSyncError: { message: string } | null }
-          if (listed.lastSyncError !== null) throw new Error(`first sync at ${n}: ${listed.lastSyncError.message}`)
-          return listed.lastSync ?? undefined
-        }, 600_000, 50)
-        firsts.push(first.stagesMs)
-        last = first as unknown as typeof last
+        // saltmasq syncs once as it starts: that is the first sync. /ready turns 200 when one
+        // has worked (polling GET /reservations instead would measure its listings).
+        await waitFor(`the first sync at ${n}`, async () => (await svc.request('GET', '/ready')).status === 200, 600_000, 50)
+        rss = Math.max(rss, await peakRssMb(svc.pid))
+        const listed = (await svc.request('GET', '/reservations')).body as { lastSync: { stagesMs: Stages } | null, lastSyncError: { message: string } | null }
+        if (listed.lastSync === null) throw new Error(`first sync at ${n}: ${listed.lastSyncError?.message ?? 'none'}`)
+        listingRss = Math.max(listingRss, await peakRssMb(svc.pid))
+        firsts.push(listed.lastSync.stagesMs)
+        last = listed.lastSync as unknown as typeof last
+        await resetPeakRss(svc.pid)
         for (let s = 0; s < 3; s++) steadies.push((await svc.request('POST', '/resync?wait=true')).body.stagesMs)
         rss = Math.max(rss, await peakRssMb(svc.pid))
       } finally {
@@ -78,6 +85,7 @@ async function saltmasqAt (n: number, runs: number, dir: string): Promise<Omit<S
     firstSyncMs: { mine: m(firsts, 'mine'), ledger: m(firsts, 'ledger'), render: m(firsts, 'render'), write: m(firsts, 'write'), total: round(median(firsts.map((s) => s.mine + s.ledger + s.render + s.write))) },
     steadySyncMs: { mine: m(steadies, 'mine'), ledger: m(steadies, 'ledger'), render: m(steadies, 'render'), write: m(steadies, 'write'), compute: round(median(steadies.map((s) => s.ledger + s.render))) },
     peakRssMb: rss,
+    listingPeakRssMb: listingRss,
     reservations: last.added.length,
     conflicts: last.conflicts.length,
     skipped: last.skipped.length,

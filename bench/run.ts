@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only=b1,b6]`: runs the benchmarks, prints a table, writes
+// `npm run bench [-- --quick] [-- --only=b1,b6] [-- --sizes=50000]`: runs the benchmarks, prints a table, writes
 // bench/results/latest.json (latest-quick.json for --quick, only-b1-b6.json for a selection). Medians over the stated number of runs; ratios are taken between
 // figures measured in this same run. Never part of the test suite.
 import { cpus, totalmem } from 'node:os'
@@ -20,6 +20,12 @@ const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.
 const plan = quick
   ? { events: 3, seedEvents: 2, burst: 20, seedBurst: 0, seedCapS: 0, sizes: [1000, 10_000], scaleRuns: 1, acceptSeconds: 3, acceptRuns: 1, formatSamples: 3, busSeconds: 3 }
   : { events: 20, seedEvents: 10, burst: 200, seedBurst: 200, seedCapS: 300, sizes: [1000, 10_000, 50_000, 100_000], scaleRuns: 3, acceptSeconds: 10, acceptRuns: 3, formatSamples: 5, busSeconds: 20 }
+// --sizes=50000,100000 narrows the fleet sizes B3 and B5 run at.
+const sizes = process.argv.find((a) => a.startsWith('--sizes='))?.slice('--sizes='.length).split(',').map(Number)
+if (sizes !== undefined) {
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--sizes takes a comma-separated list of positive whole numbers, e.g. --sizes=50000,100000')
+  plan.sizes = sizes
+}
 const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`
 const started = new Date()
 say(`saltmasq benchmarks${quick ? ' (quick)' : ''}${only === undefined ? '' : ` (${only} only)`} — ${started.toISOString()} — ${machine}`)
@@ -92,9 +98,9 @@ results.burst = burst
 if (wanted.has('b3')) {
 say('\nB3 scale (loopback salt-api with a synthetic mine; saltmasq as its own process)')
 const scale = await benchScale(plan.sizes, plan.scaleRuns)
-say('  minions   first sync: mine  ledger  render  write   total | steady: mine  compute  write | peak RSS | dnsmasq SIGHUP re-read  start')
+say('  minions   first sync: mine  ledger  render  write   total | steady: mine  compute  write | peak RSS: syncs  listing | dnsmasq SIGHUP re-read  start')
 for (const r of scale) {
-  say(`  ${String(r.minions).padStart(7)}   ${[r.firstSyncMs.mine, r.firstSyncMs.ledger, r.firstSyncMs.render, r.firstSyncMs.write, r.firstSyncMs.total].map((v) => String(v).padStart(7)).join('')} | ${[r.steadySyncMs.mine, r.steadySyncMs.compute, r.steadySyncMs.write].map((v) => String(v).padStart(7)).join('')} | ${String(r.peakRssMb).padStart(6)} MB | ${String(r.dnsmasqReloadMs).padStart(9)} ms ${String(r.dnsmasqStartMs).padStart(8)} ms`)
+  say(`  ${String(r.minions).padStart(7)}   ${[r.firstSyncMs.mine, r.firstSyncMs.ledger, r.firstSyncMs.render, r.firstSyncMs.write, r.firstSyncMs.total].map((v) => String(v).padStart(7)).join('')} | ${[r.steadySyncMs.mine, r.steadySyncMs.compute, r.steadySyncMs.write].map((v) => String(v).padStart(7)).join('')} | ${String(r.peakRssMb).padStart(12)} MB ${String(r.listingPeakRssMb).padStart(5)} MB | ${String(r.dnsmasqReloadMs).padStart(9)} ms ${String(r.dnsmasqStartMs).padStart(8)} ms`)
 }
 say(`  (ms, medians of ${plan.scaleRuns} run(s); steady = a sync with nothing new, median of ${plan.scaleRuns * 3})`)
 results.scale = scale

@@ -24,6 +24,8 @@ export const envSchema = Type.Object({
   HOST: Type.String({ default: '127.0.0.1' }),
   PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  // How far the JavaScript heap may grow past what the last full GC left; 0 leaves it to V8.
+  HEAP_GROWTH_PERCENT: Type.Integer({ default: 20, minimum: 0, maximum: 300 }),
 
   SALT_API_URL: Type.String({ pattern: '^https?://' }),
   SALT_API_USER: Type.String({ minLength: 1 }),
@@ -109,6 +111,7 @@ export interface Config {
   host: string
   port: number
   logLevel: string
+  heapGrowthPercent: number
   salt: {
     url: string
     username: string
@@ -234,6 +237,7 @@ export function toConfig (env: Env): Config {
     host: env.HOST,
     port: env.PORT,
     logLevel: env.LOG_LEVEL,
+    heapGrowthPercent: env.HEAP_GROWTH_PERCENT,
     salt: {
       url: env.SALT_API_URL.replace(/\/+$/, ''),
       username: env.SALT_API_USER,

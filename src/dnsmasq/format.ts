@@ -2,7 +2,7 @@
 // must be told to take them in). Each format is one module in ./formats/ behind this interface;
 // the publisher and the sync pass call it and never ask which format is configured.
 import type { Config, FormatName } from '../config.js'
-import type { Reservation } from '../ledger/reservation.js'
+import type { HostEntry } from '../ledger/reservation.js'
 
 /**
  * What dnsmasq needs once the files are written: nothing (it reads them through inotify), an
@@ -49,7 +49,7 @@ export interface Format {
    */
   readonly pacedApply: boolean
   /** Works out what publishing `reservations` (sorted by minion id) takes; touches nothing. */
-  prepare: (reservations: readonly Reservation[]) => Promise<PendingWrite>
+  prepare: (reservations: readonly HostEntry[]) => Promise<PendingWrite>
   /** The DHCP reservations this format last published, as dhcp-host lines, and where they are. */
   readBack: () => Promise<{ source: string, text: string | null }>
   /** Files in saltmasq's directories that it did not write (left alone, reported). */

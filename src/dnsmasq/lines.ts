@@ -3,7 +3,7 @@
 // parser would reject or that could smuggle in another directive, whatever validation happened
 // upstream.
 import { errors } from '../errors.js'
-import { byMinionId, type Reservation } from '../ledger/reservation.js'
+import { byMinionId, type HostEntry } from '../ledger/reservation.js'
 import { canonicalIp, canonicalMac, hostNameProblem, ipFamily } from '../ledger/validate.js'
 
 export interface RenderOptions {
@@ -14,7 +14,7 @@ export interface RenderOptions {
 /** First line of every file saltmasq writes; in a hosts directory it marks the files saltmasq owns. */
 export const HEADER = '# Managed by saltmasq. Any change made here will be overwritten.\n'
 
-function checked (r: Reservation): Reservation {
+function checked (r: HostEntry): HostEntry {
   const nameProblem = hostNameProblem(r.minionId)
   if (nameProblem !== null) throw new errors.RenderRefused(`host name '${r.minionId}': ${nameProblem}`)
   if (canonicalIp(r.ip) !== r.ip) throw new errors.RenderRefused(`address '${r.ip}' of ${r.minionId}`)
@@ -23,19 +23,19 @@ function checked (r: Reservation): Reservation {
 }
 
 /** The part after `dhcp-host=`: `[mac,]ip,name` (IPv6 in brackets), as dnsmasq reads it. */
-function dhcpHostFields (r: Reservation): string {
+function dhcpHostFields (r: HostEntry): string {
   const ip = ipFamily(r.ip) === 'ipv6' ? `[${r.ip}]` : r.ip
   return r.mac === undefined ? `${r.minionId},${ip}` : `${r.mac},${ip},${r.minionId}`
 }
 
-function hostsLine (r: Reservation, domain: string | undefined): string {
+function hostsLine (r: HostEntry, domain: string | undefined): string {
   const names = [r.minionId]
   if (domain !== undefined && !r.minionId.includes('.')) names.push(`${r.minionId}.${domain}`)
   return `${r.ip} ${names.join(' ')}`
 }
 
 function lines (body: string[]): string {
-  return HEADER + body.map((line) => `${line}\n`).join('')
+  return body.length === 0 ? HEADER : `${HEADER}${body.join('\n')}\n`
 }
 
 function checkedDomain (options: RenderOptions): string | undefined {
@@ -46,25 +46,65 @@ function checkedDomain (options: RenderOptions): string | undefined {
   return options.domain
 }
 
-/** Checked and in minion-id order (the ledger hands them over sorted: checked in one pass, not sorted again). */
-function checkedInOrder (reservations: readonly Reservation[]): Reservation[] {
-  const sorted = reservations.map(checked)
-  if (!sorted.every((r, i) => i === 0 || sorted[i - 1]!.minionId < r.minionId)) {
-    sorted.sort((a, b) => byMinionId(a.minionId, b.minionId))
+/** In minion-id order: the ledger hands them over sorted, so this is one pass and no copy. */
+function inOrder<T extends HostEntry> (reservations: readonly T[]): readonly T[] {
+  if (reservations.every((r, i) => i === 0 || reservations[i - 1]!.minionId < r.minionId)) return reservations
+  return [...reservations].sort((a, b) => byMinionId(a.minionId, b.minionId))
+}
+
+/**
+ * Checks and renders each reservation's lines once per entry object. The ledger keeps an
+ * unchanged reservation's object from sync to sync (and replaces, never edits, one that
+ * changes), so at 50,000 reservations a sync that changed nothing checks and formats nothing.
+ */
+export class LineRenderer {
+  readonly #domain: string | undefined
+  readonly #memo = new WeakMap<HostEntry, { dhcp: string, hosts: string }>()
+
+  constructor (options: RenderOptions = {}) {
+    this.#domain = checkedDomain(options)
   }
-  return sorted
+
+  #of (r: HostEntry): { dhcp: string, hosts: string } {
+    let rendered = this.#memo.get(r)
+    if (rendered === undefined) {
+      checked(r)
+      rendered = { dhcp: dhcpHostFields(r), hosts: hostsLine(r, this.#domain) }
+      this.#memo.set(r, rendered)
+    }
+    return rendered
+  }
+
+  /** The part after `dhcp-host=` (a dhcp-hostsfile line). */
+  dhcpLine (r: HostEntry): string {
+    return this.#of(r).dhcp
+  }
+
+  /** An addn-hosts line: `ip name [name.domain]`. */
+  hostsLine (r: HostEntry): string {
+    return this.#of(r).hosts
+  }
+
+  /** A dhcp-hostsfile (`[mac,]ip,name` per reservation) and an addn-hosts file (`ip name [name.domain]`). */
+  hostsFiles (reservations: readonly HostEntry[]): { dhcpHosts: string, addnHosts: string } {
+    const sorted = inOrder(reservations)
+    return { dhcpHosts: lines(sorted.map((r) => this.#of(r).dhcp)), addnHosts: lines(sorted.map((r) => this.#of(r).hosts)) }
+  }
+
+  /** A conf-dir file of `dhcp-host=` lines (read by dnsmasq only at start). */
+  confFile (reservations: readonly HostEntry[]): string {
+    return lines(inOrder(reservations).map((r) => `dhcp-host=${this.#of(r).dhcp}`))
+  }
 }
 
-/** A dhcp-hostsfile (`[mac,]ip,name` per reservation) and an addn-hosts file (`ip name [name.domain]`). */
-export function renderHostsFiles (reservations: readonly Reservation[], options: RenderOptions = {}): { dhcpHosts: string, addnHosts: string } {
-  const domain = checkedDomain(options)
-  const sorted = checkedInOrder(reservations)
-  return { dhcpHosts: lines(sorted.map(dhcpHostFields)), addnHosts: lines(sorted.map((r) => hostsLine(r, domain))) }
+/** A dhcp-hostsfile and an addn-hosts file, rendered afresh. */
+export function renderHostsFiles (reservations: readonly HostEntry[], options: RenderOptions = {}): { dhcpHosts: string, addnHosts: string } {
+  return new LineRenderer(options).hostsFiles(reservations)
 }
 
-/** A conf-dir file of `dhcp-host=` lines (read by dnsmasq only at start). */
-export function renderConfFile (reservations: readonly Reservation[]): string {
-  return lines(checkedInOrder(reservations).map((r) => `dhcp-host=${dhcpHostFields(r)}`))
+/** A conf-dir file of `dhcp-host=` lines, rendered afresh. */
+export function renderConfFile (reservations: readonly HostEntry[]): string {
+  return new LineRenderer().confFile(reservations)
 }
 
 /** One file per reservation, by file name, for each watched directory (dhcp-hostsdir, hostsdir). */
@@ -78,7 +118,7 @@ export interface RenderedEntries {
  * start with '.' or end with '~' (and '#...#'), which is where atomic writes keep their
  * temporaries; a valid minion id can be none of those, and this refuses one that would be.
  */
-export function renderEntries (reservations: readonly Reservation[], options: RenderOptions = {}): RenderedEntries {
+export function renderEntries (reservations: readonly HostEntry[], options: RenderOptions = {}): RenderedEntries {
   const domain = checkedDomain(options)
   const out: RenderedEntries = { dhcpHosts: new Map(), dnsHosts: new Map() }
   for (const r of reservations) {
@@ -97,8 +137,8 @@ const SAFE_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/
  * state file can be rebuilt from what dnsmasq is serving. Lines it cannot read are returned
  * apart, never guessed at.
  */
-export function parseDhcpHosts (text: string): { entries: Array<Pick<Reservation, 'minionId' | 'ip' | 'mac'>>, unreadable: string[] } {
-  const entries: Array<Pick<Reservation, 'minionId' | 'ip' | 'mac'>> = []
+export function parseDhcpHosts (text: string): { entries: HostEntry[], unreadable: string[] } {
+  const entries: HostEntry[] = []
   const unreadable: string[] = []
   for (const raw of text.split('\n')) {
     const line = raw.trim()

@@ -4,7 +4,7 @@
 // The sync pass sees only this interface.
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
-import type { Reservation } from '../ledger/reservation.js'
+import type { HostEntry } from '../ledger/reservation.js'
 import type { LocalClient } from '../salt/local-call.js'
 import type { Clock } from '../util/clock.js'
 import type { ApplyNeed, FileLines, FormatChange } from './format.js'
@@ -45,15 +45,15 @@ export interface Publisher {
   /** The DHCP reservations dnsmasq was last given, and where they are (to rebuild a lost ledger). */
   readBack: () => Promise<{ source: string, text: string | null }>
   /** What was published before this process started (the saved ledger): deltas start from it. */
-  remember: (reservations: readonly Reservation[]) => void
+  remember: (reservations: readonly HostEntry[]) => void
   /** The apply dnsmasq is owed, if any, and whether it is only waiting for its turn. */
   readonly owed: (Owed & { paced: boolean }) | null
   readonly dnsmasqMinions: MinionStatus[]
   /** What publishing `reservations` would change, line by line, and whether dnsmasq would be told; writes nothing. */
-  preview: (reservations: readonly Reservation[]) => Promise<{ files: FileLines[], apply: ApplyNeed }>
-  publish: (reservations: readonly Reservation[]) => Promise<Published>
+  preview: (reservations: readonly HostEntry[]) => Promise<{ files: FileLines[], apply: ApplyNeed }>
+  publish: (reservations: readonly HostEntry[]) => Promise<Published>
   /** Frees the leases of destroyed machines; a failure is reported, never fatal. */
-  release: (removed: readonly Reservation[]) => Promise<Released>
+  release: (removed: readonly HostEntry[]) => Promise<Released>
 }
 
 export async function openPublisher (opts: PublisherOptions): Promise<Publisher> {

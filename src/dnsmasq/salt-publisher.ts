@@ -8,7 +8,7 @@ import { deflateSync } from 'node:zlib'
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import { errors } from '../errors.js'
-import type { Reservation } from '../ledger/reservation.js'
+import type { HostEntry } from '../ledger/reservation.js'
 import { localFailure, type LocalClient } from '../salt/local-call.js'
 import { backoffDelay } from '../util/backoff.js'
 import type { Clock } from '../util/clock.js'
@@ -40,7 +40,7 @@ type PublishFile = { path: string, hash: string, deflate: string } | { path: str
 const MAX_DELTA_EDITS = 2000
 
 /** The whole files each format puts on the dnsmasq host (the formats' own), and how dnsmasq takes them in. */
-function wholeFiles (config: Config): { render: (rs: readonly Reservation[]) => WholeFiles, apply: MinionApply } {
+function wholeFiles (config: Config): { render: (rs: readonly HostEntry[]) => WholeFiles, apply: MinionApply } {
   switch (config.format) {
     case 'hostsfile':
       return { render: hostsfileFiles(config), apply: 'reload' }
@@ -108,7 +108,7 @@ export class SaltPublisher implements Publisher {
     return { source: `saltmasq.publish on ${this.#config.dnsmasq.minion}`, text: null }
   }
 
-  remember (reservations: readonly Reservation[]): void {
+  remember (reservations: readonly HostEntry[]): void {
     this.#render(reservations)
   }
 
@@ -123,7 +123,7 @@ export class SaltPublisher implements Publisher {
     return { need: this.#files.apply === 'reload' ? 'apply' : 'checked-apply', since: Math.min(...records.map((r) => r.behindSince ?? this.#clock())), paced: false }
   }
 
-  #render (reservations: readonly Reservation[]): RenderedFile[] {
+  #render (reservations: readonly HostEntry[]): RenderedFile[] {
     return this.#files.render(reservations).map(([path, content]) => {
       const hash = sha256(content)
       if (!this.#versions.has(hash)) this.#versions.set(hash, splitLines(content))
@@ -166,7 +166,7 @@ export class SaltPublisher implements Publisher {
     return { answers: new Map(Object.entries(replies).map(([m, v]) => [m, answerOf(v)])), bytes }
   }
 
-  async preview (reservations: readonly Reservation[]): Promise<{ files: FileLines[], apply: ApplyNeed }> {
+  async preview (reservations: readonly HostEntry[]): Promise<{ files: FileLines[], apply: ApplyNeed }> {
     const rendered = this.#render(reservations)
     const base = this.#commonBase()
     const files = rendered.filter((f) => base?.[f.path] !== f.hash).map((f) => {
@@ -179,7 +179,7 @@ export class SaltPublisher implements Publisher {
     return { files, apply }
   }
 
-  async publish (reservations: readonly Reservation[]): Promise<Published> {
+  async publish (reservations: readonly HostEntry[]): Promise<Published> {
     const started = performance.now()
     const rendered = this.#render(reservations)
     const desired = Object.fromEntries(rendered.map((f) => [f.path, f.hash]))
@@ -296,7 +296,7 @@ export class SaltPublisher implements Publisher {
     for (const h of this.#versions.keys()) if (!keep.has(h)) this.#versions.delete(h)
   }
 
-  async release (removed: readonly Reservation[]): Promise<Released> {
+  async release (removed: readonly HostEntry[]): Promise<Released> {
     return await releaseLeases(this.#leases, removed, this.#log)
   }
 }

@@ -6,6 +6,7 @@ import { errors } from '../errors.js'
 import type { EventIntake } from '../events/intake.js'
 import { StreamStateSchema, type SaltEventStream } from '../events/salt-event-stream.js'
 import { MinionStatusSchema, type MinionStatus } from '../dnsmasq/minion-records.js'
+import { listReservations } from '../ledger/ledger.js'
 import { ReservationSchema } from '../ledger/reservation.js'
 import { hostNameProblem } from '../ledger/validate.js'
 import { DiffSchema, type Diff } from '../sync/diff.js'
@@ -46,7 +47,7 @@ const reservations: FastifyPluginAsyncTypebox<ReservationsOptions> = async (app,
     const failed = scheduler.lastError
     const code = (failed?.error as { code?: unknown } | undefined)?.code
     return {
-      reservations: [...ledger.current.values()],
+      reservations: listReservations(ledger.current),
       lastSync: scheduler.lastResult,
       lastSyncError: failed === null
         ? null

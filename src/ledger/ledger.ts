@@ -13,8 +13,65 @@ import { hostNameKey, hostNameProblem, type Subnets } from './validate.js'
 
 export type { Conflict, Removal, Reservation, Skipped }
 
-/** Reservations by minion id, in minion-id order. */
-export type Ledger = ReadonlyMap<string, Reservation>
+/**
+ * A reservation as the ledger holds it. One the mine still has was seen by the ledger's last
+ * sync (`Ledger.seenAt`) and has no lastSeen of its own, so a sync does not copy every
+ * reservation to say so, and an entry changes only when the reservation does. A stale one keeps
+ * when the mine last had it.
+ */
+export type Held = Omit<Reservation, 'lastSeen'> & { lastSeen?: string }
+
+/**
+ * Reservations by minion id, in minion-id order, and when the mine was last read. Immutable: a
+ * sync that changes no reservation makes a ledger over the same map, so at 50,000 reservations
+ * it neither copies nor rebuilds one.
+ */
+export class Ledger implements ReadonlyMap<string, Held> {
+  readonly #byId: ReadonlyMap<string, Held>
+  /** When the mine was last read: every reservation that is not stale was in it then. Null before the first read. */
+  readonly seenAt: string | null
+
+  constructor (byId: ReadonlyMap<string, Held>, seenAt: string | null) {
+    this.#byId = byId
+    this.seenAt = seenAt
+  }
+
+  /** The same reservations, seen by the mine at `seenAt`. */
+  seen (seenAt: string): Ledger {
+    return new Ledger(this.#byId, seenAt)
+  }
+
+  get size (): number { return this.#byId.size }
+  get (minionId: string): Held | undefined { return this.#byId.get(minionId) }
+  has (minionId: string): boolean { return this.#byId.has(minionId) }
+  keys (): MapIterator<string> { return this.#byId.keys() }
+  values (): MapIterator<Held> { return this.#byId.values() }
+  entries (): MapIterator<[string, Held]> { return this.#byId.entries() }
+  [Symbol.iterator] (): MapIterator<[string, Held]> { return this.#byId[Symbol.iterator]() }
+  forEach (fn: (value: Held, key: string, map: ReadonlyMap<string, Held>) => void): void {
+    for (const [key, value] of this.#byId) fn(value, key, this)
+  }
+
+  /** The map itself, for what is kept per map (the holders' index). */
+  get byId (): ReadonlyMap<string, Held> { return this.#byId }
+}
+
+/** A ledger of these reservations, in minion-id order (the map is taken, not copied). */
+export function ledgerOf (reservations: ReadonlyMap<string, Held>, seenAt: string | null): Ledger {
+  return new Ledger(reservations, seenAt)
+}
+
+/** A held reservation as the API, the state file and the sync results show it. */
+export function asReservation (held: Held, seenAt: string | null): Reservation {
+  return held.lastSeen !== undefined ? held as Reservation : { ...held, lastSeen: seenAt ?? held.firstSeen }
+}
+
+/** Every reservation, as asReservation shows it. */
+export function listReservations (ledger: Ledger): Reservation[] {
+  const out: Reservation[] = []
+  for (const held of ledger.values()) out.push(asReservation(held, ledger.seenAt))
+  return out
+}
 
 /** One address a minion reports in the mine (with its interface's MAC when the mine knows it). */
 export interface MineAddress {
@@ -54,53 +111,108 @@ export interface LedgerUpdate {
   /** Minion ids whose reservation was already there and stays. */
   unchanged: string[]
   stale: Reservation[]
+  /** Whether any reservation was added, removed or changed (stale, back, key gone or back): what the state file must record. The time the mine was read alone is not. */
+  changed: boolean
   conflicts: Conflict[]
   skipped: Skipped[]
   /** The soonest a reservation whose key is gone will be released, in ms from `now`; null when none is waiting. */
   keyGoneDueInMs: number | null
 }
 
+/**
+ * Who holds each IP, MAC and host name. Built only for a sync with newcomers, and kept per
+ * ledger: a fleet with a standing conflict has "newcomers" every sync, and the next ledger,
+ * when no reservation came or went, reads through to the same index instead of building its own.
+ */
 class Holders {
-  readonly ip = new Map<string, string>()
-  readonly mac = new Map<string, string>()
-  readonly name = new Map<string, string>()
+  readonly #ip = new Map<string, string>()
+  readonly #mac = new Map<string, string>()
+  readonly #name = new Map<string, string>()
+  readonly #parent: Holders | undefined
 
-  hold (r: Reservation): void {
-    this.ip.set(r.ip, r.minionId)
-    if (r.mac !== undefined) this.mac.set(r.mac, r.minionId)
-    this.name.set(hostNameKey(r.minionId), r.minionId)
+  constructor (parent?: Holders) {
+    this.#parent = parent
+  }
+
+  static of (held: Iterable<Held>): Holders {
+    const holders = new Holders()
+    for (const r of held) holders.hold(r)
+    return holders
+  }
+
+  hold (r: Held): void {
+    this.#ip.set(r.ip, r.minionId)
+    if (r.mac !== undefined) this.#mac.set(r.mac, r.minionId)
+    this.#name.set(hostNameKey(r.minionId), r.minionId)
+  }
+
+  ip (ip: string): string | undefined {
+    return this.#ip.get(ip) ?? this.#parent?.ip(ip)
+  }
+
+  mac (mac: string): string | undefined {
+    return this.#mac.get(mac) ?? this.#parent?.mac(mac)
+  }
+
+  name (key: string): string | undefined {
+    return this.#name.get(key) ?? this.#parent?.name(key)
   }
 }
 
+/** Per reservations map: ledgers that share a map share its index. */
+const indexes = new WeakMap<ReadonlyMap<string, Held>, Holders>()
+
+function holdersOf (ledger: Ledger): Holders {
+  let holders = indexes.get(ledger.byId)
+  if (holders === undefined) indexes.set(ledger.byId, holders = Holders.of(ledger.values()))
+  return holders
+}
+
+/** `sorted` with `added` (in minion-id order too) merged in: one pass, no sort of the whole. */
+function merged (sorted: ReadonlyMap<string, Held>, added: readonly Held[]): Map<string, Held> {
+  const out = new Map<string, Held>()
+  let i = 0
+  for (const r of sorted.values()) {
+    for (; i < added.length && added[i]!.minionId < r.minionId; i++) out.set(added[i]!.minionId, added[i]!)
+    out.set(r.minionId, r)
+  }
+  for (; i < added.length; i++) out.set(added[i]!.minionId, added[i]!)
+  return out
+}
+
 export function emptyLedger (): Ledger {
-  return new Map()
+  return ledgerOf(new Map(), null)
 }
 
 export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdate {
   const now = input.now.toISOString()
   const nowMs = input.now.getTime()
-  const next = new Map<string, Reservation>()
+  // Copy on write: most syncs change no reservation, and their ledger shares the previous map.
+  const replaced: Held[] = []
   const removed: Removal[] = []
   const unchanged: string[] = []
   const stale: Reservation[] = []
-  const holders = new Holders()
   const { keys, keyGoneAfterMs } = input
   const readAtMs = input.keysReadAt?.getTime() ?? nowMs
   const readAt = input.keysReadAt?.toISOString() ?? now
   let keyGoneDueInMs: number | null = null
+  const shown = (held: Held): Reservation => asReservation(held, previous.seenAt)
 
-  for (const [id, reservation] of previous) {
+  for (const reservation of previous.values()) {
+    const id = reservation.minionId
     if (input.destroyed.has(id)) {
-      removed.push({ ...reservation, reason: 'destroyed' })
+      removed.push({ ...shown(reservation), reason: 'destroyed' })
       continue
     }
-    let current: Reservation
+    // Most syncs change nothing: the entry is kept as it is, not copied.
+    let current: Held = reservation
     if (input.mine.has(id)) {
-      const { staleSince: _dropped, ...rest } = reservation
-      current = { ...rest, lastSeen: now }
-    } else {
-      current = { ...reservation, staleSince: reservation.staleSince ?? now }
-      stale.push(current)
+      if (reservation.staleSince !== undefined) {
+        const { staleSince: _back, lastSeen: _seenNow, ...rest } = reservation
+        current = rest
+      }
+    } else if (reservation.staleSince === undefined) {
+      current = { ...reservation, lastSeen: previous.seenAt ?? reservation.firstSeen, staleSince: now }
     }
     if (keys !== null && keyGoneAfterMs > 0) {
       if (keys.has(id)) {
@@ -112,7 +224,7 @@ export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdat
         const since = current.keyGoneSince ?? input.keyGoneHints?.get(id)?.toISOString() ?? readAt
         const due = Date.parse(since) + keyGoneAfterMs
         if (readAtMs >= due) {
-          removed.push({ ...current, keyGoneSince: since, reason: 'key-gone' })
+          removed.push({ ...shown(current), keyGoneSince: since, reason: 'key-gone' })
           continue
         }
         if (current.keyGoneSince !== since) current = { ...current, keyGoneSince: since }
@@ -121,16 +233,28 @@ export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdat
         keyGoneDueInMs = keyGoneDueInMs === null ? dueInMs : Math.min(keyGoneDueInMs, dueInMs)
       }
     }
-    next.set(id, current)
-    holders.hold(current)
+    if (current.staleSince !== undefined) stale.push(current as Reservation)
+    if (current !== reservation) replaced.push(current)
     unchanged.push(id)
+  }
+  let kept = previous.byId
+  if (replaced.length > 0 || removed.length > 0) {
+    const copy = new Map(previous.byId)
+    for (const r of removed) copy.delete(r.minionId)
+    for (const r of replaced) copy.set(r.minionId, r)
+    kept = copy
   }
 
   const added: Reservation[] = []
   const conflicts: Conflict[] = []
   const skipped: Skipped[] = []
-  const gone = new Set(removed.map((r) => r.minionId))
-  const newcomers = [...input.mine.keys()].filter((id) => !next.has(id) && !gone.has(id) && !input.destroyed.has(id)).sort(byMinionId)
+  const newcomers: string[] = []
+  for (const id of input.mine.keys()) if (!previous.has(id) && !input.destroyed.has(id)) newcomers.push(id)
+  newcomers.sort(byMinionId)
+  // What newcomers must not take. A kept reservation never changes its IP, MAC or name, so when
+  // none went, the previous ledger's index holds exactly the kept ones.
+  const holders = newcomers.length === 0 ? new Holders() : removed.length === 0 ? new Holders(holdersOf(previous)) : Holders.of(kept.values())
+  const fresh: Held[] = []
 
   for (const minionId of newcomers) {
     const problem = hostNameProblem(minionId)
@@ -138,7 +262,7 @@ export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdat
       skipped.push({ minionId, reason: `not a valid dnsmasq host name: ${problem}` })
       continue
     }
-    const nameHolder = holders.name.get(hostNameKey(minionId))
+    const nameHolder = holders.name(hostNameKey(minionId))
     if (nameHolder !== undefined) {
       conflicts.push({ minionId, reason: 'name-taken', heldBy: nameHolder })
       continue
@@ -150,23 +274,27 @@ export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdat
       skipped.push({ minionId, reason: `no address inside MANAGED_SUBNETS (mine has: ${seen})` })
       continue
     }
-    const free = candidates.find((a) => !holders.ip.has(a.ip) && !(input.byMac && a.mac !== undefined && holders.mac.has(a.mac)))
+    const free = candidates.find((a) => holders.ip(a.ip) === undefined && !(input.byMac && a.mac !== undefined && holders.mac(a.mac) !== undefined))
     if (free === undefined) {
       const first = candidates[0]!
-      const ipHolder = holders.ip.get(first.ip)
+      const ipHolder = holders.ip(first.ip)
       conflicts.push(ipHolder !== undefined
         ? { minionId, reason: 'ip-taken', heldBy: ipHolder, ip: first.ip }
-        : { minionId, reason: 'mac-taken', heldBy: holders.mac.get(first.mac!)!, mac: first.mac! })
+        : { minionId, reason: 'mac-taken', heldBy: holders.mac(first.mac!)!, mac: first.mac! })
       continue
     }
-    const reservation: Reservation = { minionId, ip: free.ip, firstSeen: now, lastSeen: now }
+    const reservation: Held = { minionId, ip: free.ip, firstSeen: now }
     if (input.byMac && free.mac !== undefined) reservation.mac = free.mac
-    next.set(minionId, reservation)
+    fresh.push(reservation)
     holders.hold(reservation)
-    added.push(reservation)
+    added.push({ ...reservation, lastSeen: now })
   }
 
-  // `previous` was sorted and deleting keeps order: only newcomers call for a sort.
-  const ledger = added.length === 0 ? next : new Map([...next].sort(([a], [b]) => byMinionId(a, b)))
-  return { ledger, added, removed, unchanged, stale, conflicts, skipped, keyGoneDueInMs }
+  const changed = replaced.length > 0 || removed.length > 0 || fresh.length > 0
+  // `previous` was sorted, and deleting and replacing keep order: newcomers (sorted) are merged in.
+  const ledger = ledgerOf(fresh.length === 0 ? kept : merged(kept, fresh), now)
+  // A replaced entry keeps its IP, MAC and name: with none added or removed, the index still holds.
+  const sameHolders = fresh.length === 0 && removed.length === 0 ? indexes.get(previous.byId) : undefined
+  if (sameHolders !== undefined && !indexes.has(ledger.byId)) indexes.set(ledger.byId, sameHolders)
+  return { ledger, added, removed, unchanged, stale, changed, conflicts, skipped, keyGoneDueInMs }
 }

@@ -77,10 +77,18 @@ export function canonicalMac (text: string): string | null {
   return mac
 }
 
+/** A canonical IPv4 address as a number, read digit by digit (every address of every newcomer passes here). */
 function ipv4Number (ip: string): number {
   let n = 0
-  for (const part of ip.split('.')) n = n * 256 + Number(part)
-  return n
+  let part = 0
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i)
+    if (c === 46) {
+      n = n * 256 + part
+      part = 0
+    } else part = part * 10 + c - 48
+  }
+  return n * 256 + part
 }
 
 /** A canonical IPv6 address as a 128-bit number. */

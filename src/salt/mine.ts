@@ -45,21 +45,28 @@ function fromInterfaces (interfaces: Record<string, unknown>): MineAddress[] {
   return out
 }
 
-export function parseMine (ret: unknown): ParsedMine {
+/** What a minion already reserved is read for: only that the mine has it (its IP never changes). */
+const PRESENT: { addresses: MineAddress[] } = Object.freeze({ addresses: Object.freeze([]) as unknown as MineAddress[] })
+
+/**
+ * `reserved`: minions that hold a reservation. Their addresses are not read (a sync needs only
+ * that the mine has them), which at 50,000 minions spares a sync 150,000 address objects.
+ */
+export function parseMine (ret: unknown, reserved: { has: (minionId: string) => boolean } = new Set()): ParsedMine {
   const snapshot = new Map<string, { addresses: MineAddress[] }>()
   const problems: MineProblem[] = []
   if (!isRecord(ret)) {
     return { snapshot, problems: [{ minionId: '*', reason: `mine.get returned ${Array.isArray(ret) ? 'a list' : typeof ret}, not a mapping of minions` }] }
   }
-  for (const [minionId, value] of Object.entries(ret)) {
-    let addresses: MineAddress[]
-    if (Array.isArray(value)) addresses = fromAddressList(value)
-    else if (isRecord(value)) addresses = fromInterfaces(value)
-    else {
+  for (const minionId of Object.keys(ret)) {
+    const value = ret[minionId]
+    const list = Array.isArray(value)
+    if (!list && !isRecord(value)) {
       problems.push({ minionId, reason: `its mine data is ${value === null ? 'null' : typeof value}, not a list of addresses or interfaces` })
       continue
     }
-    snapshot.set(minionId, { addresses })
+    if (reserved.has(minionId)) snapshot.set(minionId, PRESENT)
+    else snapshot.set(minionId, { addresses: list ? fromAddressList(value) : fromInterfaces(value) })
   }
   return { snapshot, problems }
 }

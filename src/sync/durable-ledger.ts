@@ -1,12 +1,13 @@
 // The ledger as the sync pass keeps it: in memory, saved to STATE_FILE (atomically, and only
-// when it changed) before dnsmasq sees anything that depends on it. With no state file, it is
-// rebuilt from the reservations dnsmasq was last given, so losing the file loses no address.
+// when a reservation changed) before dnsmasq sees anything that depends on it. With no state
+// file, it is rebuilt from the reservations dnsmasq was last given, so losing the file loses no
+// address.
 import type { Logger } from 'pino'
-import { emptyLedger, type Ledger } from '../ledger/ledger.js'
+import { emptyLedger, ledgerOf, type Ledger, type LedgerUpdate } from '../ledger/ledger.js'
 import { byMinionId } from '../ledger/reservation.js'
 import { parseLedger, serializeLedger } from '../ledger/state-file.js'
 import { parseDhcpHosts } from '../dnsmasq/lines.js'
-import { readIfExists, writeIfChanged } from '../store/atomic-file.js'
+import { readIfExists, writeFileAtomic } from '../store/atomic-file.js'
 import type { Clock } from '../util/clock.js'
 
 export interface PublishedSource {
@@ -16,23 +17,29 @@ export interface PublishedSource {
 export class DurableLedger {
   readonly #path: string
   #current: Ledger
+  /** Whether the file lags the ledger even when a sync changes nothing (absent, rebuilt, an older version). */
+  #fileBehind: boolean
 
-  private constructor (path: string, ledger: Ledger) {
+  private constructor (path: string, ledger: Ledger, fileBehind: boolean) {
     this.#path = path
     this.#current = ledger
+    this.#fileBehind = fileBehind
   }
 
   static async open (path: string, published: PublishedSource, clock: Clock, log: Logger): Promise<DurableLedger> {
     const text = await readIfExists(path)
-    if (text !== null) return new DurableLedger(path, parseLedger(path, text))
+    if (text !== null) {
+      const { ledger, version } = parseLedger(path, text)
+      return new DurableLedger(path, ledger, version !== 2)
+    }
     const { source, text: dhcpHosts } = await published.readBack()
-    if (dhcpHosts === null) return new DurableLedger(path, emptyLedger())
+    if (dhcpHosts === null) return new DurableLedger(path, emptyLedger(), true)
     const { entries, unreadable } = parseDhcpHosts(dhcpHosts)
     const stamp = new Date(clock()).toISOString()
     // The ledger keeps minion-id order (updateLedger relies on it); directory order is arbitrary.
     entries.sort((a, b) => byMinionId(a.minionId, b.minionId))
     log.warn({ source, reservations: entries.length, unreadable }, 'no state file: rebuilt the ledger from the dnsmasq file')
-    return new DurableLedger(path, new Map(entries.map((e) => [e.minionId, { ...e, firstSeen: stamp, lastSeen: stamp }])))
+    return new DurableLedger(path, ledgerOf(new Map(entries.map((e) => [e.minionId, { ...e, firstSeen: stamp }])), null), true)
   }
 
   get current (): Ledger {
@@ -43,8 +50,15 @@ export class DurableLedger {
     return this.#current.has(minionId)
   }
 
-  async save (next: Ledger): Promise<void> {
-    await writeIfChanged(this.#path, serializeLedger(next))
-    this.#current = next
+  /**
+   * Takes a sync's ledger, writing the file first when a reservation changed. The time the
+   * mine was read alone is not worth a write: after a restart, the first sync reads it again.
+   */
+  async save (update: Pick<LedgerUpdate, 'ledger' | 'changed'>): Promise<void> {
+    if (update.changed || this.#fileBehind) {
+      await writeFileAtomic(this.#path, serializeLedger(update.ledger))
+      this.#fileBehind = false
+    }
+    this.#current = update.ledger
   }
 }

@@ -61,7 +61,7 @@ export async function runPass (deps: PassDeps, request: PassRequest): Promise<Pa
   // sync. A clock run out: only a list read after it ran out may release the reservation.
   if (request.keyGoneHints.size > 0 || deps.keys.needsFresherList(deps.ledger.current, config.keyGoneAfterMs, started)) await deps.keys.refresh()
   const keyList = deps.keys.latest
-  const { snapshot, problems } = parseMine(await deps.client.mineGet(config.mine.target, config.mine.fun))
+  const { snapshot, problems } = parseMine(await deps.client.mineGet(config.mine.target, config.mine.fun), deps.ledger.current)
   for (const p of problems) log.warn(p, 'mine data ignored')
   const mineMs = lap()
 
@@ -72,7 +72,7 @@ export async function runPass (deps: PassDeps, request: PassRequest): Promise<Pa
   const ledgerMs = lap()
 
   // The ledger is made durable before dnsmasq sees anything that depends on it.
-  await deps.ledger.save(update.ledger)
+  await deps.ledger.save(update)
   const saveMs = lap()
   const { prepareMs, writeMs, applyMs, ...published } = await deps.publisher.publish([...update.ledger.values()])
   lap()

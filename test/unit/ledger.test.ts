@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import t from 'tap'
-import { emptyLedger, updateLedger, type Ledger, type LedgerInput, type MineSnapshot } from '../../src/ledger/ledger.js'
+import { emptyLedger, listReservations, updateLedger, type Ledger, type LedgerInput, type MineSnapshot } from '../../src/ledger/ledger.js'
 import { Subnets } from '../../src/ledger/validate.js'
 
 const subnets = new Subnets(['10.0.0.0/16', 'fd00::/64'])
@@ -41,8 +41,10 @@ t.test('sticky: the IP never changes while the mine says something else', async 
   const second = updateLedger(first.ledger, { mine: mine({ web01: ['10.0.0.99'] }), destroyed: new Set(), subnets, byMac: false, keys: null, keyGoneAfterMs: 0, now: t1 })
   t.same(ips(second.ledger), { web01: '10.0.0.5' })
   t.same(second.unchanged, ['web01'])
-  t.equal(second.ledger.get('web01')?.lastSeen, t1.toISOString())
+  t.equal(listReservations(second.ledger)[0]?.lastSeen, t1.toISOString(), 'seen by the last sync')
   t.equal(second.ledger.get('web01')?.firstSeen, t0.toISOString())
+  t.equal(second.ledger.get('web01'), first.ledger.get('web01'), 'the entry is kept as it was, not copied')
+  t.equal(second.changed, false, 'nothing for the state file to record')
 })
 
 t.test('a minion missing from the mine keeps its reservation and is marked stale until it returns', async (t) => {
@@ -50,10 +52,16 @@ t.test('a minion missing from the mine keeps its reservation and is marked stale
   const gone = step(first.ledger, mine({}), { now: t1 })
   t.same(ips(gone.ledger), { web01: '10.0.0.5' })
   t.equal(gone.stale[0]?.staleSince, t1.toISOString())
+  t.equal(gone.stale[0]?.lastSeen, t0.toISOString(), 'last seen by the sync before')
+  t.equal(gone.changed, true)
   const stillGone = step(gone.ledger, mine({}), { now: new Date('2026-01-02T00:00:00Z') })
   t.equal(stillGone.stale[0]?.staleSince, t1.toISOString(), 'stale since the first miss')
-  const back = step(stillGone.ledger, mine({ web01: ['10.0.0.5'] }))
+  t.equal(listReservations(stillGone.ledger)[0]?.lastSeen, t0.toISOString(), 'a stale one keeps when the mine last had it')
+  t.equal(stillGone.changed, false)
+  const back = step(stillGone.ledger, mine({ web01: ['10.0.0.5'] }), { now: new Date('2026-01-03T00:00:00Z') })
   t.equal(back.ledger.get('web01')?.staleSince, undefined)
+  t.same(listReservations(back.ledger)[0]?.lastSeen, '2026-01-03T00:00:00.000Z')
+  t.equal(back.changed, true)
   t.same(back.stale, [])
 })
 
@@ -237,4 +245,41 @@ t.test('property: without a destroyed event, a reservation goes only after its k
     }
   }), { numRuns: 2000 })
   t.pass('2000 generated sequences of key lists and mine snapshots')
+})
+
+t.test('a sync that changes no reservation shares the previous map; one that does copies it, and the previous ledger is untouched', async (t) => {
+  const first = step(emptyLedger(), mine({ a: ['10.0.0.1'], c: ['10.0.0.3'], e: ['10.0.0.5'] }))
+  const steady = step(first.ledger, mine({ a: ['10.0.0.1'], c: ['10.0.0.3'], e: ['10.0.0.5'] }), { now: t1 })
+  t.equal(steady.ledger.byId, first.ledger.byId, 'the same map')
+  t.equal(steady.ledger.seenAt, t1.toISOString())
+  t.equal(first.ledger.seenAt, t0.toISOString(), 'the previous ledger still says when it was read')
+  const grown = step(steady.ledger, mine({ a: ['10.0.0.1'], b: ['10.0.0.2'], c: ['10.0.0.3'], d: ['10.0.0.4'], e: ['10.0.0.5'], f: ['10.0.0.6'] }))
+  t.same([...grown.ledger.keys()], ['a', 'b', 'c', 'd', 'e', 'f'], 'newcomers merged in minion-id order')
+  t.same([...steady.ledger.keys()], ['a', 'c', 'e'], 'the previous ledger is not changed')
+  const shrunk = step(grown.ledger, mine({ b: ['10.0.0.2'] }), { destroyed: new Set(['c']) })
+  t.same([...shrunk.ledger.keys()], ['a', 'b', 'd', 'e', 'f'])
+  t.same(shrunk.stale.map((r) => r.minionId), ['a', 'd', 'e', 'f'])
+  t.same([...grown.ledger.keys()], ['a', 'b', 'c', 'd', 'e', 'f'], 'copied on write')
+  t.equal(grown.ledger.get('a')?.staleSince, undefined)
+})
+
+t.test('property: any sequence keeps minion-id order and one holder per address, a kept address never changes, stale is exactly missing from the mine, and changed says whether any entry changed', async (t) => {
+  const ids = ['a', 'b', 'c', 'd', 'e', 'f']
+  const stepArb = fc.record({ inMine: fc.subarray(ids), destroyed: fc.subarray(ids), ip: fc.array(fc.integer({ min: 1, max: 4 }), { minLength: ids.length, maxLength: ids.length }) })
+  fc.assert(fc.property(fc.array(stepArb, { maxLength: 12 }), (steps) => {
+    let ledger = emptyLedger()
+    let k = 0
+    for (const s of steps) {
+      const snapshot = mine(Object.fromEntries(s.inMine.map((id) => [id, [`10.0.0.${s.ip[ids.indexOf(id)]!}`]])))
+      const u = step(ledger, snapshot, { destroyed: new Set(s.destroyed), now: new Date(t0.getTime() + ++k * 1000) })
+      const keys = [...u.ledger.keys()]
+      if (keys.join() !== [...keys].sort().join()) throw new Error(`out of order: ${keys.join()}`)
+      if (new Set([...u.ledger.values()].map((r) => r.ip)).size !== u.ledger.size) throw new Error('an address held twice')
+      for (const [id, r] of ledger) if (!s.destroyed.includes(id) && u.ledger.get(id)?.ip !== r.ip) throw new Error(`${id} changed its address`)
+      for (const r of u.ledger.values()) if ((r.staleSince === undefined) !== snapshot.has(r.minionId)) throw new Error(`${r.minionId}: stale is not 'missing from the mine'`)
+      if (u.changed !== (u.added.length > 0 || u.removed.length > 0 || [...u.ledger.values()].some((r) => ledger.get(r.minionId) !== r))) throw new Error('changed does not say whether an entry changed')
+      ledger = u.ledger
+    }
+  }), { numRuns: 1000 })
+  t.pass('1000 generated sequences of mine snapshots and destroyed events')
 })

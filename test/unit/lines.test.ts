@@ -1,5 +1,5 @@
 import t from 'tap'
-import { parseDhcpHosts, renderConfFile, renderEntries, renderHostsFiles } from '../../src/dnsmasq/lines.js'
+import { LineRenderer, parseDhcpHosts, renderConfFile, renderEntries, renderHostsFiles } from '../../src/dnsmasq/lines.js'
 import type { Reservation } from '../../src/ledger/ledger.js'
 
 const stamp = '2026-01-01T00:00:00.000Z'
@@ -65,4 +65,17 @@ t.test('hostsdir format refuses a name that is not a safe file name, or a bad do
     t.throws(() => renderEntries([r(id, '10.0.0.5')]), { code: 'SALTMASQ_RENDER_REFUSED' }, JSON.stringify(id))
   }
   t.throws(() => renderEntries([], { domain: 'bad domain' }), { code: 'SALTMASQ_RENDER_REFUSED' })
+})
+
+t.test('a LineRenderer renders each entry once and as a fresh render would; a replaced entry is rendered again', async (t) => {
+  const renderer = new LineRenderer({ domain: 'lab' })
+  const list = [r('web01', '10.0.0.5'), r('db01.example.com', '10.0.0.6', 'aa:bb:cc:dd:ee:ff')]
+  t.same(renderer.hostsFiles(list), renderHostsFiles(list, { domain: 'lab' }))
+  t.same(renderer.hostsFiles(list), renderHostsFiles(list, { domain: 'lab' }), 'the second time from its memo')
+  t.equal(renderer.dhcpLine(list[0]!), 'web01,10.0.0.5')
+  t.equal(renderer.hostsLine(list[0]!), '10.0.0.5 web01 web01.lab')
+  const moved = r('web01', '10.0.0.9')
+  t.equal(renderer.dhcpLine(moved), 'web01,10.0.0.9')
+  t.throws(() => renderer.dhcpLine(r('bad\nname', '10.0.0.1')), { code: 'SALTMASQ_RENDER_REFUSED' }, 'still the last gate')
+  t.equal(new LineRenderer().confFile(list), renderConfFile(list))
 })

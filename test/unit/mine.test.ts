@@ -28,3 +28,12 @@ t.test('malformed mine data is reported per minion, never thrown', async (t) => 
   t.match(parseMine(['x']).problems[0]?.reason, /a list/)
   t.match(parseMine(null).problems[0]?.reason, /object/)
 })
+
+t.test('a reserved minion is only noted as present (its address never changes); its malformed data is still a problem', async (t) => {
+  const { snapshot, problems } = parseMine({ kept: ['10.0.0.1'], kept2: { eth0: { inet: [{ address: '10.0.0.2' }] } }, fresh: ['10.0.0.3'], broken: null }, new Set(['kept', 'kept2', 'broken']))
+  t.same([...snapshot.keys()], ['kept', 'kept2', 'fresh'])
+  t.same(snapshot.get('kept')?.addresses, [])
+  t.same(snapshot.get('kept2')?.addresses, [])
+  t.same(snapshot.get('fresh')?.addresses, [{ ip: '10.0.0.3' }])
+  t.same(problems.map((p) => p.minionId), ['broken'], 'a reserved minion with unreadable data is missing from the mine (it turns stale)')
+})

@@ -1,6 +1,6 @@
 // The sync side's timing rules: single flight, coalescing, chasing new minions' mine data,
 // retrying after failures, the bounded backlog, the periodic reconcile, paced applies.
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
@@ -170,6 +170,32 @@ t.test('hostsdir: with the state file lost, the ledger is rebuilt from the files
   t.same(result.added, [])
   t.same(result.unownedFiles, [join(dir, 'dhcp-hosts.d', 'printer')])
   t.equal(result.entriesWritten, 0, 'nothing to rewrite')
+})
+
+t.test('the state file is written when a reservation changes, never for a sync that only read the mine again; a version 1 file is rewritten once', async (t) => {
+  const { scheduler, api, dir, sync, open } = await setup(t)
+  const state = join(dir, 'state.json')
+  api.mine = { a: ['10.0.0.1'], b: ['10.0.0.2'] }
+  await scheduler.sync()
+  const written = await stat(state)
+  await scheduler.sync()
+  await scheduler.sync()
+  t.equal((await stat(state)).ino, written.ino, 'not replaced by two syncs that changed nothing')
+  api.mine = { a: ['10.0.0.1'] }
+  await scheduler.sync()
+  const stale = await stat(state)
+  t.not(stale.ino, written.ino, 'b turned stale: written')
+  t.match(JSON.parse(await readFile(state, 'utf8')), { version: 2, reservations: [{ minionId: 'a' }, { minionId: 'b', staleSince: String }] })
+  await sync.close()
+  const v1 = { version: 1, reservations: [{ minionId: 'a', ip: '10.0.0.1', firstSeen: '2026-01-01T00:00:00.000Z', lastSeen: '2026-01-02T00:00:00.000Z' }] }
+  await writeFile(state, JSON.stringify(v1))
+  const reopened = await open()
+  t.teardown(async () => { await reopened.close() })
+  await reopened.scheduler.sync()
+  t.match(JSON.parse(await readFile(state, 'utf8')), { version: 2, reservations: [{ minionId: 'a', ip: '10.0.0.1', firstSeen: '2026-01-01T00:00:00.000Z' }] }, 'the first sync after an upgrade writes version 2')
+  const upgraded = await stat(state)
+  await reopened.scheduler.sync()
+  t.equal((await stat(state)).ino, upgraded.ino, 'and then only on a change')
 })
 
 for (const format of ['hostsdir', 'hostsfile', 'conf'] as const) {

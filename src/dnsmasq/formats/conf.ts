@@ -2,15 +2,16 @@
 // files only at start, so the apply is a restart, and the file is checked (`dnsmasq --test` on
 // the dnsmasq minion) first: a file dnsmasq rejects would keep it from starting again.
 import type { Config } from '../../config.js'
-import type { Reservation } from '../../ledger/reservation.js'
+import type { HostEntry } from '../../ledger/reservation.js'
 import type { OpenFormat } from '../format.js'
-import { renderConfFile } from '../lines.js'
+import { LineRenderer } from '../lines.js'
 import { readIfExists } from '../../store/atomic-file.js'
 import { prepareFiles, type WholeFiles } from './single-files.js'
 
 /** The one conf-dir file, whole (salt publishing sends the same). */
-export function confFiles (config: Config): (reservations: readonly Reservation[]) => WholeFiles {
-  return (reservations) => [[config.files.conf, renderConfFile(reservations)]]
+export function confFiles (config: Config): (reservations: readonly HostEntry[]) => WholeFiles {
+  const renderer = new LineRenderer()
+  return (reservations) => [[config.files.conf, renderer.confFile(reservations)]]
 }
 
 export const openConf: OpenFormat = async (config) => {

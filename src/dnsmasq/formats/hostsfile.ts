@@ -17,8 +17,8 @@ import { join } from 'node:path'
 import type { Config } from '../../config.js'
 import type { OpenFormat, PendingWrite } from '../format.js'
 import { HostsDirectory } from '../hosts-directory.js'
-import { byMinionId, type Reservation } from '../../ledger/reservation.js'
-import { HEADER, lineChanges, renderHostsFiles } from '../lines.js'
+import { byMinionId, type HostEntry } from '../../ledger/reservation.js'
+import { HEADER, LineRenderer, lineChanges } from '../lines.js'
 import { readIfExists } from '../../store/atomic-file.js'
 import { prepareFiles, type WholeFiles } from './single-files.js'
 
@@ -43,19 +43,22 @@ function nextDeltaName (existing: Iterable<string>): string {
   return `delta-${String(last + 1).padStart(6, '0')}`
 }
 
+function rendererFor (config: Config): LineRenderer {
+  return new LineRenderer(config.dnsDomain === undefined ? {} : { domain: config.dnsDomain })
+}
+
 /** The base files, whole: the dhcp-hostsfile first, then addn-hosts (salt publishing sends the same). */
-export function hostsfileFiles (config: Config): (reservations: readonly Reservation[]) => WholeFiles {
-  const domain = config.dnsDomain === undefined ? {} : { domain: config.dnsDomain }
+export function hostsfileFiles (config: Config, renderer = rendererFor(config)): (reservations: readonly HostEntry[]) => WholeFiles {
   return (reservations) => {
-    const files = renderHostsFiles(reservations, domain)
+    const files = renderer.hostsFiles(reservations)
     return [[config.files.dhcpHosts, files.dhcpHosts], [config.files.addnHosts, files.addnHosts]]
   }
 }
 
 export const openHostsfile: OpenFormat = async (config) => {
   const { dhcpHosts } = config.files
-  const domain = config.dnsDomain === undefined ? {} : { domain: config.dnsDomain }
-  const render = hostsfileFiles(config)
+  const renderer = rendererFor(config)
+  const render = hostsfileFiles(config, renderer)
   if (!config.hostsfileDeltas) {
     return {
       name: 'hostsfile',
@@ -82,27 +85,29 @@ export const openHostsfile: OpenFormat = async (config) => {
     get unownedFiles () { return [...deltas.unowned.map((name) => join(deltas.path, name)), ...dnsDeltas.unowned.map((name) => join(dnsDeltas.path, name))] },
     prepare: async (reservations) => {
       const sorted = reservations.every((r, i) => i === 0 || reservations[i - 1]!.minionId < r.minionId) ? reservations : [...reservations].sort((a, b) => byMinionId(a.minionId, b.minionId))
-      const files = render(sorted)
+      // Whole files only for a compaction: a sync that adds or changes nothing joins no 50,000 lines.
+      const whole = async (): Promise<PendingWrite> => await compaction(await prepareFiles(render(sorted), 'apply'), [deltas, dnsDeltas])
       const base = await readIfExists(dhcpHosts)
       // No base yet (a first start): it is written whole, with the one SIGHUP that takes it in.
-      if (base === null) return await compaction(await prepareFiles(files, 'apply'), [deltas, dnsDeltas])
+      if (base === null) return await whole()
       const inBase = baseLines(base)
       const deltaLines = [...deltas.owned.values()].flatMap(bodyLines)
       const inDeltas = new Set(deltaLines)
-      // The renderer keeps the reservations' order: line i is reservation i.
-      const wanted = bodyLines(files[0]![1])
-      const addedAt = wanted.flatMap((line, i) => inBase.has(line) || inDeltas.has(line) ? [] : [i])
-      const added = addedAt.map((i) => wanted[i]!)
+      const added: HostEntry[] = []
+      for (const r of sorted) {
+        const line = renderer.dhcpLine(r)
+        if (!inBase.has(line) && !inDeltas.has(line)) added.push(r)
+      }
       // Lines are unique: something on disk is not wanted when disk holds more than the wanted lines it has.
       let onDisk = inBase.size
       for (const line of inDeltas) if (!inBase.has(line)) onDisk++
-      const removed = onDisk > wanted.length - added.length
+      const removed = onDisk > sorted.length - added.length
       const overBounds = deltas.owned.size >= DELTA_BOUNDS.files || deltaLines.length >= DELTA_BOUNDS.lines
       // A batch larger than the bounds (a first start, a restored fleet) goes into the base at once.
-      if (removed || added.length > DELTA_BOUNDS.lines || (overBounds && added.length === 0)) return await compaction(await prepareFiles(files, 'apply'), [deltas, dnsDeltas])
+      if (removed || added.length > DELTA_BOUNDS.lines || (overBounds && added.length === 0)) return await whole()
       if (added.length === 0) return noChange()
-      const names = reservations.length <= DNS_DELTA_MAX_RESERVATIONS ? bodyLines(renderHostsFiles(addedAt.map((i) => sorted[i]!), domain).addnHosts) : []
-      return deltaWrite(deltas, added, dnsDeltas, names)
+      const names = reservations.length <= DNS_DELTA_MAX_RESERVATIONS ? added.map((r) => renderer.hostsLine(r)) : []
+      return deltaWrite(deltas, added.map((r) => renderer.dhcpLine(r)), dnsDeltas, names)
     },
     readBack: async () => ({
       source: `${dhcpHosts} and ${deltas.path}`,
