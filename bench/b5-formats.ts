@@ -16,10 +16,16 @@ export type FormatRow = WorkerResult
 /** The formats as B5 runs them: hostsfile twice, applying every change by SIGHUP and with delta files. */
 export const B5_FORMATS: ReadonlyArray<{ format: FormatName, deltas?: boolean }> = [{ format: 'hostsdir' }, { format: 'hostsfile' }, { format: 'hostsfile', deltas: true }, { format: 'conf' }]
 
-export async function benchFormats (sizes: readonly number[], samples: number, burst: number, onRow: (row: FormatRow) => void = () => undefined): Promise<FormatRow[]> {
+/** A B5 row's name: the format, `+deltas` for hostsfile with delta files. */
+export function b5Name (f: { format: FormatName, deltas?: boolean }): string {
+  return `${f.format}${f.deltas === true ? '+deltas' : ''}`
+}
+
+/** `only`: the rows to run, by b5Name; all when absent. */
+export async function benchFormats (sizes: readonly number[], samples: number, burst: number, onRow: (row: FormatRow) => void = () => undefined, only?: ReadonlySet<string>): Promise<FormatRow[]> {
   const rows: FormatRow[] = []
   for (const n of sizes) {
-    for (const { format, deltas } of B5_FORMATS) {
+    for (const { format, deltas } of B5_FORMATS.filter((f) => only === undefined || only.has(b5Name(f)))) {
       const dir = await mkdtemp(join(tmpdir(), `smq-b5-${format}${deltas === true ? '-deltas' : ''}-${n}-`))
       const net = await NetLab.create(dir)
       try {

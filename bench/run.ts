@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only=b1,b6] [-- --sizes=50000]`: runs the benchmarks, prints a table, writes
+// `npm run bench [-- --quick] [-- --only=b1,b6] [-- --sizes=50000] [-- --formats=hostsfile+deltas] [-- --samples=15]`: runs the benchmarks, prints a table, writes
 // bench/results/latest.json (latest-quick.json for --quick, only-b1-b6.json for a selection). Medians over the stated number of runs; ratios are taken between
 // figures measured in this same run. Never part of the test suite.
 import { cpus, totalmem } from 'node:os'
@@ -9,7 +9,7 @@ import { benchAccept } from './b4-accept.js'
 import { benchLatency, benchStreamLatency, type LatencyRow } from './b1-latency.js'
 import { benchBurstSaltmasq, benchBurstSeed, benchBurstStream, benchSeedLatency } from './b2-burst.js'
 import { benchScale } from './b3-scale.js'
-import { benchFormats, type FormatRow } from './b5-formats.js'
+import { B5_FORMATS, b5Name, benchFormats, type FormatRow } from './b5-formats.js'
 import { benchSaltPublish, type SaltPublishRow } from './b5-salt.js'
 import { benchBusRealMaster, benchBusStandIn, type BusRow } from './b6-bus.js'
 import { median, round, say } from './stats.js'
@@ -20,6 +20,16 @@ const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.
 const plan = quick
   ? { events: 3, seedEvents: 2, burst: 20, seedBurst: 0, seedCapS: 0, sizes: [1000, 10_000], scaleRuns: 1, acceptSeconds: 3, acceptRuns: 1, formatSamples: 3, busSeconds: 3 }
   : { events: 20, seedEvents: 10, burst: 200, seedBurst: 200, seedCapS: 300, sizes: [1000, 10_000, 50_000, 100_000], scaleRuns: 3, acceptSeconds: 10, acceptRuns: 3, formatSamples: 5, busSeconds: 20 }
+// --samples=15: single additions per size in B5 (5, or 3 with --quick).
+const samplesArg = process.argv.find((a) => a.startsWith('--samples='))?.slice('--samples='.length)
+if (samplesArg !== undefined) {
+  if (!/^[1-9]\d*$/.test(samplesArg)) throw new Error('--samples takes a positive whole number')
+  plan.formatSamples = Number(samplesArg)
+}
+// --formats=hostsfile+deltas,hostsdir: B5's rows to run (hostsdir, hostsfile, hostsfile+deltas, conf).
+const formatsArg = process.argv.find((a) => a.startsWith('--formats='))?.slice('--formats='.length)
+const onlyFormats = formatsArg === undefined ? undefined : new Set(formatsArg.split(','))
+for (const name of onlyFormats ?? []) if (!B5_FORMATS.some((f) => b5Name(f) === name)) throw new Error(`--formats: '${name}' is not one of ${B5_FORMATS.map(b5Name).join(', ')}`)
 // --sizes=50000,100000 narrows the fleet sizes B3 and B5 run at.
 const sizes = process.argv.find((a) => a.startsWith('--sizes='))?.slice('--sizes='.length).split(',').map(Number)
 if (sizes !== undefined) {
@@ -35,7 +45,7 @@ async function formats (): Promise<FormatRow[]> {
   say('  minions  format            write  live after write (max) | longest stall: additions  deletions | applies in burst | dnsmasq start')
   return await benchFormats(plan.sizes, plan.formatSamples, 200, (r) => {
     say(`  ${String(r.n).padStart(7)}  ${r.format.padEnd(16)} ${String(r.writeMs).padStart(6)} ${String(r.liveMs).padStart(9)} (${r.liveMaxMs}) ms | ${String(r.addBurstStallMs).padStart(20)} ${String(r.deleteBatchStallMs).padStart(10)} ms | ${String(r.addBurstApplies).padStart(16)} | ${String(r.startMs).padStart(10)} ms`)
-  })
+  }, onlyFormats)
 }
 
 async function bus (): Promise<BusRow[]> {
@@ -131,6 +141,8 @@ if (wanted.has('b6')) results.bus = await bus()
 
 await mkdir(join(repoRoot, 'bench', 'results'), { recursive: true })
 // A quick or partial run never overwrites the figures of the last full run.
-const file = `${only === undefined ? 'latest' : `only-${[...wanted].join('-')}`}${quick ? '-quick' : ''}.json`
+// A narrowed run is named for what it ran, so it never overwrites a full one.
+const narrowed = [...(formatsArg === undefined ? [] : [formatsArg.replaceAll('+', '')]), ...(sizes === undefined ? [] : [sizes.join('-')]), ...(samplesArg === undefined ? [] : [`x${samplesArg}`])]
+const file = `${only === undefined ? 'latest' : `only-${[...wanted].join('-')}`}${narrowed.map((p) => `-${p.replaceAll(',', '-')}`).join('')}${quick ? '-quick' : ''}.json`
 await writeFile(join(repoRoot, 'bench', 'results', file), `${JSON.stringify(results, null, 2)}\n`)
 say(`\nwritten: bench/results/${file}`)

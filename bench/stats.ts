@@ -1,5 +1,5 @@
 // Small helpers for the benchmarks: medians, peak memory of a process, formatting.
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 
 export function median (values: readonly number[]): number {
   if (values.length === 0) return NaN
@@ -13,11 +13,6 @@ export async function peakRssMb (pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
   const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN)
   return Math.round(kb / 102.4) / 10
-}
-
-/** Starts the peak (VmHWM) again from the current RSS, so the next peakRssMb covers only what follows. */
-export async function resetPeakRss (pid: number): Promise<void> {
-  await writeFile(`/proc/${pid}/clear_refs`, '5')
 }
 
 export function round (n: number, digits = 1): number {

@@ -2,6 +2,7 @@
 // network namespace, with HTTP requests made from that namespace. `npm test` builds dist first.
 import { join } from 'node:path'
 import type { Namespace } from './netns.js'
+import { NODE_FLAGS } from '../start/node-flags.js'
 import { repoRoot } from './paths.js'
 import { freePort, startDaemon, stopDaemon, waitFor, type Daemon } from './processes.js'
 
@@ -38,7 +39,7 @@ export class SaltmasqProcess {
   static async start (env: Record<string, string>, logFile: string, ns?: Namespace, uid?: number): Promise<SaltmasqProcess> {
     const port = env.PORT ?? String(await freePort())
     const fullEnv = { PATH: process.env.PATH, HOST: '127.0.0.1', ...env, PORT: port }
-    const server = [join(repoRoot, 'dist', 'src', 'server.js')]
+    const server = [...NODE_FLAGS, join(repoRoot, 'dist', 'src', 'server.js')]
     const [command, args] = uid === undefined
       ? [process.execPath, server]
       : ['setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, ...server]]

@@ -31,14 +31,10 @@ export class Ledger implements ReadonlyMap<string, Held> {
   /** When the mine was last read: every reservation that is not stale was in it then. Null before the first read. */
   readonly seenAt: string | null
 
+  /** `byId` in minion-id order; it is taken, not copied, and must not change afterwards. */
   constructor (byId: ReadonlyMap<string, Held>, seenAt: string | null) {
     this.#byId = byId
     this.seenAt = seenAt
-  }
-
-  /** The same reservations, seen by the mine at `seenAt`. */
-  seen (seenAt: string): Ledger {
-    return new Ledger(this.#byId, seenAt)
   }
 
   get size (): number { return this.#byId.size }
@@ -56,12 +52,7 @@ export class Ledger implements ReadonlyMap<string, Held> {
   get byId (): ReadonlyMap<string, Held> { return this.#byId }
 }
 
-/** A ledger of these reservations, in minion-id order (the map is taken, not copied). */
-export function ledgerOf (reservations: ReadonlyMap<string, Held>, seenAt: string | null): Ledger {
-  return new Ledger(reservations, seenAt)
-}
-
-/** A held reservation as the API, the state file and the sync results show it. */
+/** A held reservation as the API and the sync results show it. */
 export function asReservation (held: Held, seenAt: string | null): Reservation {
   return held.lastSeen !== undefined ? held as Reservation : { ...held, lastSeen: seenAt ?? held.firstSeen }
 }
@@ -181,7 +172,7 @@ function merged (sorted: ReadonlyMap<string, Held>, added: readonly Held[]): Map
 }
 
 export function emptyLedger (): Ledger {
-  return ledgerOf(new Map(), null)
+  return new Ledger(new Map(), null)
 }
 
 export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdate {
@@ -292,7 +283,7 @@ export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdat
 
   const changed = replaced.length > 0 || removed.length > 0 || fresh.length > 0
   // `previous` was sorted, and deleting and replacing keep order: newcomers (sorted) are merged in.
-  const ledger = ledgerOf(fresh.length === 0 ? kept : merged(kept, fresh), now)
+  const ledger = new Ledger(fresh.length === 0 ? kept : merged(kept, fresh), now)
   // A replaced entry keeps its IP, MAC and name: with none added or removed, the index still holds.
   const sameHolders = fresh.length === 0 && removed.length === 0 ? indexes.get(previous.byId) : undefined
   if (sameHolders !== undefined && !indexes.has(ledger.byId)) indexes.set(ledger.byId, sameHolders)

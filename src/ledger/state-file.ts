@@ -5,7 +5,7 @@
 // Version 2 keeps when the mine was last read once (`seenAt`) instead of a lastSeen on every
 // reservation, so the file changes only when a reservation does. Version 1 files are read.
 import { errors } from '../errors.js'
-import { ledgerOf, type Held, type Ledger } from './ledger.js'
+import { Ledger, type Held } from './ledger.js'
 import { byMinionId, reservationProblem } from './reservation.js'
 
 interface StateFileV2 {
@@ -52,5 +52,5 @@ export function parseLedger (path: string, text: string): { ledger: Ledger, vers
   }
   // saltmasq writes them in order; a hand-edited file may not be, and the ledger relies on it.
   if (!entries.every((r, i) => i === 0 || entries[i - 1]!.minionId < r.minionId)) entries.sort((a, b) => byMinionId(a.minionId, b.minionId))
-  return { ledger: ledgerOf(new Map(entries.map((r) => [r.minionId, r])), seenAt), version: v1 ? 1 : 2 }
+  return { ledger: new Ledger(new Map(entries.map((r) => [r.minionId, r])), seenAt), version: v1 ? 1 : 2 }
 }

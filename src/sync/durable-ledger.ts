@@ -3,7 +3,7 @@
 // file, it is rebuilt from the reservations dnsmasq was last given, so losing the file loses no
 // address.
 import type { Logger } from 'pino'
-import { emptyLedger, ledgerOf, type Ledger, type LedgerUpdate } from '../ledger/ledger.js'
+import { emptyLedger, Ledger, type LedgerUpdate } from '../ledger/ledger.js'
 import { byMinionId } from '../ledger/reservation.js'
 import { parseLedger, serializeLedger } from '../ledger/state-file.js'
 import { parseDhcpHosts } from '../dnsmasq/lines.js'
@@ -39,7 +39,7 @@ export class DurableLedger {
     // The ledger keeps minion-id order (updateLedger relies on it); directory order is arbitrary.
     entries.sort((a, b) => byMinionId(a.minionId, b.minionId))
     log.warn({ source, reservations: entries.length, unreadable }, 'no state file: rebuilt the ledger from the dnsmasq file')
-    return new DurableLedger(path, ledgerOf(new Map(entries.map((e) => [e.minionId, { ...e, firstSeen: stamp }])), null), true)
+    return new DurableLedger(path, new Ledger(new Map(entries.map((e) => [e.minionId, { ...e, firstSeen: stamp }])), null), true)
   }
 
   get current (): Ledger {
