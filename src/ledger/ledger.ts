@@ -53,7 +53,7 @@ export class Ledger implements ReadonlyMap<string, Held> {
 }
 
 /** A held reservation as the API and the sync results show it. */
-export function asReservation (held: Held, seenAt: string | null): Reservation {
+function asReservation (held: Held, seenAt: string | null): Reservation {
   return held.lastSeen !== undefined ? held as Reservation : { ...held, lastSeen: seenAt ?? held.firstSeen }
 }
 

@@ -84,13 +84,6 @@ export async function writeFileAtomic (path: string, content: string): Promise<v
   await syncDirectory(dirname(path))
 }
 
-/** Writes `content` unless the file already holds it; true when it wrote. */
-export async function writeIfChanged (path: string, content: string): Promise<boolean> {
-  if (await readIfExists(path) === content) return false
-  await writeFileAtomic(path, content)
-  return true
-}
-
 /** Puts back what a write replaced: the old content, or no file at all. */
 export async function restore (path: string, previous: string | null): Promise<void> {
   if (previous === null) await removeFile(path)
