@@ -15,23 +15,25 @@ import { benchBusRealMaster, benchBusStandIn, type BusRow } from './b6-bus.js'
 import { median, round, say } from './stats.js'
 
 const quick = process.argv.includes('--quick')
+/** The value of `--name=value` on the command line, if given. */
+const option = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
 // --only=b5 runs the format comparison alone (it needs no Salt) and writes its own results file.
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length)
+const only = option('only')
 const plan = quick
   ? { events: 3, seedEvents: 2, burst: 20, seedBurst: 0, seedCapS: 0, sizes: [1000, 10_000], scaleRuns: 1, acceptSeconds: 3, acceptRuns: 1, formatSamples: 3, busSeconds: 3 }
   : { events: 20, seedEvents: 10, burst: 200, seedBurst: 200, seedCapS: 300, sizes: [1000, 10_000, 50_000, 100_000], scaleRuns: 3, acceptSeconds: 10, acceptRuns: 3, formatSamples: 5, busSeconds: 20 }
 // --samples=15: single additions per size in B5 (5, or 3 with --quick).
-const samplesArg = process.argv.find((a) => a.startsWith('--samples='))?.slice('--samples='.length)
+const samplesArg = option('samples')
 if (samplesArg !== undefined) {
   if (!/^[1-9]\d*$/.test(samplesArg)) throw new Error('--samples takes a positive whole number')
   plan.formatSamples = Number(samplesArg)
 }
 // --formats=hostsfile+deltas,hostsdir: B5's rows to run (hostsdir, hostsfile, hostsfile+deltas, conf).
-const formatsArg = process.argv.find((a) => a.startsWith('--formats='))?.slice('--formats='.length)
+const formatsArg = option('formats')
 const onlyFormats = formatsArg === undefined ? undefined : new Set(formatsArg.split(','))
 for (const name of onlyFormats ?? []) if (!B5_FORMATS.some((f) => b5Name(f) === name)) throw new Error(`--formats: '${name}' is not one of ${B5_FORMATS.map(b5Name).join(', ')}`)
 // --sizes=50000,100000 narrows the fleet sizes B3 and B5 run at.
-const sizes = process.argv.find((a) => a.startsWith('--sizes='))?.slice('--sizes='.length).split(',').map(Number)
+const sizes = option('sizes')?.split(',').map(Number)
 if (sizes !== undefined) {
   if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--sizes takes a comma-separated list of positive whole numbers, e.g. --sizes=50000,100000')
   plan.sizes = sizes

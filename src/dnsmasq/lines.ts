@@ -47,7 +47,7 @@ function checkedDomain (options: RenderOptions): string | undefined {
 }
 
 /** In minion-id order: the ledger hands them over sorted, so this is one pass and no copy. */
-function inOrder<T extends HostEntry> (reservations: readonly T[]): readonly T[] {
+export function inOrder<T extends HostEntry> (reservations: readonly T[]): readonly T[] {
   if (reservations.every((r, i) => i === 0 || reservations[i - 1]!.minionId < r.minionId)) return reservations
   return [...reservations].sort((a, b) => byMinionId(a.minionId, b.minionId))
 }
@@ -159,10 +159,14 @@ export function parseDhcpHosts (text: string): { entries: HostEntry[], unreadabl
   return { entries, unreadable }
 }
 
+/** The lines of a file saltmasq wrote, comments left out. */
+export function bodyLines (text: string | null): string[] {
+  return (text ?? '').split('\n').filter((l) => l !== '' && !l.startsWith('#'))
+}
+
 /** The lines `after` has and `before` lacks, and the other way round; comments left out. */
 export function lineChanges (before: string | null, after: string | null): { added: string[], removed: string[] } {
-  const body = (text: string | null): string[] => (text ?? '').split('\n').filter((l) => l !== '' && !l.startsWith('#'))
-  const [old, now] = [body(before), body(after)]
+  const [old, now] = [bodyLines(before), bodyLines(after)]
   const oldSet = new Set(old)
   const nowSet = new Set(now)
   return { added: now.filter((l) => !oldSet.has(l)), removed: old.filter((l) => !nowSet.has(l)) }

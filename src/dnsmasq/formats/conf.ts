@@ -5,8 +5,7 @@ import type { Config } from '../../config.js'
 import type { HostEntry } from '../../ledger/reservation.js'
 import type { OpenFormat } from '../format.js'
 import { LineRenderer } from '../lines.js'
-import { readIfExists } from '../../store/atomic-file.js'
-import { prepareFiles, type WholeFiles } from './single-files.js'
+import { wholeFilesFormat, type WholeFiles } from './single-files.js'
 
 /** The one conf-dir file, whole (salt publishing sends the same). */
 export function confFiles (config: Config): (reservations: readonly HostEntry[]) => WholeFiles {
@@ -14,14 +13,4 @@ export function confFiles (config: Config): (reservations: readonly HostEntry[])
   return (reservations) => [[config.files.conf, renderer.confFile(reservations)]]
 }
 
-export const openConf: OpenFormat = async (config) => {
-  const path = config.files.conf
-  const render = confFiles(config)
-  return {
-    name: 'conf',
-    pacedApply: false,
-    unownedFiles: [],
-    prepare: async (reservations) => await prepareFiles(render(reservations), 'checked-apply'),
-    readBack: async () => ({ source: path, text: await readIfExists(path) }),
-  }
-}
+export const openConf: OpenFormat = async (config) => wholeFilesFormat('conf', confFiles(config), 'checked-apply', config.files.conf)

@@ -17,21 +17,16 @@ import { join } from 'node:path'
 import type { Config } from '../../config.js'
 import type { OpenFormat, PendingWrite } from '../format.js'
 import { HostsDirectory } from '../hosts-directory.js'
-import { byMinionId, type HostEntry } from '../../ledger/reservation.js'
-import { HEADER, LineRenderer, lineChanges } from '../lines.js'
+import type { HostEntry } from '../../ledger/reservation.js'
+import { bodyLines, HEADER, inOrder, LineRenderer, lineChanges } from '../lines.js'
 import { readIfExists } from '../../store/atomic-file.js'
-import { prepareFiles, type WholeFiles } from './single-files.js'
+import { prepareFiles, wholeFilesFormat, type WholeFiles } from './single-files.js'
 
 /** Past either bound the delta files are folded into the base at the next quiet sync. */
 export const DELTA_BOUNDS = { files: 32, lines: 5000 }
 
 /** Up to this many reservations, new names also go into DNS as a delta file (cheap there, B5). */
 export const DNS_DELTA_MAX_RESERVATIONS = 10_000
-
-/** The lines of a file saltmasq wrote, comments left out. */
-function bodyLines (text: string | null): string[] {
-  return (text ?? '').split('\n').filter((l) => l !== '' && !l.startsWith('#'))
-}
 
 /** delta-000001, delta-000002…: names dnsmasq reads (no dot, no ~) and that sort by age. */
 function nextDeltaName (existing: Iterable<string>): string {
@@ -59,15 +54,7 @@ export const openHostsfile: OpenFormat = async (config) => {
   const { dhcpHosts } = config.files
   const renderer = rendererFor(config)
   const render = hostsfileFiles(config, renderer)
-  if (!config.hostsfileDeltas) {
-    return {
-      name: 'hostsfile',
-      pacedApply: false,
-      unownedFiles: [],
-      prepare: async (reservations) => await prepareFiles(render(reservations), 'apply'),
-      readBack: async () => ({ source: dhcpHosts, text: await readIfExists(dhcpHosts) }),
-    }
-  }
+  if (!config.hostsfileDeltas) return wholeFilesFormat('hostsfile', render, 'apply', dhcpHosts)
   const deltas = await HostsDirectory.open(config.files.dhcpHostsDir)
   const dnsDeltas = await HostsDirectory.open(config.files.dnsHostsDir)
   // Every sync reads the base back (a hand edit is put right); it is parsed again only when its
@@ -84,7 +71,7 @@ export const openHostsfile: OpenFormat = async (config) => {
     pacedApply: true,
     get unownedFiles () { return [...deltas.unowned.map((name) => join(deltas.path, name)), ...dnsDeltas.unowned.map((name) => join(dnsDeltas.path, name))] },
     prepare: async (reservations) => {
-      const sorted = reservations.every((r, i) => i === 0 || reservations[i - 1]!.minionId < r.minionId) ? reservations : [...reservations].sort((a, b) => byMinionId(a.minionId, b.minionId))
+      const sorted = inOrder(reservations)
       // Whole files only for a compaction: a sync that adds or changes nothing joins no 50,000 lines.
       const whole = async (): Promise<PendingWrite> => await compaction(await prepareFiles(render(sorted), 'apply'), [deltas, dnsDeltas])
       const base = await readIfExists(dhcpHosts)

@@ -2,7 +2,9 @@
 // only files whose content changed are written (atomically), and their previous content is
 // kept so a failed check can put it back.
 import { readIfExists, restore, writeFileAtomic } from '../../store/atomic-file.js'
-import type { ApplyNeed, PendingWrite } from '../format.js'
+import type { FormatName } from '../../config.js'
+import type { ApplyNeed, Format, PendingWrite } from '../format.js'
+import type { HostEntry } from '../../ledger/reservation.js'
 import { lineChanges } from '../lines.js'
 
 /** A format's files, whole, as [path, content]. */
@@ -31,5 +33,19 @@ export async function prepareFiles (wanted: WholeFiles, need: Exclude<ApplyNeed,
         },
       }
     },
+  }
+}
+
+/**
+ * A format that renders its whole files every sync and writes those that changed; `dhcpSource`
+ * is the file its DHCP reservations are read back from when the state file is lost.
+ */
+export function wholeFilesFormat (name: FormatName, render: (reservations: readonly HostEntry[]) => WholeFiles, need: Exclude<ApplyNeed, 'none'>, dhcpSource: string): Format {
+  return {
+    name,
+    pacedApply: false,
+    unownedFiles: [],
+    prepare: async (reservations) => await prepareFiles(render(reservations), need),
+    readBack: async () => ({ source: dhcpSource, text: await readIfExists(dhcpSource) }),
   }
 }
