@@ -82,7 +82,7 @@ export async function buildApp (opts: BuildOptions) {
     ...(opts.dispatcher === undefined ? {} : { dispatcher: opts.dispatcher }),
   })
   const sync = await openSyncService({ config, client, logger, clock })
-  const { scheduler, ledger, publisher, readiness } = sync
+  const { scheduler, keys, ledger, publisher, readiness } = sync
   // Events in: the reactor's webhook (a route below) and salt-api's event stream, judged alike.
   const intake = new EventIntake(scheduler, config.events.cloudEventMinions, logger, metrics.event)
   const stream = config.events.stream
@@ -108,7 +108,7 @@ export async function buildApp (opts: BuildOptions) {
     dnsmasqMinions: () => publisher.dnsmasqMinions,
     stream: stream === null ? null : () => stream.state,
   })
-  app.decorate('saltmasq', { config, scheduler, ledger, publisher, readiness, intake, stream, metrics })
+  app.decorate('saltmasq', { config, scheduler, keys, ledger, publisher, readiness, intake, stream, metrics })
   sync.start()
   stream?.start()
   app.addHook('onClose', async () => {

@@ -46,6 +46,9 @@ export const envSchema = Type.Object({
   MINE_TARGET: Type.String({ default: '*', minLength: 1 }),
   MINE_FUNCTION: Type.String({ default: 'network.ip_addrs', minLength: 1 }),
   MANAGED_SUBNETS: Type.String({ minLength: 1 }),
+  // Never reserved, though inside MANAGED_SUBNETS: gateways, the dnsmasq hosts, anything static
+  // (CIDRs or addresses). Each subnet's network and broadcast address never are either.
+  EXCLUDED_ADDRESSES: Type.String({ default: '' }),
   MINE_WAIT_MS: Type.Integer({ default: 60000, minimum: 0 }),
   RECONCILE_INTERVAL_S: Type.Integer({ default: 300, minimum: 0 }),
 
@@ -54,9 +57,12 @@ export const envSchema = Type.Object({
   // The stream has no heartbeat: a connection older than this is closed and opened again (and
   // every (re)connect is followed by a full sync), so a dead one is never trusted for long.
   STREAM_MAX_AGE_S: Type.Integer({ default: 900, minimum: 10 }),
-  // A reservation whose minion has had no key (accepted, pending, rejected or denied) on every
-  // sync for this long is released as if destroyed; 0 turns it off.
+  // A reservation whose minion has had no accepted key on every key list read for this long is
+  // released as if destroyed (its destroyed event was lost); 0 turns it off.
   DESTROY_WHEN_KEY_GONE_S: Type.Integer({ default: 900, minimum: 0 }),
+  // A destroyed event releases a reservation only once the key list shows the key gone: it is
+  // read again for this long, then the event is dropped as not confirmed.
+  DESTROY_CONFIRM_S: Type.Integer({ default: 600, minimum: 1 }),
   // Minions that run salt-cloud themselves (the cloud execution module): their cloud events
   // count. Any other minion's salt/cloud/* event is refused.
   CLOUD_EVENT_MINIONS: Type.String({ default: '' }),
@@ -142,6 +148,8 @@ export interface Config {
   }
   /** Release a reservation whose minion's key has been gone this long; 0: never. */
   keyGoneAfterMs: number
+  /** How long a destroyed event waits for the key list to confirm it. */
+  destroyConfirmMs: number
   subnets: Subnets
   format: FormatName
   files: { conf: string, dhcpHosts: string, addnHosts: string, dhcpHostsDir: string, dnsHostsDir: string, state: string }
@@ -204,6 +212,11 @@ export function toConfig (env: Env): Config {
   } catch (err) {
     throw new errors.BadConfig('MANAGED_SUBNETS', (err as Error).message)
   }
+  try {
+    subnets = new Subnets(subnets.cidrs, commaList(env.EXCLUDED_ADDRESSES))
+  } catch (err) {
+    throw new errors.BadConfig('EXCLUDED_ADDRESSES', (err as Error).message)
+  }
   const cloudEventMinions = commaList(env.CLOUD_EVENT_MINIONS)
   for (const id of cloudEventMinions) {
     const problem = hostNameProblem(id)
@@ -262,6 +275,7 @@ export function toConfig (env: Env): Config {
       cloudEventMinions: new Set(cloudEventMinions),
     },
     keyGoneAfterMs: env.DESTROY_WHEN_KEY_GONE_S * 1000,
+    destroyConfirmMs: env.DESTROY_CONFIRM_S * 1000,
     subnets,
     format,
     files: {

@@ -1,9 +1,10 @@
 // Where every event saltmasq hears is judged, whatever brought it (the reactor's webhook or
 // salt-api's event stream): salt-cloud's created/destroyed and the master's key deletions go to
 // the scheduler; anything else on the bus is none of saltmasq's business. The bus is untrusted:
-// any minion can fire an event with any tag, so a cloud or key event that came from a minion is
-// refused (logged, counted, never acted on), unless that minion runs salt-cloud itself and is
-// listed in CLOUD_EVENT_MINIONS.
+// any minion can fire an event with any tag and bare data (a pretagged `events` load carries no
+// `cmd` or `id`), so an event is only a hint that makes the scheduler read Salt's own state
+// sooner: the accepted key list and the mine decide. A cloud event visibly relayed from a
+// minion is still refused (unless it runs salt-cloud: CLOUD_EVENT_MINIONS), which saves a read.
 import type { Logger } from 'pino'
 import type { SyncResult } from '../sync/result.js'
 import { parseCloudEventTag } from './cloud-event.js'
@@ -20,8 +21,8 @@ export type IntakeOutcome =
   | { outcome: 'invalid', minionId: string, reason: string }
 
 export interface Scheduler {
-  created: (minionId: string) => Promise<SyncResult> | null
-  destroyed: (minionId: string) => Promise<SyncResult>
+  created: (minionId: string) => Promise<SyncResult | null> | null
+  destroyed: (minionId: string) => Promise<SyncResult | null> | null
   keyGone: (minionId: string) => Promise<SyncResult> | null
 }
 
@@ -77,21 +78,23 @@ export class EventIntake {
   }
 
   /**
-   * Judges one event and, if it counts, asks the scheduler for the sync it calls for (the run is
-   * not awaited: its outcome is the sync's business). Throws QueueFull when the backlog is full.
+   * Judges one event and, if it counts, hands it to the scheduler as a hint (not awaited: what
+   * comes of it is the key list's and the mine's business).
    */
   take (source: EventSource, tag: string, data: unknown): IntakeOutcome {
     const outcome = this.#judge(tag, data)
     this.counts[source][outcome.outcome]++
     this.#observe?.(source, outcome)
     if (outcome.outcome === 'refused') {
-      this.#log.warn({ source, tag, from: outcome.minionId }, 'refused a cloud or key event relayed from a minion: only the master\'s own count')
+      this.#log.warn({ source, tag: tag.slice(0, 300), from: outcome.minionId.slice(0, 300) }, 'refused a cloud or key event relayed from a minion: only the master\'s own count')
     } else if (outcome.outcome === 'accepted') {
       const { kind, minionId } = outcome
       const run = kind === 'created' ? this.#scheduler.created(minionId) : kind === 'destroyed' ? this.#scheduler.destroyed(minionId) : this.#scheduler.keyGone(minionId)
-      run?.catch(() => undefined)
-      // Only the tag's meaning and the minion id: an event's data may hold anything.
-      this.#log.info({ source, event: kind, minionId }, 'event accepted')
+      if (run !== null) {
+        run.catch(() => undefined)
+        // Only the tag's meaning and the minion id: an event's data may hold anything.
+        this.#log.info({ source, event: kind, minionId }, 'event taken as a hint')
+      }
     }
     return outcome
   }

@@ -11,6 +11,7 @@ import type { SaltClient } from '../salt/client.js'
 import { backoffDelay, sleep } from '../util/backoff.js'
 import type { Clock } from '../util/clock.js'
 import { EventIntake } from './intake.js'
+import { MAX_RECORD_CHARS, SseGuard } from './sse-guard.js'
 
 export const StreamStateSchema = Type.Object({
   connected: Type.Boolean(),
@@ -24,6 +25,7 @@ export const StreamStateSchema = Type.Object({
   lastError: Type.Union([Type.String(), Type.Null()]),
   disconnectedSince: Type.Union([Type.String(), Type.Null()]),
   busyResyncs: Type.Integer({ description: 'full syncs run because the bus was too busy for the stream to be trusted' }),
+  recordsRefused: Type.Integer({ description: 'records refused (a cloud or key tag line that differs from its JSON tag, holds a control character, or comes with several tag or data lines) or cut out for their size (over 1 MiB, whatever their tag)' }),
 })
 export type StreamState = Static<typeof StreamStateSchema>
 
@@ -51,6 +53,8 @@ export interface EventStreamOptions {
  * the caller runs full syncs (one mine read per BUSY_RESYNC_MS: little beside such a bus).
  */
 const BUSY_EVENTS_PER_S = 100
+/** C0 controls, DEL, and the mark the guard leaves for a CR. */
+const CONTROL = /[\u0000-\u001f\u007f\ufffd]/
 const BUSY_RESYNC_MS = 10_000
 
 function iso (ms: number | null): string | null {
@@ -72,6 +76,7 @@ export class SaltEventStream {
   #eventsUsed = 0
   #lastError: string | null = null
   #busyResyncs = 0
+  #recordsRefused = 0
   #busy = false
   #lastBusyResync = -Infinity
   #seenAtLastTick = 0
@@ -130,6 +135,7 @@ export class SaltEventStream {
       lastError: this.#lastError,
       disconnectedSince: iso(this.#disconnectedSince),
       busyResyncs: this.#busyResyncs,
+      recordsRefused: this.#recordsRefused,
     }
   }
 
@@ -203,10 +209,18 @@ export class SaltEventStream {
     const renew = setTimeout(() => { planned = true; abort.abort() }, closeInMs)
     renew.unref()
     const parser = this.#parser()
+    const guard = new SseGuard()
+    const sink = {
+      feed: parser.feed,
+      reset: () => {
+        parser.reset()
+        this.#recordsRefused++
+      },
+    }
     try {
       // A multi-byte character may be split between chunks: decode as a stream.
       const decoder = new TextDecoder()
-      for await (const chunk of res.body) parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }))
+      for await (const chunk of res.body) guard.push(decoder.decode(chunk as Uint8Array, { stream: true }), sink)
       throw new Error('salt-api closed the event stream')
     } catch (err) {
       if (planned || this.#stopped) return true
@@ -217,43 +231,67 @@ export class SaltEventStream {
     }
   }
 
-  #parser (): ReturnType<typeof createParser> {
+  /** The SSE parser, and the tag lines of the record it is reading. */
+  #parser (): { feed: (text: string) => void, reset: () => void } {
     // rest_cherrypy sends `tag: <tag>` before each `data:` line: not a standard SSE field, so
     // the parser reports it as unknown, which is where the tag is picked up before any JSON.
     let tag: string | null = null
-    return createParser({
+    let tagLines = 0
+    const parser = createParser({
+      // A backstop: the guard already cuts out records over the bound.
+      maxBufferSize: MAX_RECORD_CHARS * 2,
       onError: (err: ParseError) => {
-        if (err.type === 'unknown-field' && err.field === 'tag') tag = err.value ?? null
+        if (err.type === 'unknown-field' && err.field === 'tag') {
+          tag = err.value ?? null
+          tagLines++
+        }
       },
       onEvent: (event) => {
         this.#eventsSeen++
         this.#lastEventAt = this.#opts.clock()
         const seenTag = tag
+        const lines = tagLines
         tag = null
-        if (seenTag !== null && !EventIntake.wants(seenTag)) return
-        this.#use(seenTag, event.data)
+        tagLines = 0
+        if (seenTag === null || !EventIntake.wants(seenTag)) return
+        this.#use(seenTag, lines, event.data)
       },
     })
+    return {
+      feed: (text) => { parser.feed(text) },
+      reset: () => {
+        parser.reset()
+        tag = null
+        tagLines = 0
+      },
+    }
   }
 
-  #use (seenTag: string | null, text: string): void {
+  #refuse (tag: string, why: string): void {
+    this.#recordsRefused++
+    this.#log.warn({ tag: JSON.stringify(tag.slice(0, 200)), why }, 'event stream record refused: its bytes do not add up to one event')
+  }
+
+  #use (seenTag: string, tagLines: number, text: string): void {
+    if (tagLines !== 1) return this.#refuse(seenTag, `${tagLines} tag lines in one record`)
+    // Salt's JSON never holds a raw line end: a second data line was made by a tag's bytes.
+    if (text.includes('\n')) return this.#refuse(seenTag, 'several data lines in one record')
+    if (CONTROL.test(seenTag)) return this.#refuse(seenTag, 'a control character in the tag')
     let parsed: { tag?: unknown, data?: unknown }
     try {
       parsed = JSON.parse(text) as { tag?: unknown, data?: unknown }
     } catch {
       return
     }
-    const tag = typeof parsed.tag === 'string' ? parsed.tag : seenTag
-    if (tag === null || !EventIntake.wants(tag)) return
+    if (parsed.tag !== seenTag) return this.#refuse(seenTag, 'the tag line and the JSON tag differ')
     try {
-      const taken = this.#opts.intake.take('stream', tag, parsed.data)
+      const taken = this.#opts.intake.take('stream', seenTag, parsed.data)
       if (taken.outcome === 'accepted') {
         this.#eventsUsed++
         this.#lastUsedEventAt = this.#opts.clock()
       }
     } catch (err) {
-      // The backlog is full: the next full sync (reconcile or reconnect) catches up.
-      this.#log.warn({ tag, code: (err as { code?: string }).code }, 'event from the stream not taken')
+      this.#log.warn({ tag: seenTag, code: (err as { code?: string }).code }, 'event from the stream not taken')
     }
   }
 }

@@ -1,5 +1,6 @@
 // GET /reservations: what saltmasq serves, with the last sync's conflicts and stale entries.
-// DELETE /reservations/:minionId: an operator's destroy, for a machine removed outside salt-cloud.
+// DELETE /reservations/:minionId: an operator's destroy, for a machine removed outside salt-cloud
+// (the one release that does not wait for the key list).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { errors } from '../errors.js'
@@ -76,7 +77,7 @@ const reservations: FastifyPluginAsyncTypebox<ReservationsOptions> = async (app,
     const problem = hostNameProblem(minionId)
     if (problem !== null) throw new errors.BadMinionId(minionId, problem)
     if (!ledger.has(minionId)) throw new errors.NotFound(minionId)
-    const run = scheduler.destroyed(minionId)
+    const run = scheduler.release(minionId)
     if (request.query.wait) return await run
     run.catch(() => undefined)
     return await reply.code(202).send({ accepted: true })

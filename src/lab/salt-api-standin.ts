@@ -54,10 +54,15 @@ export class SaltApiStandIn {
   /** Tokens it accepts now; clear it to act as a restarted salt-api (every session gone). */
   readonly validTokens = new Set<string>()
   /**
-   * The minions the master has keys for (wheel key.list_all). Null: every minion the mine has
-   * ever returned (a minion that only left the mine keeps its key, as on a real master).
+   * The minions whose key the master has accepted (wheel key.list_all). Null: every minion the
+   * mine has ever returned and `deleteKey` has not deleted (a minion that only left the mine
+   * keeps its key, as on a real master).
    */
   keys: Set<string> | null = null
+  /** Keys deleted while `keys` is null. */
+  readonly #deletedKeys = new Set<string>()
+  /** Minions the key list answers as pending (never accepted: they count for nothing). */
+  readonly pending = new Set<string>()
   /** Answer wheel calls like a master without wheel in netapi_enable_clients. */
   wheelDisabled = false
   /** Answer GET /events with 404 (a proxy in front of salt-api that does not pass it). */
@@ -127,6 +132,21 @@ export class SaltApiStandIn {
     return { status: 200, body: JSON.stringify({ return: chunks.map((c) => this.#run(c)) }), headers: json }
   }
 
+  #accepted (): Set<string> {
+    if (this.keys !== null) return this.keys
+    // A minion with mine data has had its key accepted.
+    const accepted = new Set(this.#seenInMine)
+    if (typeof this.mine !== 'function') for (const id of Object.keys(this.mine)) accepted.add(id)
+    for (const id of this.#deletedKeys) accepted.delete(id)
+    return accepted
+  }
+
+  /** What `salt-key -d` (or salt-cloud's destroy, after its event) does to the master's key store. */
+  deleteKey (minionId: string): void {
+    if (this.keys !== null) this.keys.delete(minionId)
+    else this.#deletedKeys.add(minionId)
+  }
+
   /** How long a real salt-api would take over this request. */
   #delayFor (path: string, text: string): number {
     if (path === '/login') return 0
@@ -139,11 +159,13 @@ export class SaltApiStandIn {
       this.counts.mineGet++
       const mine = typeof this.mine === 'function' ? this.mine() : this.mine
       for (const id of Object.keys(mine)) this.#seenInMine.add(id)
-      return mine
+      // The runner targets accepted minions only: a deleted key's mine entry is not returned.
+      if (this.#deletedKeys.size === 0 && this.keys === null) return mine
+      return Object.fromEntries(Object.entries(mine).filter(([id]) => this.#accepted().has(id)))
     }
     if (c.client === 'wheel' && c.fun === 'key.list_all') {
-      const accepted = [...(this.keys ?? this.#seenInMine)].sort()
-      return { tag: 'salt/wheel/1', data: { fun: 'wheel.key.list_all', return: { minions: accepted, minions_pre: [], minions_rejected: [], minions_denied: [], local: ['master.pem', 'master.pub'] }, success: true } }
+      const accepted = [...this.#accepted()].sort()
+      return { tag: 'salt/wheel/1', data: { fun: 'wheel.key.list_all', return: { minions: accepted, minions_pre: [...this.pending].sort(), minions_rejected: [], minions_denied: [], local: ['master.pem', 'master.pub'] }, success: true } }
     }
     if (c.client === 'runner' && c.fun === 'mine.update') {
       this.counts.mineUpdate++

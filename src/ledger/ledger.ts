@@ -2,12 +2,14 @@
 // Its rules are the project's promises:
 // - a reservation, once made, keeps its IP until its minion is destroyed, whatever the mine says;
 // - a minion missing from the mine keeps its reservation and is marked stale;
-// - new reservations take the minion's first address inside the managed subnets;
+// - new reservations take the minion's first reservable address inside the managed subnets
+//   (not a network, broadcast or excluded address; at most MAX_CANDIDATES of them looked at);
 // - an IP, a MAC or a host name is never held twice: the older reservation wins and the
 //   newcomer is reported as a conflict;
-// - a reservation goes on its minion's destroyed event, or once the master has had no key for
-//   the minion for keyGoneAfterMs (salt-cloud's destroy deletes the key: this finds machines
-//   whose destroyed event was lost). A minion only missing from the mine keeps it.
+// - a reservation goes when its destroyed event is confirmed by the key list (the caller passes
+//   only confirmed ones in `destroyed`), or once the master has had no accepted key for the
+//   minion for keyGoneAfterMs (this finds machines whose event was lost). A minion only
+//   missing from the mine keeps it.
 import { byMinionId, type Conflict, type Removal, type Reservation, type Skipped } from './reservation.js'
 import { hostNameKey, hostNameProblem, type Subnets } from './validate.js'
 
@@ -75,12 +77,12 @@ export type MineSnapshot = ReadonlyMap<string, { addresses: MineAddress[] }>
 
 export interface LedgerInput {
   mine: MineSnapshot
-  /** Minions destroyed since the last update: their reservations go, and they are not re-added now. */
+  /** Minions whose destroy the key list confirmed (or an operator deleted): their reservations go, and they are not re-added now. */
   destroyed: ReadonlySet<string>
   subnets: Subnets
   /** Reserve by MAC where the mine knows it (network.interfaces). */
   byMac: boolean
-  /** Every minion id the master has a key for; null when unknown (not read, or refused). */
+  /** Every minion id whose key the master has accepted; null when unknown (not read, or refused). */
   keys: ReadonlySet<string> | null
   /**
    * When that key list was read (its request started); `now` when not given. A key counts as
@@ -108,6 +110,23 @@ export interface LedgerUpdate {
   skipped: Skipped[]
   /** The soonest a reservation whose key is gone will be released, in ms from `now`; null when none is waiting. */
   keyGoneDueInMs: number | null
+  /** Reservable addresses newcomers listed past MAX_CANDIDATES each: never considered. */
+  ignoredAddresses: number
+}
+
+/**
+ * Of a newcomer's reservable addresses, at most this many are considered: a minion says what
+ * its mine holds, and a host with hundreds of container addresses outside the managed subnets
+ * is normal, but no honest one has dozens inside them.
+ */
+export const MAX_CANDIDATES = 32
+/** Addresses named in a skip reason, at most (every sync logs it). */
+const MAX_NAMED = 8
+
+function addressSummary (addresses: readonly MineAddress[]): string {
+  if (addresses.length === 0) return 'none'
+  const named = addresses.slice(0, MAX_NAMED).map((a) => a.ip).join(', ')
+  return addresses.length > MAX_NAMED ? `${named} and ${addresses.length - MAX_NAMED} more` : named
 }
 
 /**
@@ -246,6 +265,7 @@ export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdat
   // none went, the previous ledger's index holds exactly the kept ones.
   const holders = newcomers.length === 0 ? new Holders() : removed.length === 0 ? new Holders(holdersOf(previous)) : Holders.of(kept.values())
   const fresh: Held[] = []
+  let ignoredAddresses = 0
 
   for (const minionId of newcomers) {
     const problem = hostNameProblem(minionId)
@@ -259,10 +279,14 @@ export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdat
       continue
     }
     const addresses = input.mine.get(minionId)?.addresses ?? []
-    const candidates = addresses.filter((a) => input.subnets.contains(a.ip))
+    const candidates: MineAddress[] = []
+    for (const a of addresses) {
+      if (!input.subnets.reservable(a.ip)) continue
+      if (candidates.length < MAX_CANDIDATES) candidates.push(a)
+      else ignoredAddresses++
+    }
     if (candidates.length === 0) {
-      const seen = addresses.map((a) => a.ip).join(', ') || 'none'
-      skipped.push({ minionId, reason: `no address inside MANAGED_SUBNETS (mine has: ${seen})` })
+      skipped.push({ minionId, reason: `no reservable address inside MANAGED_SUBNETS (mine has: ${addressSummary(addresses)})` })
       continue
     }
     const free = candidates.find((a) => holders.ip(a.ip) === undefined && !(input.byMac && a.mac !== undefined && holders.mac(a.mac) !== undefined))
@@ -287,5 +311,5 @@ export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdat
   // A replaced entry keeps its IP, MAC and name: with none added or removed, the index still holds.
   const sameHolders = fresh.length === 0 && removed.length === 0 ? indexes.get(previous.byId) : undefined
   if (sameHolders !== undefined && !indexes.has(ledger.byId)) indexes.set(ledger.byId, sameHolders)
-  return { ledger, added, removed, unchanged, stale, changed, conflicts, skipped, keyGoneDueInMs }
+  return { ledger, added, removed, unchanged, stale, changed, conflicts, skipped, keyGoneDueInMs, ignoredAddresses }
 }

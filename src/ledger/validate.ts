@@ -102,52 +102,85 @@ function ipv6Number (ip: string): bigint {
   return n
 }
 
-interface V4Net { net: number, mask: number }
+interface V4Net { net: number, mask: number, broadcast: number }
 interface V6Net { net: bigint, mask: bigint }
 
+interface Parsed { v4: V4Net[], v6: V6Net[], cidrs: string[] }
+
+/** CIDRs (or, with `bareIsHost`, bare addresses as /32 and /128), parsed once. */
+function parseCidrs (cidrs: readonly string[], bareIsHost: boolean): Parsed {
+  const out: Parsed = { v4: [], v6: [], cidrs: [] }
+  for (const cidr of cidrs) {
+    const slash = cidr.indexOf('/')
+    const ip = canonicalIp(slash === -1 ? cidr : cidr.slice(0, slash))
+    const prefixText = slash === -1 ? (bareIsHost && ip !== null ? (ipFamily(ip) === 'ipv4' ? '32' : '128') : '') : cidr.slice(slash + 1)
+    if (ip === null || !/^\d{1,3}$/.test(prefixText)) {
+      throw new Error(`'${cidr}' is not a CIDR such as 10.0.0.0/24 or fd00::/64${bareIsHost ? ', nor an address' : ''}`)
+    }
+    const prefix = Number(prefixText)
+    if (ipFamily(ip) === 'ipv4') {
+      if (prefix > 32) throw new Error(`'${cidr}' has a prefix longer than the address`)
+      const mask = prefix === 0 ? 0 : 2 ** 32 - 2 ** (32 - prefix)
+      const net = maskV4(ipv4Number(ip), mask)
+      out.v4.push({ net, mask, broadcast: (net | (~mask >>> 0)) >>> 0 })
+    } else {
+      if (prefix > 128) throw new Error(`'${cidr}' has a prefix longer than the address`)
+      const mask = ((1n << BigInt(prefix)) - 1n) << BigInt(128 - prefix)
+      out.v6.push({ net: ipv6Number(ip) & mask, mask })
+    }
+    out.cidrs.push(`${ip}/${prefix}`)
+  }
+  return out
+}
+
+function inV4 (nets: V4Net[], n: number): V4Net | undefined {
+  return nets.find((s) => maskV4(n, s.mask) === s.net)
+}
+
 /**
- * The subnets saltmasq hands out reservations in, parsed once from MANAGED_SUBNETS. Checked by
- * plain arithmetic: it runs for every address of every minion on every sync.
+ * The subnets saltmasq hands out reservations in, parsed once from MANAGED_SUBNETS, less
+ * EXCLUDED_ADDRESSES. Checked by plain arithmetic: it runs for every address a newcomer lists.
  */
 export class Subnets {
   readonly cidrs: readonly string[]
-  readonly #v4: V4Net[] = []
-  readonly #v6: V6Net[] = []
+  readonly excluded: readonly string[]
+  readonly #in: Parsed
+  readonly #out: Parsed
 
-  constructor (cidrs: readonly string[]) {
-    const parsed: string[] = []
-    for (const cidr of cidrs) {
-      const slash = cidr.indexOf('/')
-      const ip = canonicalIp(slash === -1 ? cidr : cidr.slice(0, slash))
-      const prefixText = slash === -1 ? '' : cidr.slice(slash + 1)
-      if (ip === null || !/^\d{1,3}$/.test(prefixText)) {
-        throw new Error(`'${cidr}' is not a CIDR such as 10.0.0.0/24 or fd00::/64`)
-      }
-      const prefix = Number(prefixText)
-      if (ipFamily(ip) === 'ipv4') {
-        if (prefix > 32) throw new Error(`'${cidr}' has a prefix longer than the address`)
-        const mask = prefix === 0 ? 0 : 2 ** 32 - 2 ** (32 - prefix)
-        this.#v4.push({ net: maskV4(ipv4Number(ip), mask), mask })
-      } else {
-        if (prefix > 128) throw new Error(`'${cidr}' has a prefix longer than the address`)
-        const mask = ((1n << BigInt(prefix)) - 1n) << BigInt(128 - prefix)
-        this.#v6.push({ net: ipv6Number(ip) & mask, mask })
-      }
-      parsed.push(`${ip}/${prefix}`)
-    }
-    if (parsed.length === 0) throw new Error('at least one subnet is needed')
-    this.cidrs = parsed
+  constructor (cidrs: readonly string[], excluded: readonly string[] = []) {
+    this.#in = parseCidrs(cidrs, false)
+    if (this.#in.cidrs.length === 0) throw new Error('at least one subnet is needed')
+    this.#out = parseCidrs(excluded, true)
+    this.cidrs = this.#in.cidrs
+    this.excluded = this.#out.cidrs
   }
 
-  /** `ip` must already be canonical. */
+  /** Whether a managed subnet holds `ip` (canonical). */
   contains (ip: string): boolean {
+    if (ipFamily(ip) === 'ipv4') return inV4(this.#in.v4, ipv4Number(ip)) !== undefined
+    if (this.#in.v6.length === 0) return false
+    const n = ipv6Number(ip)
+    return this.#in.v6.some((s) => (n & s.mask) === s.net)
+  }
+
+  /**
+   * Whether `ip` (canonical) may be reserved: inside a managed subnet, not its network or
+   * broadcast address (IPv6: not the subnet-router anycast address), not excluded.
+   */
+  reservable (ip: string): boolean {
     if (ipFamily(ip) === 'ipv4') {
       const n = ipv4Number(ip)
-      return this.#v4.some((s) => maskV4(n, s.mask) === s.net)
+      const net = inV4(this.#in.v4, n)
+      if (net === undefined) return false
+      // A /31 or /32 has no network or broadcast address (RFC 3021).
+      if (net.mask < 0xfffffffe && (n === net.net || n === net.broadcast)) return false
+      return inV4(this.#out.v4, n) === undefined
     }
-    if (this.#v6.length === 0) return false
     const n = ipv6Number(ip)
-    return this.#v6.some((s) => (n & s.mask) === s.net)
+    const net = this.#in.v6.find((s) => (n & s.mask) === s.net)
+    if (net === undefined) return false
+    if (net.mask !== (1n << 128n) - 1n && n === net.net) return false
+    return !this.#out.v6.some((s) => (n & s.mask) === s.net)
   }
 }
 

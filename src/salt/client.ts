@@ -52,8 +52,8 @@ export interface LocalOptions {
   timeoutMs?: number
 }
 
-/** Every minion id the master has a key for, whatever the key's state. */
-export type KeyLists = ReadonlySet<string>
+/** The minion ids whose key the master has accepted (pending, rejected and denied keys are not). */
+export type AcceptedKeys = ReadonlySet<string>
 
 interface Token {
   value: string
@@ -150,11 +150,11 @@ export class SaltClient {
   }
 
   /**
-   * Every minion with a key on the master (accepted, pending, rejected or denied), through the
-   * wheel client's key.list_all. salt-cloud's destroy deletes the key, so a reserved minion
-   * missing here is one whose machine is probably gone.
+   * The minions whose key the master has accepted, through the wheel client's key.list_all.
+   * Only an accepted key is Salt's word that a machine exists: anyone who reaches the master's
+   * port can file a pending key under any id. salt-cloud's destroy deletes the key.
    */
-  async keyListAll (): Promise<KeyLists> {
+  async keyListAll (): Promise<AcceptedKeys> {
     const ret = await this.#retrying('key.list_all', async () => await this.#one({ client: 'wheel', fun: 'key.list_all' }))
     // rest_cherrypy hands back the wheel client's full return: {tag, data: {return: {...}, success}}.
     const data = (ret as { data?: { return?: unknown, success?: unknown } } | undefined)?.data
@@ -162,12 +162,10 @@ export class SaltClient {
     if (data?.success === false || typeof lists !== 'object' || lists === null) {
       throw new errors.SaltBadResponse(`wheel key.list_all returned ${JSON.stringify(ret).slice(0, 200)}`)
     }
+    const accepted = (lists as Record<string, unknown>).minions
+    if (!Array.isArray(accepted)) throw new errors.SaltBadResponse('wheel key.list_all returned no list of accepted minions')
     const ids = new Set<string>()
-    // `local` lists the master's own key files, not minions.
-    for (const state of ['minions', 'minions_pre', 'minions_rejected', 'minions_denied']) {
-      const list = (lists as Record<string, unknown>)[state]
-      if (Array.isArray(list)) for (const id of list) if (typeof id === 'string') ids.add(id)
-    }
+    for (const id of accepted) if (typeof id === 'string') ids.add(id)
     return ids
   }
 

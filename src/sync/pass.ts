@@ -4,7 +4,7 @@
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import type { Publisher } from '../dnsmasq/publisher.js'
-import { updateLedger, type LedgerUpdate, type MineSnapshot } from '../ledger/ledger.js'
+import { MAX_CANDIDATES, updateLedger, type LedgerUpdate, type MineSnapshot } from '../ledger/ledger.js'
 import type { SaltClient } from '../salt/client.js'
 import { parseMine } from '../salt/mine.js'
 import type { Clock } from '../util/clock.js'
@@ -31,7 +31,7 @@ export interface PassOutcome {
 
 /** What the events since the last pass ask of this one. */
 export interface PassRequest {
-  /** Minions destroyed: their reservations go. */
+  /** Minions whose destroy the key list confirmed, or an operator deleted: their reservations go. */
   destroyed: ReadonlySet<string>
   /** Minions whose key was deleted or rejected, and when: their key-gone clock starts then. */
   keyGoneHints: ReadonlyMap<string, Date>
@@ -43,7 +43,7 @@ export function applyRules (deps: Pick<PassDeps, 'config' | 'ledger'>, mine: Min
   return updateLedger(deps.ledger.current, {
     mine,
     destroyed: request.destroyed,
-    keys: keyList.keys,
+    keys: keyList.accepted,
     ...(keyList.readAt === null ? {} : { keysReadAt: new Date(keyList.readAt) }),
     keyGoneAfterMs: config.keyGoneAfterMs,
     keyGoneHints: request.keyGoneHints,
@@ -69,6 +69,7 @@ export async function runPass (deps: PassDeps, request: PassRequest): Promise<Pa
   for (const r of update.removed) if (r.reason === 'key-gone') log.warn({ minionId: r.minionId, ip: r.ip, keyGoneSince: r.keyGoneSince }, 'released: the master has had no key for this minion for DESTROY_WHEN_KEY_GONE_S (key-gone)')
   for (const s of update.skipped) log.warn(s, 'minion skipped')
   for (const c of update.conflicts) log.warn(c, 'reservation conflict: the older reservation wins')
+  if (update.ignoredAddresses > 0) log.info({ ignoredAddresses: update.ignoredAddresses }, `newcomers listed more than ${MAX_CANDIDATES} reservable addresses each: the rest were not considered`)
   const ledgerMs = lap()
 
   // The ledger is made durable before dnsmasq sees anything that depends on it.
@@ -91,6 +92,7 @@ export async function runPass (deps: PassDeps, request: PassRequest): Promise<Pa
     mineProblems: problems,
     keyListProblem: keyList.problem,
     keyGoneDueInMs: update.keyGoneDueInMs,
+    ignoredAddresses: update.ignoredAddresses,
     ...published,
     ...released,
     stagesMs: { mine: mineMs, ledger: ledgerMs, render: prepareMs, write: saveMs + writeMs, apply: applyMs + releaseMs },

@@ -17,6 +17,7 @@ export const SyncResultSchema = Type.Object({
   mineProblems: Type.Array(MineProblemSchema),
   keyListProblem: Type.Union([Type.String(), Type.Null()], { description: "why the master's key list could not be read (no reservation is released as key-gone then)" }),
   keyGoneDueInMs: Type.Union([Type.Number(), Type.Null()], { description: 'the soonest a reservation whose key is gone will be released' }),
+  ignoredAddresses: Type.Integer({ description: 'reservable addresses newcomers listed past the 32 each that are considered' }),
   filesChanged: Type.Array(Type.String()),
   applied: Type.Boolean({ description: 'dnsmasq was told to take the files in (reload or restart) by this sync' }),
   applyDueInMs: Type.Union([Type.Number(), Type.Null()], { description: 'an apply is owed and paced: the next sync in this many ms makes it' }),

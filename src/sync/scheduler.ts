@@ -1,26 +1,28 @@
 // When syncs run and how requests fold together; what one sync does is the pass's business.
 // At most one pass runs at a time; requests that arrive while one runs are folded into a single
-// follow-up, so a burst of events costs two passes, not one per event. New minions the mine does
-// not have yet are chased (mine.update, then retries with backoff until MINE_WAIT_MS); a failed
-// pass is retried with backoff; a paced apply gets the pass it is due; a periodic reconcile
-// catches whatever every event source missed.
+// follow-up, so a burst of events costs two passes, not one per event. Events are hints: a
+// created event is chased (mine.update, then mine reads with backoff until MINE_WAIT_MS) only
+// for a minion whose key the master has accepted, and a destroyed event releases a reservation
+// only once the key list confirms the key is gone (DestroyClaims). A failed pass is retried
+// with backoff; a paced apply gets the pass it is due; a periodic reconcile catches whatever
+// every event source missed.
 import type { Logger } from 'pino'
-import { errors } from '../errors.js'
 import { backoffDelay } from '../util/backoff.js'
 import type { Clock } from '../util/clock.js'
+import { DESTROY_QUIET_MAX_MS, DESTROY_QUIET_MS, DestroyClaims, type Timers } from './destroy-claims.js'
+import type { KeyListRead } from './key-watch.js'
 import type { PassOutcome, PassRequest } from './pass.js'
 import type { SyncResult } from './result.js'
 
-/** Events waiting for a sync, at most, by default. Past this an event is refused (503), never dropped silently. */
+/**
+ * Created minions (with an accepted key) chased at once, and created events waiting for their
+ * key to be checked, at most, each. Past either bound a hint is dropped and a full sync asked
+ * for instead, which finds every new minion the mine has: a flood can cost a sync, never a
+ * refusal of another event.
+ */
 export const MAX_BACKLOG = 10_000
 
-/**
- * Destroyed events come in bursts (`salt-cloud -d` of a map, spread over a second or two by the
- * bus) and each removal costs dnsmasq an apply: their sync waits for this much quiet, but never
- * longer than DESTROY_BATCH_MAX_MS after the first, so a burst is one apply, not one per sync.
- */
-export const DESTROY_QUIET_MS = 250
-export const DESTROY_BATCH_MAX_MS = 2000
+export { DESTROY_QUIET_MS, DESTROY_QUIET_MAX_MS as DESTROY_BATCH_MAX_MS }
 
 export interface SchedulerOptions {
   /** Runs one pass with what the events since the last one asked for. */
@@ -28,30 +30,49 @@ export interface SchedulerOptions {
   isReserved: (minionId: string) => boolean
   /** Asks these minions to send their mine data now. */
   mineUpdate: (minionIds: readonly string[]) => Promise<unknown>
+  /** A key list read that starts after the call (shared by every caller waiting). */
+  readKeys: () => Promise<KeyListRead>
   mineWaitMs: number
+  /** How long a destroyed event waits for the key list to confirm it. */
+  destroyConfirmMs: number
   clock: Clock
   logger: Logger
   maxBacklog?: number
+  timers?: Timers
 }
 
-interface Awaited {
+/** A created minion whose mine data has not come yet. */
+interface MineWait {
   deadline: number
   attempts: number
   asked: boolean
+}
+
+/** What the events came to, since start. */
+export interface HintCounts {
+  /** Created events naming a minion with no accepted key: nothing chased. */
+  createdWithoutKey: number
+  /** Hints dropped past a bound (a full sync was asked for instead). */
+  dropped: number
 }
 
 export class SyncScheduler {
   readonly #opts: SchedulerOptions
   readonly #log: Logger
   readonly #maxBacklog: number
+  /** Reservations to release at the next pass: confirmed destroys and operators' deletes. */
   readonly #pendingDestroyed = new Set<string>()
   /** Keys seen deleted or rejected (salt/key events), and when. */
   readonly #keyGoneHints = new Map<string, Date>()
-  /** Created minions not yet in the mine: chased with mine.update and retried until their deadline. */
-  readonly #awaiting = new Map<string, Awaited>()
+  /** Created minions with an accepted key, not yet in the mine: chased until their deadline. */
+  readonly #awaiting = new Map<string, MineWait>()
+  /** Created events waiting for the key list to say whether their minion's key is accepted. */
+  readonly #keyChecks = new Map<string, Promise<SyncResult | null>>()
+  readonly #claims: DestroyClaims<SyncResult>
+  readonly counts: HintCounts = { createdWithoutKey: 0, dropped: 0 }
   #followUp: { timer: NodeJS.Timeout, at: number } | null = null
-  /** Destroyed events waiting for a moment of quiet before their sync. */
-  #destroyBatch: { timer: NodeJS.Timeout, firstAt: number, start: () => void, run: Promise<SyncResult> } | null = null
+  /** Operators' deletes waiting for a moment of quiet before their sync. */
+  #destroyBatch: { timer: NodeJS.Timeout | null, firstAt: number, start: () => void, run: Promise<SyncResult> } | null = null
   #reconcile: NodeJS.Timeout | null = null
   #failures = 0
   #closed = false
@@ -66,6 +87,17 @@ export class SyncScheduler {
     this.#opts = opts
     this.#log = opts.logger
     this.#maxBacklog = opts.maxBacklog ?? MAX_BACKLOG
+    this.#claims = new DestroyClaims({
+      readKeys: opts.readKeys,
+      release: async (ids) => {
+        for (const id of ids) this.#pendingDestroyed.add(id)
+        return await this.sync()
+      },
+      confirmMs: opts.destroyConfirmMs,
+      clock: opts.clock,
+      logger: opts.logger,
+      ...(opts.timers === undefined ? {} : { timers: opts.timers }),
+    })
   }
 
   /** Called after every successful sync (metrics, benchmarks). */
@@ -87,9 +119,14 @@ export class SyncScheduler {
     return this.#lastError
   }
 
-  /** Events waiting for a sync; new ones are refused past MAX_BACKLOG. */
+  /** Events waiting: for a sync, for their key to be checked, or for the key list to confirm a destroy. */
   get backlog (): number {
-    return this.#pendingDestroyed.size + this.#awaiting.size + this.#keyGoneHints.size
+    return this.#pendingDestroyed.size + this.#awaiting.size + this.#keyGoneHints.size + this.#keyChecks.size + this.#claims.size
+  }
+
+  /** Destroyed events dropped because the key list never confirmed them. */
+  get unconfirmedDestroys (): number {
+    return this.#claims.unconfirmed
   }
 
   /** When the next sync this scheduler set for itself will run (epoch ms), or null when none is set. */
@@ -98,69 +135,107 @@ export class SyncScheduler {
   }
 
   /**
-   * A new machine: a sync picks it up from the mine. If the mine does not have it yet, the
-   * minion is asked for mine.update and the mine read again with backoff for up to MINE_WAIT_MS.
-   * Null when the minion is already reserved: reservations are sticky, nothing can change.
+   * A created event: the key list is read (one read for every event waiting) and a minion whose
+   * key is accepted is synced in, and chased with mine.update if the mine does not have it yet.
+   * Resolves with that sync, or null when its key is not accepted (nothing else is spent).
+   * Null at once when the minion is already reserved: reservations are sticky.
    */
-  created (minionId: string): Promise<SyncResult> | null {
+  created (minionId: string): Promise<SyncResult | null> | null {
     if (this.#opts.isReserved(minionId)) return null
+    if (this.#awaiting.has(minionId)) return this.sync()
+    const waiting = this.#keyChecks.get(minionId)
+    if (waiting !== undefined) return waiting
+    if (this.#keyChecks.size >= this.#maxBacklog) return this.#drop(minionId, 'created events waiting for the key list')
+    const check = this.#opts.readKeys().then(async (read) => {
+      this.#keyChecks.delete(minionId)
+      return await this.#admitCreated(minionId, read)
+    }, async (err: unknown) => {
+      this.#keyChecks.delete(minionId)
+      throw err
+    })
+    this.#keyChecks.set(minionId, check)
+    return check
+  }
+
+  async #admitCreated (minionId: string, read: KeyListRead): Promise<SyncResult | null> {
+    if (this.#opts.isReserved(minionId)) return null
+    // No key list can be read (wheel not granted): one sync, which reserves only what the mine
+    // has (the mine.get runner returns accepted minions only), but no chase.
+    if (read.accepted === null) return await this.sync()
+    if (!read.accepted.has(minionId)) {
+      this.counts.createdWithoutKey++
+      this.#log.debug({ minionId }, 'created event for a minion with no accepted key: ignored')
+      return null
+    }
     if (!this.#awaiting.has(minionId)) {
-      this.#admit()
+      if (this.#awaiting.size >= this.#maxBacklog) return await this.#drop(minionId, 'created minions chased')
       this.#awaiting.set(minionId, { deadline: this.#opts.clock() + this.#opts.mineWaitMs, attempts: 0, asked: false })
     }
-    return this.sync()
+    return await this.sync()
+  }
+
+  /** A hint past its bound: dropped, and a full sync (which finds every new minion the mine has) asked for. */
+  async #drop (minionId: string, what: string): Promise<SyncResult> {
+    this.counts.dropped++
+    if (this.counts.dropped === 1 || this.counts.dropped % 1000 === 0) {
+      this.#log.warn({ minionId, dropped: this.counts.dropped, bound: this.#maxBacklog }, `too many ${what}: hint dropped, a full sync runs instead`)
+    }
+    return await this.sync()
   }
 
   /**
-   * A destroyed machine (or an operator's delete): its reservation goes at the sync that follows
-   * a short quiet (DESTROY_QUIET_MS), so a burst of destroys is taken in one sync. Throws
-   * QueueFull at once when the backlog is full.
+   * A destroyed event for a reserved minion: released once a key list read after it shows the
+   * key gone (within DESTROY_CONFIRM_S). Resolves with the sync that released it, null when
+   * never confirmed. Null at once for a minion with no reservation: nothing to do, nothing spent.
    */
-  destroyed (minionId: string): Promise<SyncResult> {
-    if (!this.#pendingDestroyed.has(minionId)) this.#admit()
+  destroyed (minionId: string): Promise<SyncResult | null> | null {
+    if (!this.#opts.isReserved(minionId)) return null
+    return this.#claims.claim(minionId)
+  }
+
+  /**
+   * An operator's delete (DELETE /reservations/<id>): released at the sync that follows a short
+   * quiet, without asking the key list. A minion whose key and mine data are still there is
+   * reserved again by a later sync, with whatever address is free then.
+   */
+  release (minionId: string): Promise<SyncResult> {
     this.#pendingDestroyed.add(minionId)
-    this.#awaiting.delete(minionId)
     return this.#syncAfterQuiet()
   }
 
-  /** The sync of the destroy batch this call joins; each call pushes the batch's start back, up to its limit. */
+  /** The sync of the delete batch this call joins; each call pushes the batch's start back, up to its limit. */
   async #syncAfterQuiet (): Promise<SyncResult> {
     const now = this.#opts.clock()
     let batch = this.#destroyBatch
     if (batch === null) {
       let start = (): void => {}
       const run = new Promise<void>((resolve) => { start = resolve }).then(async () => await this.sync())
-      batch = { timer: setTimeout(() => undefined, 0), firstAt: now, start, run }
+      batch = { timer: null, firstAt: now, start, run }
       this.#destroyBatch = batch
     }
-    clearTimeout(batch.timer)
-    batch.timer = setTimeout(() => { this.#runDestroyBatch() }, Math.max(0, Math.min(DESTROY_QUIET_MS, batch.firstAt + DESTROY_BATCH_MAX_MS - now)))
+    if (batch.timer !== null) clearTimeout(batch.timer)
+    batch.timer = setTimeout(() => { this.#runDestroyBatch() }, Math.max(0, Math.min(DESTROY_QUIET_MS, batch.firstAt + DESTROY_QUIET_MAX_MS - now)))
     return await batch.run
   }
 
   #runDestroyBatch (): void {
     const batch = this.#destroyBatch
     if (batch === null) return
-    clearTimeout(batch.timer)
+    if (batch.timer !== null) clearTimeout(batch.timer)
     this.#destroyBatch = null
     batch.start()
   }
 
   /**
-   * The master deleted or rejected this minion's key (a salt/key event): its key-gone clock
-   * starts now, if the key list confirms the key is gone. Null when it holds no reservation.
+   * A salt/key delete or reject event (anyone can fire one): the key list is read now, for the
+   * destroys waiting on it and for this minion, whose key-gone clock starts only if the list
+   * confirms its key is gone. Null when it holds no reservation.
    */
   keyGone (minionId: string): Promise<SyncResult> | null {
     if (!this.#opts.isReserved(minionId)) return null
-    if (!this.#keyGoneHints.has(minionId)) {
-      this.#admit()
-      this.#keyGoneHints.set(minionId, new Date(this.#opts.clock()))
-    }
+    this.#claims.lookNow()
+    if (!this.#keyGoneHints.has(minionId)) this.#keyGoneHints.set(minionId, new Date(this.#opts.clock()))
     return this.sync()
-  }
-
-  #admit (): void {
-    if (this.backlog >= this.#maxBacklog) throw new errors.QueueFull(this.backlog)
   }
 
   /** Periodic full syncs catch events that every source lost (or sent while saltmasq was down). */
@@ -173,8 +248,10 @@ export class SyncScheduler {
   /** Stops timers and waits for the sync in flight: nothing is left half-written. */
   async close (): Promise<void> {
     this.#closed = true
-    // Destroys already taken are carried out, not dropped.
+    // Operators' deletes already taken are carried out, not dropped; destroyed events not yet
+    // confirmed are found by the next start's full sync and key list.
     this.#runDestroyBatch()
+    this.#claims.close()
     if (this.#reconcile !== null) clearInterval(this.#reconcile)
     if (this.#followUp !== null) clearTimeout(this.#followUp.timer)
     this.#reconcile = null
@@ -198,10 +275,13 @@ export class SyncScheduler {
     return await this.#queued
   }
 
-  /** Resolves once no sync is running, queued, or waiting for a destroy burst to end. */
+  /** Resolves once no sync is running or queued, and no event waits for a key list read or a delete burst's end. */
   async idle (): Promise<void> {
-    while (this.#running !== null || this.#queued !== null || this.#destroyBatch !== null) {
-      await (this.#destroyBatch?.run ?? this.#queued ?? this.#running)?.catch(() => undefined)
+    for (;;) {
+      const pending = this.#destroyBatch?.run ?? this.#queued ?? this.#running ?? this.#keyChecks.values().next().value ?? null
+      if (pending !== null) await pending.catch(() => undefined)
+      else if (this.#claims.busy) await this.#claims.idle()
+      else break
     }
   }
 

@@ -17,6 +17,7 @@ export const READINESS_PROBE_MS = 10_000
 
 export interface SyncService {
   scheduler: SyncScheduler
+  keys: KeyWatch
   ledger: DurableLedger
   publisher: Publisher
   readiness: ReadinessMonitor
@@ -40,12 +41,14 @@ export async function openSyncService ({ config, client, logger, clock, maxBackl
   const publisher = await openPublisher({ config, client, logger, clock })
   const ledger = await DurableLedger.open(config.files.state, publisher, clock, logger)
   publisher.remember([...ledger.current.values()])
-  const keys = new KeyWatch(client, logger, config.keyGoneAfterMs > 0, clock)
+  const keys = new KeyWatch({ client, logger, clock, ledger: () => ledger.current })
   const scheduler = new SyncScheduler({
     pass: async (request) => await runPass({ config, client, keys, ledger, publisher, clock, logger }, request),
     isReserved: (id) => ledger.has(id),
     mineUpdate: async (ids) => await client.mineUpdate(ids),
+    readKeys: async () => await keys.refresh(),
     mineWaitMs: config.mine.waitMs,
+    destroyConfirmMs: config.destroyConfirmMs,
     clock,
     logger,
     ...(maxBacklog === undefined ? {} : { maxBacklog }),
@@ -67,6 +70,7 @@ export async function openSyncService ({ config, client, logger, clock, maxBackl
   })
   return {
     scheduler,
+    keys,
     ledger,
     publisher,
     readiness,

@@ -75,6 +75,8 @@ t.test('the rest of the bus costs nothing: job returns are not acted on, whateve
 
 t.test('a destroyed event relayed from a minion is refused; one from a minion in CLOUD_EVENT_MINIONS counts', async (t) => {
   const { app, api, ledger, settled, scheduler } = await setup(t, { CLOUD_EVENT_MINIONS: 'cloudrunner' })
+  // A second machine: the last key of all gone would be held for a minute (an empty key list).
+  api.mine = { web01: ['10.0.0.5'], db01: ['10.0.0.6'] }
   await settled()
   // What `salt-call event.send salt/cloud/web01/destroyed` on a minion puts on the master bus.
   const forged = (id: string) => ({ cmd: '_minion_event', id, tag: 'salt/cloud/web01/destroyed', data: { name: 'web01' }, pretag: null })
@@ -82,6 +84,7 @@ t.test('a destroyed event relayed from a minion is refused; one from a minion in
   await waitFor('the event judged', () => app.saltmasq.intake.counts.stream.refused === 1, 10_000, 10)
   await scheduler.idle()
   t.ok(ledger.has('web01'), 'nothing removed')
+  api.deleteKey('web01')
   api.emit('salt/cloud/web01/destroyed', forged('cloudrunner'))
   await waitFor('web01 released', () => !ledger.has('web01'), 10_000, 10)
   await scheduler.idle()
@@ -91,7 +94,8 @@ t.test('a destroyed event relayed from a minion is refused; one from a minion in
 t.test('a salt/key delete starts the key-gone clock; past DESTROY_WHEN_KEY_GONE_S the reservation is released as key-gone', async (t) => {
   const { api, ledger, settled, scheduler, advance } = await setup(t, { DESTROY_WHEN_KEY_GONE_S: '60' })
   await settled()
-  api.keys = new Set()
+  // Another machine keeps its key: an empty key list would be held for a minute (mass release).
+  api.keys = new Set(['db09'])
   api.mine = {}
   api.emit('salt/key', { act: 'delete', id: 'web01', result: true })
   await waitFor('the key-gone clock to start', () => ledger.current.get('web01')?.keyGoneSince !== undefined, 10_000, 10)
@@ -173,4 +177,42 @@ t.test('a bus too busy to trust (salt-api may drop events) gets full syncs while
   await scheduler.idle()
   t.ok(api.count('mine.get') >= reads + 2, 'full syncs ran')
   t.ok(ledger.has('lost01'), 'the machine whose event was lost is reserved')
+})
+
+/** The bytes rest_cherrypy writes for an event whose tag a minion chose: the tag line unescaped. */
+function asSaltApiWrites (tag: string, data: unknown): string {
+  return `tag: ${tag}\ndata: ${JSON.stringify({ data, tag })}\n\n`
+}
+
+t.test("a minion's tag cannot make a record: CR and LF injections, pretagged bare data and oversized records change nothing", async (t) => {
+  const { api, ledger, scheduler, stream, settled } = await setup(t)
+  api.mine = { web01: ['10.0.0.5'], db03: ['10.0.0.7'] }
+  await settled()
+  await scheduler.sync()
+  t.ok(ledger.has('db03'))
+  // `salt-call event.send $'salt/cloud/x/created\rdata: {...}\r\r'`: a second, bare SSE event to
+  // any parser that honours lone CRs.
+  const cr = 'salt/cloud/x/created\rdata: {"tag": "salt/cloud/db03/destroyed", "data": {"name": "db03"}}\r\r'
+  await api.emitRaw(asSaltApiWrites(cr, { cmd: '_minion_event', id: 'evil01' }))
+  // A single LF is allowed on the bus: a forged data line whose JSON swallows the real one.
+  const lf = 'salt/cloud/db03/destroyed\ndata: {"tag": "salt/cloud/db03/destroyed", "data": {"name": "db03"}, "x":'
+  await api.emitRaw(asSaltApiWrites(lf, { cmd: '_minion_event', id: 'evil01' }))
+  // Two tag lines in one record.
+  await api.emitRaw(asSaltApiWrites('salt/cloud/db03/destroyed\ntag: salt/cloud/db03/destroyed', { name: 'db03' }))
+  // A record over 1 MiB (cut out whole, across many chunks), then an honest one that is still read.
+  await api.emitRaw(`tag: salt/job/1/ret/web01\ndata: {"tag": "salt/job/1/ret/web01", "data": {"return": "${'x'.repeat(3 * 1024 * 1024)}"}}\n\n`)
+  await waitFor('four records refused or cut out', () => stream.state.recordsRefused >= 4, 10_000, 10)
+  t.equal(scheduler.backlog, 0, 'no destroy claim was made')
+  t.equal(stream.state.eventsUsed, 0)
+  api.emit('salt/cloud/db05/created', { name: 'db05' })
+  await waitFor('the stream reads on after the oversized record', () => stream.state.eventsUsed === 1, 3_000, 10).catch((err: unknown) => { t.comment(JSON.stringify(stream.state)); throw err })
+
+  // A pretagged event (a minion's `events` load with a pretag) arrives as the master's own, bare:
+  // it is taken as a hint, and the key list says db03's key is accepted: nothing is released.
+  api.emit('salt/cloud/db03/destroyed', { name: 'db03' })
+  await waitFor('the hint taken', () => stream.state.eventsUsed === 2, 10_000, 10)
+  await new Promise((resolve) => setTimeout(resolve, 800))
+  await scheduler.idle()
+  t.ok(ledger.has('db03'), 'db03 keeps its reservation')
+  t.match(stream.state, { connected: true, reconnects: 0 })
 })

@@ -61,6 +61,7 @@ t.test('a resync while a sync runs joins the follow-up rather than running in pa
 t.test('a created minion missing from the mine is chased with mine.update and reserved once its data arrives', async (t) => {
   const { scheduler, ledger, api, count } = await setup(t)
   api.mine = {}
+  api.keys = new Set(['late01'])
   api.onMineUpdate = (chunk) => {
     t.equal(chunk.kwarg.tgt, 'late01')
     setTimeout(() => { api.mine = { late01: ['10.0.7.7'] } }, 100)
@@ -78,6 +79,7 @@ t.test('a created minion missing from the mine is chased with mine.update and re
 t.test('a created minion that never shows up is given up after MINE_WAIT_MS, and no retry is left set', async (t) => {
   const { scheduler, api, count } = await setup(t, { MINE_WAIT_MS: '400' })
   api.mine = {}
+  api.keys = new Set(['ghost'])
   await scheduler.created('ghost')
   await waitFor('ghost given up', () => scheduler.backlog === 0, 15_000, 20)
   await scheduler.idle()
@@ -98,12 +100,17 @@ t.test('a failed sync is retried on its own, and converges once salt-api answers
   t.equal(scheduler.lastResult?.applied, true, 'the owed apply was made by the retry')
 })
 
-t.test('the backlog is bounded: past it, events are refused with 503, not dropped', async (t) => {
-  const { scheduler, api } = await setup(t, {}, 50, 3)
+t.test('the backlog is bounded: past it, a created hint is dropped for one full sync, never refused', async (t) => {
+  const { scheduler, api, count } = await setup(t, {}, 50, 3)
   api.mine = {}
-  const runs = [scheduler.created('a'), scheduler.created('b'), scheduler.destroyed('c')]
-  t.throws(() => scheduler.created('d'), { code: 'SALTMASQ_QUEUE_FULL', statusCode: 503 })
-  t.throws(() => scheduler.destroyed('e'), { code: 'SALTMASQ_QUEUE_FULL' })
+  const runs = [scheduler.created('a'), scheduler.created('b'), scheduler.created('c')]
+  const reads = count('mine.get')
+  const past = scheduler.created('d')
+  t.ok(past !== null, 'the fourth is not refused')
+  t.equal(scheduler.counts.dropped, 1, 'but dropped and counted')
+  await past
+  t.ok(count('mine.get') > reads, 'a full sync ran in its place')
+  t.equal(scheduler.destroyed('e'), null, 'a destroyed event for an unreserved minion costs nothing')
   await Promise.allSettled(runs)
 })
 
@@ -135,13 +142,13 @@ t.test('hostsdir: additions send dnsmasq nothing; deletions apply at once, then 
   t.same((await readdir(join(dir, 'dhcp-hosts.d'))).sort(), ['a', 'b', 'c', 'd'])
   t.equal(count('saltmasq.reload'), 0, 'no reload for additions')
 
-  api.mine = { d: ['10.0.0.4'] }
+  for (const id of ['a', 'b', 'c']) api.deleteKey(id)
   const removed = await scheduler.destroyed('a')
-  t.equal(removed.applied, true, 'the first deletion applies at once')
+  t.equal(removed?.applied, true, 'the first deletion applies at once')
   t.equal(count('saltmasq.reload'), 1)
   const batched = await scheduler.destroyed('b')
-  t.equal(batched.applied, false, 'a second deletion within the interval waits')
-  t.ok(batched.applyDueInMs !== null && batched.applyDueInMs > 0 && batched.applyDueInMs <= 1000, `due in ${batched.applyDueInMs} ms`)
+  t.equal(batched?.applied, false, 'a second deletion within the interval waits')
+  t.ok(batched?.applyDueInMs != null && batched.applyDueInMs > 0 && batched.applyDueInMs <= 1000, `due in ${batched?.applyDueInMs} ms`)
   t.ok(scheduler.nextFollowUpAt !== null, 'the sync that makes it is set')
   await scheduler.destroyed('c')
   t.equal(count('saltmasq.reload'), 1, 'still one reload')
@@ -205,9 +212,9 @@ for (const format of ['hostsdir', 'hostsfile', 'conf'] as const) {
     const { scheduler, api, count, dir, sync, open } = await setup(t, { RESERVATIONS_FORMAT: format, HOSTSFILE_DELTAS: 'false' })
     api.mine = { a: ['10.0.0.1'], b: ['10.0.0.2'] }
     await scheduler.sync()
-    api.mine = { b: ['10.0.0.2'] }
+    api.deleteKey('a')
     api.local.set(apply, { result: false, comment: 'dnsmasq is not running' })
-    await t.rejects(scheduler.destroyed('a'), { code: 'SALTMASQ_APPLY_FAILED' })
+    await t.rejects(scheduler.destroyed('a')!, { code: 'SALTMASQ_APPLY_FAILED' })
     t.ok((await readdir(dir)).includes('state.json.apply-owed'), 'the owed apply is on disk')
     await sync.close()
 
@@ -247,10 +254,10 @@ t.test('a burst of destroyed events spread over a second is one sync and one app
   api.mine = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`vm${i}`, [`10.0.1.${i + 1}`]]))
   await scheduler.sync()
   const applies = count('saltmasq.reload')
-  api.mine = {}
   const runs: Array<Promise<unknown>> = []
   for (let i = 0; i < 50; i++) {
-    runs.push(scheduler.destroyed(`vm${i}`))
+    api.deleteKey(`vm${i}`)
+    runs.push(scheduler.destroyed(`vm${i}`)!)
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
   const results = await Promise.all(runs)
