@@ -107,6 +107,7 @@ export async function buildApp (opts: BuildOptions) {
     owedApplySince: () => publisher.owed?.since ?? null,
     dnsmasqMinions: () => publisher.dnsmasqMinions,
     stream: stream === null ? null : () => stream.state,
+    hints: () => ({ destroyUnconfirmed: scheduler.unconfirmedDestroys, createdWithoutKey: scheduler.counts.createdWithoutKey, dropped: scheduler.counts.dropped, keyListsHeld: keys.heldReads }),
   })
   app.decorate('saltmasq', { config, scheduler, keys, ledger, publisher, readiness, intake, stream, metrics })
   sync.start()

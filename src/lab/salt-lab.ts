@@ -355,6 +355,28 @@ export class SaltLab {
     return { fired, cloud, seconds: took }
   }
 
+  /**
+   * Sends `load` to the master as minion `id` would, holding only its own key (a fake identity
+   * under the lab's root, registered on first use): any `_minion_event` (tags, `events`,
+   * `pretag`) or `_mine` data a minion that is root on its own host can send.
+   */
+  async asMinion (id: string, load: Record<string, unknown>): Promise<unknown> {
+    const file = join(this.root, `load-${randomBytes(6).toString('hex')}.json`)
+    await writeFile(file, JSON.stringify(load))
+    try {
+      return JSON.parse(await this.#mustExec(join(venvBin, 'python3'), [join(labScripts, 'as_minion.py'), this.minionConfig(this.#opts.minions[0]!.id), join(this.root, 'fake'), id, file]))
+    } finally {
+      await rm(file, { force: true })
+    }
+  }
+
+  /** What anyone who reaches the master's port can do (without auto_accept): a pending key filed under `id`. */
+  async filePendingKey (id: string): Promise<void> {
+    const dir = join(this.masterConf, 'root', 'etc', 'salt', 'pki', 'master', 'minions_pre')
+    await mkdir(dir, { recursive: true })
+    await copyFile(join(this.masterConf, 'root', 'etc', 'salt', 'pki', 'master', 'master.pub'), join(dir, id))
+  }
+
   /** What `salt-key -d` does (and salt-cloud's destroy, which deletes the key file). A glob deletes many at once. */
   async deleteKeys (idsOrGlobs: string[]): Promise<void> {
     for (const id of idsOrGlobs) await this.#mustExec(join(venvBin, 'salt-key'), ['-c', this.masterConf, '-y', '-d', id])

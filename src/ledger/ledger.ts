@@ -77,6 +77,8 @@ export type MineSnapshot = ReadonlyMap<string, { addresses: MineAddress[] }>
 
 export interface LedgerInput {
   mine: MineSnapshot
+  /** false: `mine` is the last read's view, not a new read (the ledger's seenAt stays). Default true. */
+  mineRead?: boolean
   /** Minions whose destroy the key list confirmed (or an operator deleted): their reservations go, and they are not re-added now. */
   destroyed: ReadonlySet<string>
   subnets: Subnets
@@ -307,7 +309,7 @@ export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdat
 
   const changed = replaced.length > 0 || removed.length > 0 || fresh.length > 0
   // `previous` was sorted, and deleting and replacing keep order: newcomers (sorted) are merged in.
-  const ledger = new Ledger(fresh.length === 0 ? kept : merged(kept, fresh), now)
+  const ledger = new Ledger(fresh.length === 0 ? kept : merged(kept, fresh), input.mineRead === false ? previous.seenAt : now)
   // A replaced entry keeps its IP, MAC and name: with none added or removed, the index still holds.
   const sameHolders = fresh.length === 0 && removed.length === 0 ? indexes.get(previous.byId) : undefined
   if (sameHolders !== undefined && !indexes.has(ledger.byId)) indexes.set(ledger.byId, sameHolders)

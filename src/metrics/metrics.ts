@@ -20,6 +20,8 @@ export interface Observed {
   /** DNSMASQ_PUBLISH=salt: each dnsmasq minion (empty for local). */
   dnsmasqMinions: () => MinionStatus[]
   stream: (() => StreamState) | null
+  /** What saltmasq made of events it could not act on (they are hints, counted where they end). */
+  hints: () => { destroyUnconfirmed: number, createdWithoutKey: number, dropped: number, keyListsHeld: number }
 }
 
 /** Syncs take 0.1–2 s on a live master; a mine of 100k minions takes longer. */
@@ -137,6 +139,10 @@ export class Metrics {
         for (const m of o.dnsmasqMinions()) this.set({ minion: m.minion }, m.behindSince === null ? 0 : Date.parse(m.behindSince) / 1000)
       },
     })
+    mirroredCounter('saltmasq_destroy_events_unconfirmed_total', 'Destroyed events dropped because the key list still had the key accepted after DESTROY_CONFIRM_S', registers, () => o.hints().destroyUnconfirmed)
+    mirroredCounter('saltmasq_created_events_without_key_total', 'Created events naming a minion with no accepted key: nothing chased', registers, () => o.hints().createdWithoutKey)
+    mirroredCounter('saltmasq_hints_dropped_total', 'Created events dropped past their bound (a full sync ran instead)', registers, () => o.hints().dropped)
+    mirroredCounter('saltmasq_key_lists_held_total', 'Key list reads not acted on: empty, or taking many reservations at once, until a read a minute later agrees', registers, () => o.hints().keyListsHeld)
     const stream = o.stream
     if (stream === null) return
     new Gauge({ name: 'saltmasq_event_stream_connected', help: "1 while salt-api's GET /events is connected", registers, collect () { this.set(stream().connected ? 1 : 0) } })
@@ -144,6 +150,7 @@ export class Metrics {
     mirroredCounter('saltmasq_event_stream_reconnects_total', 'Connections to GET /events opened after the first', registers, () => stream().reconnects)
     mirroredCounter('saltmasq_event_stream_events_total', 'Events read from the stream, of any tag', registers, () => stream().eventsSeen)
     mirroredCounter('saltmasq_event_stream_busy_resyncs_total', 'Full syncs run because the bus was too busy to trust the stream', registers, () => stream().busyResyncs)
+    mirroredCounter('saltmasq_event_stream_records_refused_total', 'Stream records refused (tag line and JSON tag differ, control characters, several tag or data lines) or cut out for their size', registers, () => stream().recordsRefused)
   }
 }
 

@@ -23,6 +23,12 @@ export const MASS_RELEASE_SHARE = 0.1
 export const MASS_RELEASE_COUNT = 50
 /** ...until a read this much later agrees. */
 export const MASS_RELEASE_HOLD_MS = 60_000
+/**
+ * The least time between the end of one read and the start of the next (or the last read's
+ * own duration, if longer): hints that trickle in, forged or not, keep the master reading at
+ * most half the time, and never more than four times a second.
+ */
+export const MIN_READ_GAP_MS = 250
 
 export interface KeyWatchOptions {
   client: Pick<SaltClient, 'keyListAll'>
@@ -45,6 +51,8 @@ export class KeyWatch {
   #failing: string | null = null
   #latest: KeyListRead = { accepted: null, problem: null, readAt: null }
   #inFlight: Promise<KeyListRead> | null = null
+  #lastEnd = -Infinity
+  #lastDuration = 0
   #next: Promise<KeyListRead> | null = null
   /** When a list that would release too much was first read; null while none is held. */
   #heldSince: number | null = null
@@ -77,9 +85,17 @@ export class KeyWatch {
   }
 
   async #start (): Promise<KeyListRead> {
-    const run = this.#read().finally(() => { if (this.#inFlight === run) this.#inFlight = null })
+    const run = this.#paced().then(async () => await this.#read()).finally(() => {
+      this.#lastEnd = this.#opts.clock()
+      if (this.#inFlight === run) this.#inFlight = null
+    })
     this.#inFlight = run
     return await run
+  }
+
+  async #paced (): Promise<void> {
+    const wait = this.#lastEnd + Math.max(MIN_READ_GAP_MS, this.#lastDuration) - this.#opts.clock()
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
   }
 
   /** Whether the latest list shows a reserved minion's key gone whose clock has not started. */
@@ -109,6 +125,7 @@ export class KeyWatch {
     let accepted: AcceptedKeys
     try {
       accepted = await this.#opts.client.keyListAll()
+      this.#lastDuration = this.#opts.clock() - readAt
     } catch (err) {
       const e = err as { code?: string, message: string }
       if (this.#failing !== e.code) this.#log.warn({ code: e.code, err: e.message }, this.#advice(e.code))

@@ -4,7 +4,7 @@
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import type { Publisher } from '../dnsmasq/publisher.js'
-import { MAX_CANDIDATES, updateLedger, type LedgerUpdate, type MineSnapshot } from '../ledger/ledger.js'
+import { MAX_CANDIDATES, updateLedger, type Ledger, type LedgerUpdate, type MineAddress, type MineSnapshot } from '../ledger/ledger.js'
 import type { SaltClient } from '../salt/client.js'
 import { parseMine } from '../salt/mine.js'
 import type { Clock } from '../util/clock.js'
@@ -35,6 +35,19 @@ export interface PassRequest {
   destroyed: ReadonlySet<string>
   /** Minions whose key was deleted or rejected, and when: their key-gone clock starts then. */
   keyGoneHints: ReadonlyMap<string, Date>
+  /**
+   * false: only releases (confirmed destroys), so the mine is not read: every reservation is
+   * taken as the mine had it at the last read, and no newcomer is looked for. Default true.
+   */
+  readMine?: boolean
+}
+
+/** The mine as the last read left it, for a pass that does not read it: what was not stale is present. */
+function asLastRead (ledger: Ledger): MineSnapshot {
+  const present = { addresses: [] }
+  const snapshot = new Map<string, { addresses: MineAddress[] }>()
+  for (const r of ledger.values()) if (r.staleSince === undefined) snapshot.set(r.minionId, present)
+  return snapshot
 }
 
 /** The ledger's rules applied to what a sync read (the mine, a key list) and what events asked. */
@@ -42,6 +55,7 @@ export function applyRules (deps: Pick<PassDeps, 'config' | 'ledger'>, mine: Min
   const { config } = deps
   return updateLedger(deps.ledger.current, {
     mine,
+    mineRead: request.readMine !== false,
     destroyed: request.destroyed,
     keys: keyList.accepted,
     ...(keyList.readAt === null ? {} : { keysReadAt: new Date(keyList.readAt) }),
@@ -61,7 +75,9 @@ export async function runPass (deps: PassDeps, request: PassRequest): Promise<Pa
   // sync. A clock run out: only a list read after it ran out may release the reservation.
   if (request.keyGoneHints.size > 0 || deps.keys.needsFresherList(deps.ledger.current, config.keyGoneAfterMs, started)) await deps.keys.refresh()
   const keyList = deps.keys.latest
-  const { snapshot, problems } = parseMine(await deps.client.mineGet(config.mine.target, config.mine.fun), deps.ledger.current)
+  const { snapshot, problems } = request.readMine === false
+    ? { snapshot: asLastRead(deps.ledger.current), problems: [] }
+    : parseMine(await deps.client.mineGet(config.mine.target, config.mine.fun), deps.ledger.current)
   for (const p of problems) log.warn(p, 'mine data ignored')
   const mineMs = lap()
 

@@ -75,6 +75,8 @@ export class SyncScheduler {
   #destroyBatch: { timer: NodeJS.Timeout | null, firstAt: number, start: () => void, run: Promise<SyncResult> } | null = null
   #reconcile: NodeJS.Timeout | null = null
   #failures = 0
+  /** Whether the next pass must read the mine (anything but releasing confirmed destroys). */
+  #mineWanted = true
   #closed = false
   #running: Promise<SyncResult> | null = null
   #queued: Promise<SyncResult> | null = null
@@ -89,9 +91,10 @@ export class SyncScheduler {
     this.#maxBacklog = opts.maxBacklog ?? MAX_BACKLOG
     this.#claims = new DestroyClaims({
       readKeys: opts.readKeys,
+      // Releasing needs no mine read: the key list already said the machine is gone.
       release: async (ids) => {
         for (const id of ids) this.#pendingDestroyed.add(id)
-        return await this.sync()
+        return await this.#request()
       },
       confirmMs: opts.destroyConfirmMs,
       clock: opts.clock,
@@ -264,13 +267,19 @@ export class SyncScheduler {
    * that will include everything requested up to this call.
    */
   async sync (): Promise<SyncResult> {
+    this.#mineWanted = true
+    return await this.#request()
+  }
+
+  /** A pass now, or the follow-up of the one running; it reads the mine if anything asked for it. */
+  async #request (): Promise<SyncResult> {
     if (this.#running === null) {
       this.#running = this.#runOnce().finally(() => { this.#running = null })
       return await this.#running
     }
     this.#queued ??= this.#running.catch(() => undefined).then(async () => {
       this.#queued = null
-      return await this.sync()
+      return await this.#request()
     })
     return await this.#queued
   }
@@ -301,13 +310,16 @@ export class SyncScheduler {
   async #runOnce (): Promise<SyncResult> {
     const destroyed = new Set(this.#pendingDestroyed)
     const keyGoneHints = new Map(this.#keyGoneHints)
+    const readMine = this.#mineWanted || this.#awaiting.size > 0 || keyGoneHints.size > 0
     this.#pendingDestroyed.clear()
     this.#keyGoneHints.clear()
+    this.#mineWanted = false
     let outcome: PassOutcome
     const started = this.#opts.clock()
     try {
-      outcome = await this.#opts.pass({ destroyed, keyGoneHints })
+      outcome = await this.#opts.pass({ destroyed, keyGoneHints, readMine })
     } catch (err) {
+      this.#mineWanted ||= readMine
       // What was asked and not yet carried out stays pending for the next run.
       for (const id of destroyed) if (this.#opts.isReserved(id)) this.#pendingDestroyed.add(id)
       for (const [id, at] of keyGoneHints) if (this.#opts.isReserved(id) && !this.#keyGoneHints.has(id)) this.#keyGoneHints.set(id, at)

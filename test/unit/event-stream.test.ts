@@ -216,3 +216,24 @@ t.test("a minion's tag cannot make a record: CR and LF injections, pretagged bar
   t.ok(ledger.has('db03'), 'db03 keeps its reservation')
   t.match(stream.state, { connected: true, reconnects: 0 })
 })
+
+t.test('10,000 forged created events on the stream: judged at once, a few shared key-list reads, nothing chased, a real machine after them reserved', async (t) => {
+  const { api, ledger, scheduler, stream, settled, app } = await setup(t)
+  await settled()
+  const reads = api.count('key.list_all')
+  let text = ''
+  for (let i = 0; i < 10_000; i++) text += asSaltApiWrites(`salt/cloud/ghost${i}/created`, { name: `ghost${i}` })
+  const started = Date.now()
+  await api.emitRaw(text)
+  api.mine = { web01: ['10.0.0.5'], real01: ['10.0.0.8'] }
+  api.emit('salt/cloud/real01/created', { name: 'real01' })
+  await waitFor('real01 reserved behind the flood', () => ledger.has('real01'), 20_000, 10)
+  t.comment(`10,001 events judged and real01 reserved in ${Date.now() - started} ms`)
+  await scheduler.idle()
+  t.equal(stream.state.eventsSeen >= 10_001, true)
+  t.ok(api.count('key.list_all') - reads <= 4, `key-list reads: ${api.count('key.list_all') - reads}`)
+  t.equal(api.count('mine.update'), 0, 'no forged id chased')
+  t.equal(scheduler.counts.createdWithoutKey, 10_000)
+  t.equal(app.saltmasq.intake.counts.stream.refused, 0)
+  t.equal(scheduler.backlog, 0)
+})
