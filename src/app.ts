@@ -137,8 +137,10 @@ export async function buildApp (opts: BuildOptions) {
   await app.register(openapi, { version: await saltmasqVersion() })
   await app.register(formbody)
   await app.register(rateLimit, { global: false })
-  await app.register(health, { readiness })
+  await app.register(health, { readiness, token: config.webhook.token })
   await app.register(metricsRoute, { metrics, token: config.metricsToken })
+  // Open metrics name no minion: the dnsmasq minions' gauge is per minion only behind METRICS_TOKEN.
+  metrics.namesMinions = config.metricsToken !== null
   // Everything that changes or reveals reservations: authenticated before anything else runs.
   await app.register(async (scope) => {
     await scope.register(auth, { token: config.webhook.token, hmacSecret: config.webhook.hmacSecret, bodyLimit: BODY_LIMIT })

@@ -35,6 +35,8 @@ export const envSchema = Type.Object({
   SALT_API_TIMEOUT_MS: Type.Integer({ default: 10000, minimum: 100 }),
   SALT_API_RETRIES: Type.Integer({ default: 3, minimum: 0, maximum: 10 }),
   SALT_API_INSECURE: Type.Boolean({ default: false }),
+  // The largest answer read from salt-api; the mine holds what minions say, so it is bounded.
+  SALT_API_MAX_RESPONSE_MB: Type.Integer({ default: 256, minimum: 1 }),
 
   WEBHOOK_TOKEN: Type.String({ minLength: 32 }),
   WEBHOOK_HMAC_SECRET: Type.Optional(Type.String({ minLength: 24 })),
@@ -127,6 +129,7 @@ export interface Config {
     insecure: boolean
     timeoutMs: number
     retries: number
+    maxResponseBytes: number
   }
   webhook: {
     token: string
@@ -259,6 +262,7 @@ export function toConfig (env: Env): Config {
       insecure: env.SALT_API_INSECURE,
       timeoutMs: env.SALT_API_TIMEOUT_MS,
       retries: env.SALT_API_RETRIES,
+      maxResponseBytes: env.SALT_API_MAX_RESPONSE_MB * 1024 * 1024,
     },
     webhook: {
       token: env.WEBHOOK_TOKEN,

@@ -14,6 +14,7 @@ export const errors = {
   NotFound: createError<[string]>('SALTMASQ_NO_RESERVATION', "no reservation for minion '%s'", 404),
 
   SaltAuthFailed: createError<[number]>('SALTMASQ_SALT_AUTH_FAILED', 'salt-api refused the login (HTTP %d): check SALT_API_USER, SALT_API_PASSWORD, SALT_API_EAUTH and external_auth on the master', 502),
+  SaltAuthPaused: createError<[number]>('SALTMASQ_SALT_AUTH_FAILED', 'salt-api refused the last login: not trying again for %d s, so that a lockout (pam_faillock) is not triggered; check SALT_API_USER, SALT_API_PASSWORD, SALT_API_EAUTH and external_auth on the master', 502),
   SaltForbidden: createError<[string]>('SALTMASQ_SALT_FORBIDDEN', 'salt-api refused %s even after a fresh login: give the eauth user that permission in external_auth on the master', 502),
   SaltClientDisabled: createError<[string]>('SALTMASQ_SALT_CLIENT_DISABLED', "salt-api refused the call: %s. Add the client to 'netapi_enable_clients' in the master config (saltmasq needs [local, runner])", 502),
   SaltBadRequest: createError<[string]>('SALTMASQ_SALT_BAD_REQUEST', 'salt-api answered 400 Bad Request: %s', 502),

@@ -57,6 +57,15 @@ const BUSY_EVENTS_PER_S = 100
 const CONTROL = /[\u0000-\u001f\u007f\ufffd]/
 const BUSY_RESYNC_MS = 10_000
 
+/** The longest wait between two tries to connect (logins have their own, longer pause). */
+const MAX_RETRY_MS = 2000
+
+class SessionRefused extends Error {
+  constructor () {
+    super('salt-api refused the session for GET /events (401); logging in again')
+  }
+}
+
 function iso (ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString()
 }
@@ -141,25 +150,32 @@ export class SaltEventStream {
 
   async #run (): Promise<void> {
     let failures = 0
+    let relogged = false
     while (!this.#stopped) {
       let planned = false
       try {
         planned = await this.#connectOnce()
         failures = 0
+        relogged = false
       } catch (err) {
         if (this.#stopped) break
         this.#lastError = (err as Error).message
         // A connection that had been up starts the backoff afresh.
         failures = this.#connectedSince === null ? failures + 1 : 0
+        // salt-api forgot the session (it restarted): log in again at once, once.
+        planned = err instanceof SessionRefused && !relogged
+        relogged = planned
       }
       if (this.#connectedSince !== null) {
         this.#connectedSince = null
         this.#disconnectedSince = this.#opts.clock()
       }
       if (this.#stopped) break
-      // A planned reconnect (token renewal, connection age) goes at once; a failure backs off.
+      // A planned reconnect (token renewal, connection age, a forgotten session) goes at once;
+      // a failure backs off, briefly: a refused connection costs salt-api nothing, and /ready
+      // waits on the stream once salt-api is back.
       if (!planned) {
-        const delay = backoffDelay(failures, 500, 30_000) + 100
+        const delay = backoffDelay(failures, 250, MAX_RETRY_MS) + 100
         this.#log.warn({ err: this.#lastError, retryMs: delay }, 'salt-api event stream ended; reconnecting')
         await sleep(delay)
       }
@@ -188,7 +204,7 @@ export class SaltEventStream {
     if (res.statusCode === 401) {
       await res.body.dump()
       client.forgetSession(session.token)
-      throw new Error('salt-api refused the session for GET /events (401); logging in again')
+      throw new SessionRefused()
     }
     if (res.statusCode !== 200) {
       const text = (await res.body.text()).replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 200)

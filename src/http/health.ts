@@ -1,11 +1,13 @@
 // GET /health (the process is up) and GET /ready (salt-api answers and the last sync worked).
-// Neither needs a token: load balancers and orchestrators probe them. /ready answers from what
-// saltmasq already knows (salt-api is probed in the background), so it is instant even while
-// salt-api hangs.
+// Neither needs a token: load balancers and orchestrators probe them. Without the bearer token
+// /ready says only whether and, briefly, why not: error texts and minion ids (which minions
+// choose) come with the token. It answers from what saltmasq already knows (salt-api is probed
+// in the background), so it is instant even while salt-api hangs.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { MinionStatusSchema } from '../dnsmasq/minion-records.js'
 import type { ReadinessMonitor } from '../sync/readiness.js'
+import { bearerCheck } from './auth.js'
 
 const Detail = Type.Object({
   saltApi: Type.Object({
@@ -27,22 +29,26 @@ const Detail = Type.Object({
   })),
 })
 
-const health: FastifyPluginAsyncTypebox<{ readiness: ReadinessMonitor }> = async (app, { readiness }) => {
+const health: FastifyPluginAsyncTypebox<{ readiness: ReadinessMonitor, token: string }> = async (app, { readiness, token }) => {
+  const authorized = bearerCheck(token)
   app.get('/health', {
     schema: { response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
   }, async () => ({ status: 'ok' as const }))
 
   app.get('/ready', {
     schema: {
+      description: 'Without `Bearer <WEBHOOK_TOKEN>`: ready or not, and briefly why not. With it: the reason in full and the detail.',
       response: {
-        200: Type.Object({ ready: Type.Literal(true), detail: Detail }),
-        503: Type.Object({ ready: Type.Literal(false), reason: Type.String(), detail: Detail }),
+        200: Type.Object({ ready: Type.Literal(true), detail: Type.Optional(Detail) }),
+        503: Type.Object({ ready: Type.Literal(false), reason: Type.String(), detail: Type.Optional(Detail) }),
       },
     },
-  }, async (_request, reply) => {
+  }, async (request, reply) => {
     const report = readiness.report()
-    if (report.ready) return { ready: true as const, detail: report.detail }
-    return await reply.code(503).send({ ready: false as const, reason: report.reason ?? 'not ready', detail: report.detail })
+    const full = authorized(request.headers.authorization)
+    if (report.ready) return full ? { ready: true as const, detail: report.detail } : { ready: true as const }
+    const reason = (full ? report.reason : report.brief) ?? 'not ready'
+    return await reply.code(503).send(full ? { ready: false as const, reason, detail: report.detail } : { ready: false as const, reason })
   })
 }
 

@@ -202,8 +202,8 @@ export class SaltApiStandIn {
     return agent
   }
 
-  /** On a loopback port; with `tls` over https with that key and certificate. */
-  async listen (tls?: { key: string | Buffer, cert: string }): Promise<string> {
+  /** On a loopback port (`port`, or a free one); with `tls` over https with that key and certificate. */
+  async listen (tls?: { key: string | Buffer, cert: string }, port = 0): Promise<string> {
     const handler = (req: IncomingMessage, res: ServerResponse): void => {
       if (req.method === 'GET' && (req.url ?? '').startsWith('/events')) {
         this.#openStream(req, res)
@@ -224,7 +224,7 @@ export class SaltApiStandIn {
       })
     }
     const server = tls === undefined ? createHttpServer(handler) : createHttpsServer(tls, handler)
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
     this.#server = server
     this.#url = `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${(server.address() as AddressInfo).port}`
     return this.#url

@@ -41,6 +41,8 @@ export class Metrics {
   readonly #removed: Counter<'reason'>
   readonly #publishBytes: Counter
   #lastSuccess = 0
+  /** Whether gauges may carry minion ids as labels (only when /metrics needs a token). */
+  namesMinions = true
 
   constructor () {
     const registers = [this.registry]
@@ -129,14 +131,22 @@ export class Metrics {
       registers,
       collect () { this.set((o.owedApplySince() ?? 0) / 1000) },
     })
+    const namesMinions = (): boolean => this.namesMinions
     new Gauge({
       name: 'saltmasq_dnsmasq_minion_behind_since_timestamp_seconds',
-      help: 'DNSMASQ_PUBLISH=salt: per dnsmasq minion, since when it is behind (a publish it did not confirm); 0 while it holds the reservations',
+      help: 'DNSMASQ_PUBLISH=salt: per dnsmasq minion (with METRICS_TOKEN; without it, minion="" is the longest behind), since when it is behind (a publish it did not confirm); 0 while it holds the reservations',
       labelNames: ['minion'],
       registers,
       collect () {
         this.reset()
-        for (const m of o.dnsmasqMinions()) this.set({ minion: m.minion }, m.behindSince === null ? 0 : Date.parse(m.behindSince) / 1000)
+        const minions = o.dnsmasqMinions()
+        if (namesMinions()) {
+          for (const m of minions) this.set({ minion: m.minion }, m.behindSince === null ? 0 : Date.parse(m.behindSince) / 1000)
+        } else if (minions.length > 0) {
+          const behind = minions.map((m) => m.behindSince === null ? Infinity : Date.parse(m.behindSince))
+          const oldest = Math.min(...behind)
+          this.set({ minion: '' }, oldest === Infinity ? 0 : oldest / 1000)
+        }
       },
     })
     mirroredCounter('saltmasq_destroy_events_unconfirmed_total', 'Destroyed events dropped because the key list still had the key accepted after DESTROY_CONFIRM_S', registers, () => o.hints().destroyUnconfirmed)

@@ -17,6 +17,8 @@ export interface SaltClientOptions {
   ca?: string
   /** Accept any certificate (SALT_API_INSECURE): only ever set explicitly. */
   insecure?: boolean
+  /** The largest answer read from salt-api (a mine of 100,000 minions is tens of MB); past it the call fails. */
+  maxResponseBytes?: number
   /** Retries of idempotent calls (mine reads, mine.update) after a transient failure. */
   retries?: number
   retryBaseMs?: number
@@ -63,10 +65,19 @@ interface Token {
 
 /** Renew this long before salt-api's own expiry. */
 const RENEW_MARGIN_MS = 60_000
+/**
+ * After a refused login, the next try waits this long, doubling up to the cap: a wrong password
+ * retried every few seconds locks the account wherever pam_faillock is on.
+ */
+export const LOGIN_RETRY_MS = 60_000
+export const LOGIN_RETRY_MAX_MS = 15 * 60_000
 
 function plainText (body: string): string {
   return body.replace(/<style[\s\S]*?<\/style>/gi, ' ').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 300)
 }
+
+/** What the mine, the largest answer, may come to: the mine is what minions say, so it is bounded. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
 
@@ -75,6 +86,7 @@ function networkError (err: unknown, timeoutMs: number): Error {
   const e = err as { name?: string, code?: string, message?: string, cause?: { code?: string } }
   const code = e.code ?? e.cause?.code
   if ((code !== undefined && TIMEOUT_CODES.has(code)) || e.name === 'TimeoutError' || e.name === 'AbortError') return new errors.SaltTimeout(timeoutMs)
+  if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') return new errors.SaltBadResponse('the answer is larger than SALT_API_MAX_RESPONSE_MB')
   return new errors.SaltUnreachable(code ?? e.message ?? String(err))
 }
 
@@ -87,6 +99,9 @@ export class SaltClient {
   readonly #now: () => number
   #token: Token | null = null
   #login: Promise<Token> | null = null
+  /** Logins refused in a row, and when the next may be tried. */
+  #refusedLogins = 0
+  #nextLoginAt = 0
 
   constructor (opts: SaltClientOptions) {
     this.#opts = opts
@@ -97,6 +112,7 @@ export class SaltClient {
     this.#ownsDispatcher = opts.dispatcher === undefined
     this.#dispatcher = opts.dispatcher ?? new Pool(this.#origin, {
       connections: 4,
+      maxResponseSize: opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
       headersTimeout: opts.timeoutMs,
       bodyTimeout: opts.timeoutMs,
       connect: {
@@ -274,7 +290,22 @@ export class SaltClient {
   }
 
   async #doLogin (): Promise<Token> {
-    return await this.#observed('login', 'login', async () => await this.#loginOnce())
+    const waitMs = this.#nextLoginAt - this.#now()
+    if (waitMs > 0) throw new errors.SaltAuthPaused(Math.ceil(waitMs / 1000))
+    try {
+      const token = await this.#observed('login', 'login', async () => await this.#loginOnce())
+      if (this.#refusedLogins > 0) this.#opts.logger.info('salt-api accepts the login again')
+      this.#refusedLogins = 0
+      return token
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SALTMASQ_SALT_AUTH_FAILED') {
+        const pauseMs = Math.min(LOGIN_RETRY_MAX_MS, LOGIN_RETRY_MS * 2 ** this.#refusedLogins)
+        this.#nextLoginAt = this.#now() + pauseMs
+        if (this.#refusedLogins === 0) this.#opts.logger.error({ retryS: pauseMs / 1000 }, `${(err as Error).message}; the next login is tried in ${pauseMs / 1000} s`)
+        this.#refusedLogins++
+      }
+      throw err
+    }
   }
 
   async #loginOnce (): Promise<Token> {

@@ -30,6 +30,8 @@ const STREAM_GRACE_MS = 10_000
 export interface ReadinessReport {
   ready: boolean
   reason?: string
+  /** The reason without error text or minion ids: what /ready says without the token. */
+  brief?: string
   detail: {
     saltApi: { reachable: boolean | null, checkedAt: string | null, error?: string }
     lastSync: { ok: boolean, at: string, error?: string } | null
@@ -105,14 +107,15 @@ export class ReadinessMonitor {
     const streamDown = stream !== undefined && !stream.connected && stream.disconnectedSince !== null &&
       this.#src.clock() - Date.parse(stream.disconnectedSince) > STREAM_GRACE_MS
     let reason: string | undefined
-    if (salt === null) reason = 'salt-api has not been reached yet'
-    else if (!salt.reachable) reason = `salt-api: ${salt.error ?? 'unreachable'}`
-    else if (failed !== null) reason = `last sync failed: ${failed.error.message}`
-    else if (streamDown) reason = `salt-api event stream disconnected since ${stream.disconnectedSince}: ${stream.lastError ?? 'reconnecting'}`
-    else if (owed !== null && !owed.paced && minions.length > 0) reason = `no dnsmasq minion holds the reservations: ${minions.map((m) => `${m.minion} behind since ${m.behindSince ?? '?'} (${m.reason ?? 'unknown'})`).join('; ')}`
-    else if (owed !== null && !owed.paced) reason = `dnsmasq has not taken in the reservations written since ${iso(owed.since)}; the next sync applies them`
+    let brief: string | undefined
+    if (salt === null) [brief, reason] = ['salt-api has not been reached yet', 'salt-api has not been reached yet']
+    else if (!salt.reachable) [brief, reason] = ['salt-api is unreachable', `salt-api: ${salt.error ?? 'unreachable'}`]
+    else if (failed !== null) [brief, reason] = ['the last sync failed', `last sync failed: ${failed.error.message}`]
+    else if (streamDown) [brief, reason] = ['the salt-api event stream is disconnected', `salt-api event stream disconnected since ${stream.disconnectedSince}: ${stream.lastError ?? 'reconnecting'}`]
+    else if (owed !== null && !owed.paced && minions.length > 0) [brief, reason] = ['no dnsmasq minion holds the reservations', `no dnsmasq minion holds the reservations: ${minions.map((m) => `${m.minion} behind since ${m.behindSince ?? '?'} (${m.reason ?? 'unknown'})`).join('; ')}`]
+    else if (owed !== null && !owed.paced) [brief, reason] = ['dnsmasq has not taken in the reservations', `dnsmasq has not taken in the reservations written since ${iso(owed.since)}; the next sync applies them`]
     // Until one sync has worked, dnsmasq serves whatever the files held before saltmasq started.
-    else if (synced === null) reason = 'no sync has completed yet'
-    return reason === undefined ? { ready: true, detail } : { ready: false, reason, detail }
+    else if (synced === null) [brief, reason] = ['no sync has completed yet', 'no sync has completed yet']
+    return reason === undefined ? { ready: true, detail } : { ready: false, reason, brief: brief!, detail }
   }
 }

@@ -150,7 +150,7 @@ t.test('/ready follows salt-api: 503 while it is down, 200 once it is back', asy
   t.equal((await app.inject({ method: 'GET', url: '/ready' })).statusCode, 200)
   await salt.stopApi()
   await app.saltmasq.readiness.refresh()
-  const down = await app.inject({ method: 'GET', url: '/ready' })
+  const down = await app.inject({ method: 'GET', url: '/ready', headers: auth })
   t.equal(down.statusCode, 503)
   t.match(down.json(), { reason: /salt-api/, detail: { saltApi: { reachable: false } } })
   await salt.startApi()

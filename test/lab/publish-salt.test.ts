@@ -107,6 +107,8 @@ const svcEnv = {
   ...salt.saltApiEnv,
   PORT: '18081',
   WEBHOOK_TOKEN: token,
+  // The per-minion metrics name minions: only behind a token.
+  METRICS_TOKEN: token,
   MANAGED_SUBNETS: '10.98.1.0/24,10.98.2.0/24',
   RESERVATIONS_FORMAT: 'hostsfile',
   DNSMASQ_PUBLISH: 'salt',

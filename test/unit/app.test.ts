@@ -174,7 +174,7 @@ t.test('a failing apply is a 502 naming the minion and the reason, /ready says s
   t.equal(res.statusCode, 502)
   t.match(res.json(), { code: 'SALTMASQ_APPLY_FAILED', message: /service\.restart on dns failed: exit code 1: Job for dnsmasq/ })
   await app.saltmasq.readiness.refresh()
-  const ready = await app.inject({ method: 'GET', url: '/ready' })
+  const ready = await app.inject({ method: 'GET', url: '/ready', headers: auth })
   t.equal(ready.statusCode, 503)
   t.match(ready.json().reason, /last sync failed/)
 
@@ -197,7 +197,7 @@ t.test('/ready is 503 until the first sync has worked, even with salt-api reacha
   const { app, fake } = await setup(t)
   fake.mine = { web01: ['10.0.0.5'] }
   await app.saltmasq.readiness.refresh()
-  const before = await app.inject({ method: 'GET', url: '/ready' })
+  const before = await app.inject({ method: 'GET', url: '/ready', headers: auth })
   t.equal(before.statusCode, 503)
   t.match(before.json(), { reason: 'no sync has completed yet', detail: { saltApi: { reachable: true }, lastSync: null } })
   await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
@@ -207,10 +207,28 @@ t.test('/ready is 503 until the first sync has worked, even with salt-api reacha
 t.test('/ready is 503 with the reason when salt-api refuses the login', async (t) => {
   const { app } = await setup(t, { SALT_API_PASSWORD: 'wrong' })
   await app.saltmasq.readiness.refresh()
-  const res = await app.inject({ method: 'GET', url: '/ready' })
+  const res = await app.inject({ method: 'GET', url: '/ready', headers: auth })
   t.equal(res.statusCode, 503)
-  t.match(res.json().reason, /refused the login/)
+  t.match(res.json().reason, /refused the (last )?login/)
   t.notMatch(res.body, /wrong/)
+  const open = await app.inject({ method: 'GET', url: '/ready' })
+  t.equal(open.statusCode, 503, 'a probe without the token sees the same status')
+  t.same(open.json(), { ready: false, reason: 'salt-api is unreachable' }, 'and only a brief reason: no error text, no detail')
+  const wrongToken = await app.inject({ method: 'GET', url: '/ready', headers: { authorization: 'Bearer not-the-token' } })
+  t.same(wrongToken.json(), { ready: false, reason: 'salt-api is unreachable' })
+})
+
+t.test('without a token, /ready and /metrics name no minion and carry no error text', async (t) => {
+  const { app, fake } = await setup(t, { DNSMASQ_PUBLISH: 'salt', RESERVATIONS_FORMAT: 'hostsfile', DNSMASQ_MINION: 'dns*' })
+  fake.mine = { web01: ['10.0.0.5'], 'evil-minion': ['10.0.0.6'] }
+  await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
+  const open = await app.inject({ method: 'GET', url: '/ready' })
+  t.notMatch(open.body, /web01|evil-minion|dns|error/)
+  const full = await app.inject({ method: 'GET', url: '/ready', headers: auth })
+  t.match(full.json(), { detail: { saltApi: {} } }, 'the detail comes with the token')
+  const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body
+  t.notMatch(metrics, /minion="[^"]/, 'no minion label value in open metrics')
+  t.notMatch(metrics, /web01|evil-minion/)
 })
 
 t.test('DELETE /reservations/:id removes a reservation; unknown and invalid ids are 404 and 400', async (t) => {

@@ -143,3 +143,35 @@ t.test('mine.update asks exactly the listed minions', async (t) => {
   await client(fake.agent).mineUpdate(['web01', 'web02'])
   t.same(fake.calls.at(-1)?.body, [{ client: 'runner', fun: 'mine.update', kwarg: { tgt: 'web01,web02', tgt_type: 'list' } }])
 })
+
+t.test('a refused login is tried again only after minutes, doubling, never in a burst that would lock the account', async (t) => {
+  const fake = fakeSaltApi()
+  let now = 1_000_000
+  const lines: string[] = []
+  const log = pino({ level: 'info' }, { write: (line: string) => { lines.push(line) } })
+  const c = new SaltClient({ url: SALT_URL, username: 'saltmasq', password: 'wrong', eauth: 'pam', timeoutMs: 2000, logger: log, dispatcher: fake.agent, retries: 3, retryBaseMs: 1, now: () => now })
+  await t.rejects(c.probe(), { code: 'SALTMASQ_SALT_AUTH_FAILED' })
+  for (let i = 0; i < 20; i++) await t.rejects(c.mineGet('*', 'x'), { code: 'SALTMASQ_SALT_AUTH_FAILED', message: /not trying again for \d+ s.*pam_faillock.*SALT_API_PASSWORD/ })
+  t.equal(fake.logins, 1, 'twenty calls in the first minute: one login attempt')
+  now += 60_000
+  await t.rejects(c.probe(), { code: 'SALTMASQ_SALT_AUTH_FAILED' })
+  t.equal(fake.logins, 2, 'tried again after a minute')
+  now += 60_000
+  await t.rejects(c.probe())
+  t.equal(fake.logins, 2, 'then the pause is two minutes')
+  now += 60_000
+  await t.rejects(c.probe())
+  t.equal(fake.logins, 3)
+  t.equal(lines.filter((l) => l.includes('SALT_API_PASSWORD')).length, 1, 'which variables to check is said once')
+  t.notOk(lines.some((l) => l.includes('wrong')), 'never the password')
+})
+
+t.test('an answer past SALT_API_MAX_RESPONSE_MB fails the call with a clear error, it is not read into memory', async (t) => {
+  const api = await SaltApiStandIn.listening({ huge: Array.from({ length: 50_000 }, (_, i) => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`) })
+  t.teardown(async () => { await api.close() })
+  const c = new SaltClient({ url: api.url, username: 'saltmasq', password: api.password, eauth: 'pam', timeoutMs: 5000, logger, retries: 0, maxResponseBytes: 64 * 1024 })
+  t.teardown(async () => { await c.close() })
+  await t.rejects(c.mineGet('*', 'network.ip_addrs'), { code: 'SALTMASQ_SALT_BAD_RESPONSE', message: /larger than SALT_API_MAX_RESPONSE_MB/ })
+  await c.probe()
+  t.pass('small answers still read')
+})

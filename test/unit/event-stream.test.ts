@@ -153,7 +153,7 @@ t.test('a stream that cannot connect degrades readiness (after a grace), it does
   await app.saltmasq.readiness.refresh()
   t.equal((await app.inject({ method: 'GET', url: '/ready' })).statusCode, 200, 'a moment without the stream is fine')
   advance(11_000)
-  const res = await app.inject({ method: 'GET', url: '/ready' })
+  const res = await app.inject({ method: 'GET', url: '/ready', headers: { authorization: `Bearer ${TOKEN}` } })
   t.equal(res.statusCode, 503)
   t.match(res.json(), { reason: /event stream disconnected since .*HTTP 404/, detail: { eventStream: { connected: false } } })
   const listed = (await app.inject({ method: 'GET', url: '/reservations', headers: auth })).json()
@@ -236,4 +236,21 @@ t.test('10,000 forged created events on the stream: judged at once, a few shared
   t.equal(scheduler.counts.createdWithoutKey, 10_000)
   t.equal(app.saltmasq.intake.counts.stream.refused, 0)
   t.equal(scheduler.backlog, 0)
+})
+
+t.test('salt-api restarted (down for seconds, every session gone): the stream is back within a couple of seconds of it, with one new login', async (t) => {
+  const { api, stream, settled } = await setup(t)
+  await settled()
+  const logins = api.logins
+  const url = new URL(api.url)
+  await api.close()
+  api.validTokens.clear()
+  // Down long enough for a 30 s backoff to have grown past 16 s.
+  await new Promise((resolve) => setTimeout(resolve, 6000))
+  await api.listen(undefined, Number(url.port))
+  const back = Date.now()
+  await waitFor('the stream back', () => stream.state.connected, 15_000, 10)
+  const ms = Date.now() - back
+  t.ok(ms < 3000, `connected ${ms} ms after salt-api was back`)
+  t.equal(api.logins, logins + 1, 'the forgotten session replaced by one login, at once')
 })
