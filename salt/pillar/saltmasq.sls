@@ -23,9 +23,12 @@ saltmasq:
     # How saltmasq.reload makes dnsmasq re-read its files: auto (service.reload under systemd,
     # else SIGHUP to the dnsmasq in pidfile), service, or pidfile.
     reload: auto
-    # DNSMASQ_PUBLISH=salt: the only directories saltmasq.publish may write files in (right
-    # inside them, no links). hosts_dir for hostsfile; add conf_dir for the conf format.
-    publish_dirs:
-      - /etc/dnsmasq.saltmasq
+    # DNSMASQ_PUBLISH=salt: the only files saltmasq.publish may write, by role, and each only
+    # with reservation lines (never a dnsmasq directive). The paths are saltmasq's
+    # DHCP_HOSTSFILE, ADDN_HOSTS_FILE and (conf format) RESERVATIONS_FILE.
+    files:
+      dhcp-hosts: /etc/dnsmasq.saltmasq/dhcp-hosts
+      addn-hosts: /etc/dnsmasq.saltmasq/addn-hosts
+      reservations-conf: /etc/dnsmasq.d/reservations.conf
     pidfile: /run/dnsmasq/dnsmasq.pid
     leasefile: /var/lib/misc/dnsmasq.leases

@@ -34,7 +34,24 @@ interface RenderedFile { path: string, content: string, hash: string }
  * master's event bus twice, at ~8 µs a byte on Salt 3008), or hunks against the content `base`
  * hashes to.
  */
-type PublishFile = { path: string, hash: string, deflate: string } | { path: string, hash: string, base: string, hunks: Hunk[] }
+type PublishFile = { role: FileRole, hash: string, deflate: string } | { role: FileRole, hash: string, base: string, hunks: Hunk[] }
+
+/**
+ * What the minion knows a file as: its role. The path is the minion's own setting
+ * (saltmasq:dnsmasq:files), never the caller's, and each role takes only reservation lines.
+ */
+export type FileRole = 'dhcp-hosts' | 'addn-hosts' | 'reservations-conf'
+
+/** Each path saltmasq renders to, and the role the minion knows it by (both ways). */
+function fileRoles (config: Config): { roleOf: (path: string) => FileRole, pathOf: (role: string) => string } {
+  const byPath = new Map<string, FileRole>([[config.files.dhcpHosts, 'dhcp-hosts'], [config.files.addnHosts, 'addn-hosts'], [config.files.conf, 'reservations-conf']])
+  const byRole = new Map([...byPath].map(([path, role]) => [role as string, path]))
+  return {
+    roleOf: (path) => byPath.get(path) ?? 'dhcp-hosts',
+    // An answer names only roles it was sent; anything else is kept under its own name.
+    pathOf: (role) => byRole.get(role) ?? role,
+  }
+}
 
 /** Past this many changed lines a delta is not worth working out: the file goes whole. */
 const MAX_DELTA_EDITS = 2000
@@ -58,15 +75,16 @@ type Answer =
   | { kind: 'stale' }
   | { kind: 'failed', reason: string, files: Record<string, string | null> }
 
-function answerOf (value: unknown): Answer {
+/** A minion's answer, its files (keyed by role) put back under saltmasq's paths. */
+function answerOf (value: unknown, pathOf: (role: string) => string): Answer {
   const r = (typeof value === 'object' && value !== null && !Array.isArray(value) ? value : {}) as { result?: unknown, stale?: unknown, applied?: unknown, files?: Record<string, { status?: string, hash?: string | null }>, comment?: unknown }
   if (r.result === true) {
-    const changed = Object.entries(r.files ?? {}).filter(([, f]) => f.status === 'written').map(([path]) => path)
+    const changed = Object.entries(r.files ?? {}).filter(([, f]) => f.status === 'written').map(([role]) => pathOf(role))
     return { kind: 'ok', applied: r.applied === true, changed }
   }
   if (r.stale === true) return { kind: 'stale' }
   const files: Record<string, string | null> = {}
-  for (const [path, f] of Object.entries(r.files ?? {})) if (f.status !== 'stale' && f.status !== 'pending' && f.hash !== undefined) files[path] = f.hash
+  for (const [role, f] of Object.entries(r.files ?? {})) if (f.status !== 'stale' && f.status !== 'pending' && f.hash !== undefined) files[pathOf(role)] = f.hash
   return { kind: 'failed', reason: localFailure(value) ?? (typeof r.comment === 'string' ? r.comment : 'an answer saltmasq cannot read'), files }
 }
 
@@ -77,6 +95,7 @@ export class SaltPublisher implements Publisher {
   readonly #clock: Clock
   readonly #records: MinionRecords
   readonly #files: ReturnType<typeof wholeFiles>
+  readonly #roles: ReturnType<typeof fileRoles>
   readonly #leases: DnsmasqMinion
   /** Lines of each content some minion holds or is about to, by hash: what deltas start from. */
   #versions = new Map<string, string[]>()
@@ -89,6 +108,7 @@ export class SaltPublisher implements Publisher {
     this.#clock = opts.clock
     this.#records = records
     this.#files = wholeFiles(opts.config)
+    this.#roles = fileRoles(opts.config)
     this.#leases = new DnsmasqMinion(opts.client, opts.config.dnsmasq)
   }
 
@@ -145,14 +165,15 @@ export class SaltPublisher implements Publisher {
 
   #payload (rendered: readonly RenderedFile[], base: Record<string, string | null> | undefined): PublishFile[] {
     return rendered.map((f) => {
+      const role = this.#roles.roleOf(f.path)
       const from = base?.[f.path]
       const lines = from === undefined || from === null ? undefined : this.#versions.get(from)
-      if (from === f.hash) return { path: f.path, hash: f.hash, base: f.hash, hunks: [] }
+      if (from === f.hash) return { role, hash: f.hash, base: f.hash, hunks: [] }
       if (from !== undefined && from !== null && lines !== undefined) {
         const hunks = lineDelta(lines, this.#versions.get(f.hash)!, MAX_DELTA_EDITS)
-        if (hunks !== null) return { path: f.path, hash: f.hash, base: from, hunks }
+        if (hunks !== null) return { role, hash: f.hash, base: from, hunks }
       }
-      return { path: f.path, hash: f.hash, deflate: deflateSync(f.content).toString('base64') }
+      return { role, hash: f.hash, deflate: deflateSync(f.content).toString('base64') }
     })
   }
 
@@ -163,7 +184,7 @@ export class SaltPublisher implements Publisher {
     // gets time for it on top of the usual deadline.
     const timeoutMs = this.#config.salt.timeoutMs + Math.ceil(bytes / 50)
     const replies = await this.#client.local(target, 'saltmasq.publish', [], { tgtType, kwarg, waitS: this.#config.dnsmasq.publishWaitS, timeoutMs })
-    return { answers: new Map(Object.entries(replies).map(([m, v]) => [m, answerOf(v)])), bytes }
+    return { answers: new Map(Object.entries(replies).map(([m, v]) => [m, answerOf(v, this.#roles.pathOf)])), bytes }
   }
 
   async preview (reservations: readonly HostEntry[]): Promise<{ files: FileLines[], apply: ApplyNeed }> {

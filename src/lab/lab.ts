@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { pino, type Logger } from 'pino'
 import { buildApp, type SaltmasqApp } from '../app.js'
 import type { FormatName } from '../config.js'
@@ -37,9 +37,9 @@ export interface LabOptions {
   onStop?: () => Promise<void>
 }
 
-/** The saltmasq module's settings on dns-host: it may write the lab dnsmasq's hosts and conf-dir files, check its configuration and SIGHUP it. */
+/** The saltmasq module's settings on dns-host: it may write the lab dnsmasq's hosts files and its one conf-dir file (reservation lines only), check its configuration and SIGHUP it. */
 function dnsModuleConfig (dns: LoopbackDnsmasq): string[] {
-  return ['saltmasq:', '  dnsmasq:', `    publish_dirs: [${dirname(dns.dhcpHostsFile)}, ${dirname(dns.reservationsConf)}]`, `    pidfile: ${dns.pidFile}`, '    reload: pidfile', `    conf_file: ${dns.confFile}`]
+  return ['saltmasq:', '  dnsmasq:', '    files:', `      dhcp-hosts: ${dns.dhcpHostsFile}`, `      addn-hosts: ${dns.addnHostsFile}`, `      reservations-conf: ${dns.reservationsConf}`, `    pidfile: ${dns.pidFile}`, '    reload: pidfile', `    conf_file: ${dns.confFile}`]
 }
 
 export class Lab {

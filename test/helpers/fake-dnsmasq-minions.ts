@@ -13,7 +13,7 @@ interface FakeMinion {
   failApply: string | null
 }
 
-type PublishFile = { path: string, hash: string, deflate?: string, base?: string, hunks?: Hunk[] }
+type PublishFile = { role: string, hash: string, deflate?: string, base?: string, hunks?: Hunk[] }
 
 export class FakeDnsmasqMinions {
   readonly minions = new Map<string, FakeMinion>()
@@ -57,15 +57,15 @@ export class FakeDnsmasqMinions {
     const report: Record<string, { status: string, hash: string | null }> = {}
     let stale = false
     for (const f of files) {
-      const current = m.files.get(f.path) ?? null
+      const current = m.files.get(f.role) ?? null
       const hash = current === null ? null : sha256(current)
       let wanted: string | null = null
       if (f.deflate !== undefined) wanted = inflateSync(Buffer.from(f.deflate, 'base64')).toString('utf8')
       else if (f.base === hash && current !== null) wanted = applyHunks(splitLines(current), f.hunks ?? []).map((l) => `${l}\n`).join('')
       if (wanted === null || sha256(wanted) !== f.hash) {
-        report[f.path] = { status: 'stale', hash }
+        report[f.role] = { status: 'stale', hash }
         stale = true
-      } else plan.push([f.path, wanted])
+      } else plan.push([f.role, wanted])
     }
     if (stale) return { result: false, stale: true, files: report, applied: false, comment: 'stale' }
     let changed = 0

@@ -77,8 +77,8 @@ const dnsMinion = (site: Site): Parameters<SaltLab['startMinion']>[0] => ({
   ips: ['127.0.0.1'],
   netns: site.ns,
   bindMount: [site.own, published],
-  // The module writes only inside publish_dirs; pid and lease file are this host's dnsmasq's.
-  extraConfig: ['saltmasq:', '  dnsmasq:', `    publish_dirs: [${published}]`, `    pidfile: ${site.dns.pidFile}`, `    leasefile: ${site.dns.leaseFile}`, '    reload: pidfile'],
+  // The module writes only the paths set for its roles; pid and lease file are this host's dnsmasq's.
+  extraConfig: ['saltmasq:', '  dnsmasq:', '    files:', `      dhcp-hosts: ${join(published, 'dhcp-hosts')}`, `      addn-hosts: ${join(published, 'addn-hosts')}`, `    pidfile: ${site.dns.pidFile}`, `    leasefile: ${site.dns.leaseFile}`, '    reload: pidfile'],
 })
 
 salt = await SaltLab.start({

@@ -77,48 +77,77 @@ const HEAD = '# Managed by saltmasq.\n'
 t.test('publish writes whole files, then deltas against the content it confirmed, and tells dnsmasq only when a file changed', async (t) => {
   const dir = t.testdir()
   const path = join(dir, 'dhcp-hosts')
-  const settings = { 'saltmasq:dnsmasq:publish_dirs': [dir], 'saltmasq:dnsmasq:reload': 'service' }
+  const settings = { 'saltmasq:dnsmasq:files': { 'dhcp-hosts': path }, 'saltmasq:dnsmasq:reload': 'service' }
   const v1 = `${HEAD}web01,10.0.0.5\nweb03,10.0.0.7\n`
-  const first = await call(settings, `[saltmasq.publish([{'path': ${JSON.stringify(path)}, 'hash': '${sha256(v1)}', 'content': ${JSON.stringify(v1)}}], apply='reload'), calls()]`) as unknown as [Record<string, unknown>, string[]]
-  t.match(first[0], { result: true, applied: true, files: { [path]: { status: 'written', hash: sha256(v1) } } })
+  const first = await call(settings, `[saltmasq.publish([{'role': 'dhcp-hosts', 'hash': '${sha256(v1)}', 'content': ${JSON.stringify(v1)}}], apply='reload'), calls()]`) as unknown as [Record<string, unknown>, string[]]
+  t.match(first[0], { result: true, applied: true, files: { 'dhcp-hosts': { status: 'written', hash: sha256(v1) } } })
   t.same(first[1], ['reload dnsmasq'])
   t.equal(await readFile(path, 'utf8'), v1)
 
   // web03 (line 2; the header is line 0) becomes web02: one hunk against v1's lines.
   const v2 = `${HEAD}web01,10.0.0.5\nweb02,10.0.0.6\n`
-  const delta = `{'path': ${JSON.stringify(path)}, 'hash': '${sha256(v2)}', 'base': '${sha256(v1)}', 'hunks': [[2, 1, ['web02,10.0.0.6']]]}`
+  const delta = `{'role': 'dhcp-hosts', 'hash': '${sha256(v2)}', 'base': '${sha256(v1)}', 'hunks': [[2, 1, ['web02,10.0.0.6']]]}`
   const second = await call(settings, `[saltmasq.publish([${delta}], apply='reload'), calls()]`) as unknown as [Record<string, unknown>, string[]]
-  t.match(second[0], { result: true, applied: true, files: { [path]: { status: 'written', hash: sha256(v2) } } })
+  t.match(second[0], { result: true, applied: true, files: { 'dhcp-hosts': { status: 'written', hash: sha256(v2) } } })
   t.equal(await readFile(path, 'utf8'), v2)
 
-  const again = await call(settings, `[saltmasq.publish([{'path': ${JSON.stringify(path)}, 'hash': '${sha256(v2)}', 'base': '${sha256(v2)}', 'hunks': []}], apply='reload'), calls()]`) as unknown as [Record<string, unknown>, string[]]
-  t.match(again[0], { result: true, applied: false, files: { [path]: { status: 'unchanged' } } })
+  const again = await call(settings, `[saltmasq.publish([{'role': 'dhcp-hosts', 'hash': '${sha256(v2)}', 'base': '${sha256(v2)}', 'hunks': []}], apply='reload'), calls()]`) as unknown as [Record<string, unknown>, string[]]
+  t.match(again[0], { result: true, applied: false, files: { 'dhcp-hosts': { status: 'unchanged' } } })
   t.same(again[1], [], 'nothing changed: dnsmasq is not told')
-  const forced = await call(settings, `[saltmasq.publish([{'path': ${JSON.stringify(path)}, 'hash': '${sha256(v2)}', 'base': '${sha256(v2)}', 'hunks': []}], apply='reload', force_apply=True), calls()]`) as unknown as [Record<string, unknown>, string[]]
+  const forced = await call(settings, `[saltmasq.publish([{'role': 'dhcp-hosts', 'hash': '${sha256(v2)}', 'base': '${sha256(v2)}', 'hunks': []}], apply='reload', force_apply=True), calls()]`) as unknown as [Record<string, unknown>, string[]]
   t.match(forced, [{ result: true, applied: true }, ['reload dnsmasq']], 'an apply still owed is made with no change')
 
   // Hand-edited: the delta does not apply, nothing is written, the caller is told to send it whole.
   await writeFile(path, `${v2}evil,10.0.0.99\n`)
   const edited = await call(settings, `saltmasq.publish([${delta.replace(sha256(v1), sha256(v2)).replace("[[2, 1, ['web02,10.0.0.6']]]", '[]')}], apply='reload')`) as unknown as Record<string, unknown>
-  t.match(edited, { result: false, stale: true, applied: false, files: { [path]: { status: 'stale', hash: sha256(`${v2}evil,10.0.0.99\n`) } } })
+  t.match(edited, { result: false, stale: true, applied: false, files: { 'dhcp-hosts': { status: 'stale', hash: sha256(`${v2}evil,10.0.0.99\n`) } } })
   t.equal(await readFile(path, 'utf8'), `${v2}evil,10.0.0.99\n`, 'nothing written on a stale base')
-  const bad = await call(settings, `saltmasq.publish([{'path': ${JSON.stringify(path)}, 'hash': '${sha256(v1)}', 'base': '${sha256(`${v2}evil,10.0.0.99\n`)}', 'hunks': [[1, 0, ['x\\nport=0']]]}])`) as unknown as Record<string, unknown>
+  const bad = await call(settings, `saltmasq.publish([{'role': 'dhcp-hosts', 'hash': '${sha256(v1)}', 'base': '${sha256(`${v2}evil,10.0.0.99\n`)}', 'hunks': [[1, 0, ['x\\nport=0']]]}])`) as unknown as Record<string, unknown>
   t.match(bad, { result: false, stale: true }, 'a hunk line holding a newline is refused')
 })
 
-t.test('publish writes only right inside publish_dirs, whatever the caller sends', async (t) => {
-  const dir = t.testdir({ inside: {}, outside: {} })
-  const inside = join(dir, 'inside')
-  await symlink('/etc/passwd', join(inside, 'link'))
-  const settings = { 'saltmasq:dnsmasq:publish_dirs': [inside] }
-  const one = (path: string): string => `saltmasq.publish([{'path': ${JSON.stringify(path)}, 'hash': '${sha256('x\n')}', 'content': 'x\\n'}])`
-  t.match(await call({}, one(join(inside, 'f'))), { result: false, comment: /publish_dirs is not set/ })
-  for (const path of [join(dir, 'outside', 'f'), `${inside}/../outside/f`, join(inside, 'link'), join(inside, '.hidden'), 'relative/f', join(inside, 'sub', 'f'), '/etc/passwd']) {
-    t.match(await call(settings, one(path)), { result: false, comment: /refused .* not a file right inside saltmasq:dnsmasq:publish_dirs/ }, path)
+t.test('publish writes only the path each role is set to, and only reservation lines: never a directive, whatever the caller sends', async (t) => {
+  const dir = t.testdir({ hosts: {}, 'dnsmasq.d': {} })
+  const dhcp = join(dir, 'hosts', 'dhcp-hosts')
+  const conf = join(dir, 'dnsmasq.d', 'reservations.conf')
+  const addn = join(dir, 'hosts', 'addn-hosts')
+  await symlink('/etc/passwd', join(dir, 'hosts', 'link'))
+  const settings = { 'saltmasq:dnsmasq:files': { 'dhcp-hosts': dhcp, 'reservations-conf': conf, 'addn-hosts': addn, 'other': '/etc/passwd' } }
+  const one = (role: string, content: string): string => `saltmasq.publish([{'role': ${JSON.stringify(role)}, 'hash': '${sha256(content)}', 'content': ${JSON.stringify(content)}}])`
+  t.match(await call({}, one('dhcp-hosts', `${HEAD}web01,10.0.0.5\n`)), { result: false, comment: /saltmasq:dnsmasq:files is not set/ })
+  for (const role of ['other', '/etc/passwd', 'dhcp-hostsx', '']) {
+    t.match(await call(settings, one(role, `${HEAD}web01,10.0.0.5\n`)), { result: false, comment: /refused role .*sets a path only for addn-hosts, dhcp-hosts, reservations-conf/ }, role)
   }
-  t.same(await readdir(join(dir, 'outside')), [])
-  t.equal((await lstat(join(inside, 'link'))).isSymbolicLink(), true, 'the link is still a link')
-  t.match(await call(settings, one(join(inside, 'f'))), { result: true, files: { [join(inside, 'f')]: { status: 'written' } } })
+  t.match(await call({ 'saltmasq:dnsmasq:files': { 'dhcp-hosts': join(dir, 'hosts', 'link') } }, one('dhcp-hosts', `${HEAD}web01,10.0.0.5\n`)), { result: false }, 'a role set to a link is not written')
+  // What a holder of saltmasq's credential could try: every one refused before anything is written or checked.
+  const hostile: Array<[string, string]> = [
+    ['reservations-conf', 'conf-script=/bin/sh -c "id > /tmp/pwned"'],
+    ['reservations-conf', 'dhcp-host=web01,10.0.0.5\nconf-dir=/tmp'],
+    ['reservations-conf', 'addn-hosts=/etc/shadow'],
+    ['dhcp-hosts', 'web01,10.0.0.5,set:pxe'],
+    ['dhcp-hosts', 'web01,10.0.0.5,infinite'],
+    ['dhcp-hosts', 'aa:bb:cc:dd:ee:ff,10.0.0.5,web01,ignore'],
+    ['dhcp-hosts', 'web01,999.0.0.5'],
+    ['dhcp-hosts', 'web01,10.0.0.5\r'],
+    ['addn-hosts', '10.0.0.5 web01 -bad'],
+    ['addn-hosts', '10.0.0.5\tweb01'],
+    ['addn-hosts', 'web01 10.0.0.5'],
+  ]
+  for (const [role, line] of hostile) {
+    t.match(await call(settings, one(role, `${HEAD}${line}\n`)), { result: false, comment: new RegExp(`refused ${role}: .*nothing was written`) }, `${role}: ${JSON.stringify(line)}`)
+  }
+  t.same(await readdir(join(dir, 'dnsmasq.d')), [], 'nothing written in the conf-dir')
+  t.same(await readdir(join(dir, 'hosts')), ['link'])
+  const good: Array<[string, string, string]> = [
+    ['dhcp-hosts', dhcp, `${HEAD}web01,10.0.0.5\naa:bb:cc:dd:ee:ff,[fd00::5],db01.example.com\n`],
+    ['reservations-conf', conf, `${HEAD}dhcp-host=web01,10.0.0.5\n`],
+    ['addn-hosts', addn, `${HEAD}10.0.0.5 web01 web01.lab\nfd00::5 db01.example.com\n`],
+  ]
+  for (const [role, path, content] of good) {
+    t.match(await call(settings, one(role, content)), { result: true, files: { [role]: { status: 'written' } } }, role)
+    t.equal(await readFile(path, 'utf8'), content)
+  }
+  t.equal((await lstat(join(dir, 'hosts', 'link'))).isSymbolicLink(), true, 'the link is still a link')
   t.match(await call(settings, `saltmasq.publish([], apply='restart everything')`), { result: false, comment: /apply must be one of/ })
 })
 
@@ -127,20 +156,21 @@ t.test('publish with checked-restart puts the previous file back when dnsmasq --
   const path = join(dir, 'reservations.conf')
   const good = `${HEAD}dhcp-host=web01,10.0.0.5\n`
   await writeFile(path, good)
-  const settings = { 'saltmasq:dnsmasq:publish_dirs': [dir], 'saltmasq:dnsmasq:conf_file': path }
-  const broken = `${HEAD}not-a-dnsmasq-option=1\n`
-  const rejected = await call(settings, `[saltmasq.publish([{'path': ${JSON.stringify(path)}, 'hash': '${sha256(broken)}', 'content': ${JSON.stringify(broken)}}], apply='checked-restart'), calls()]`) as unknown as [Record<string, unknown>, string[]]
-  t.match(rejected, [{ result: false, applied: false, comment: /dnsmasq --test rejected the files/, files: { [path]: { status: 'rolled-back', hash: sha256(good) } } }, []])
+  const settings = { 'saltmasq:dnsmasq:files': { 'reservations-conf': path }, 'saltmasq:dnsmasq:conf_file': path }
+  // Reservation lines, each well-formed, that dnsmasq still refuses together: one address twice.
+  const broken = `${HEAD}dhcp-host=web01,10.0.0.5\ndhcp-host=web02,10.0.0.5\n`
+  const rejected = await call(settings, `[saltmasq.publish([{'role': 'reservations-conf', 'hash': '${sha256(broken)}', 'content': ${JSON.stringify(broken)}}], apply='checked-restart'), calls()]`) as unknown as [Record<string, unknown>, string[]]
+  t.match(rejected, [{ result: false, applied: false, comment: /dnsmasq --test rejected the files/, files: { 'reservations-conf': { status: 'rolled-back', hash: sha256(good) } } }, []])
   t.equal(await readFile(path, 'utf8'), good, 'the previous file is back')
   const next = `${HEAD}dhcp-host=web01,10.0.0.5\ndhcp-host=web02,10.0.0.6\n`
-  const accepted = await call(settings, `[saltmasq.publish([{'path': ${JSON.stringify(path)}, 'hash': '${sha256(next)}', 'content': ${JSON.stringify(next)}}], apply='checked-restart'), calls()]`) as unknown as [Record<string, unknown>, string[]]
+  const accepted = await call(settings, `[saltmasq.publish([{'role': 'reservations-conf', 'hash': '${sha256(next)}', 'content': ${JSON.stringify(next)}}], apply='checked-restart'), calls()]`) as unknown as [Record<string, unknown>, string[]]
   t.match(accepted, [{ result: true, applied: true }, ['restart dnsmasq']])
 })
 
 t.test("the module applies saltmasq's own deltas to the same bytes saltmasq rendered", async (t) => {
   const dir = t.testdir()
   const path = join(dir, 'addn-hosts')
-  const settings = { 'saltmasq:dnsmasq:publish_dirs': [dir] }
+  const settings = { 'saltmasq:dnsmasq:files': { 'addn-hosts': path } }
   const base = [HEAD.trimEnd(), ...Array.from({ length: 400 }, (_, i) => `10.0.${i >> 8}.${i & 255} vm${i}`)]
   const next = base.filter((_, i) => i % 37 !== 5).map((l, i) => i % 53 === 7 ? `${l} vm-alias${i}` : l)
   next.splice(120, 0, '10.9.0.1 newcomer', '10.9.0.2 newcomer2')
@@ -148,19 +178,19 @@ t.test("the module applies saltmasq's own deltas to the same bytes saltmasq rend
   await writeFile(path, text(base))
   const hunks = lineDelta(base, next, 2000)
   t.ok(hunks !== null && hunks.length > 10, `${hunks?.length} hunks`)
-  const res = await call(settings, `saltmasq.publish([json.loads(${JSON.stringify(JSON.stringify({ path, hash: sha256(text(next)), base: sha256(text(base)), hunks }))})])`)
-  t.match(res, { result: true, files: { [path]: { status: 'written', hash: sha256(text(next)) } } })
+  const res = await call(settings, `saltmasq.publish([json.loads(${JSON.stringify(JSON.stringify({ role: 'addn-hosts', hash: sha256(text(next)), base: sha256(text(base)), hunks }))})])`)
+  t.match(res, { result: true, files: { 'addn-hosts': { status: 'written', hash: sha256(text(next)) } } })
   t.equal(await readFile(path, 'utf8'), text(next))
 })
 
 t.test('publish takes whole files compressed, and refuses what does not inflate to the hash or inflates too far', async (t) => {
   const dir = t.testdir()
   const path = join(dir, 'dhcp-hosts')
-  const settings = { 'saltmasq:dnsmasq:publish_dirs': [dir] }
+  const settings = { 'saltmasq:dnsmasq:files': { 'dhcp-hosts': path } }
   const content = `${HEAD}${'aa:bb:cc:dd:ee:ff,10.0.0.1,vm\n'.repeat(100)}`
   const packed = deflateSync(content).toString('base64')
-  const one = (deflate: string, hash = sha256(content)): string => `saltmasq.publish([{'path': ${JSON.stringify(path)}, 'hash': '${hash}', 'deflate': ${JSON.stringify(deflate)}}])`
-  t.match(await call(settings, one(packed)), { result: true, files: { [path]: { status: 'written', hash: sha256(content) } } })
+  const one = (deflate: string, hash = sha256(content)): string => `saltmasq.publish([{'role': 'dhcp-hosts', 'hash': '${hash}', 'deflate': ${JSON.stringify(deflate)}}])`
+  t.match(await call(settings, one(packed)), { result: true, files: { 'dhcp-hosts': { status: 'written', hash: sha256(content) } } })
   t.equal(await readFile(path, 'utf8'), content)
   t.match(await call(settings, one('not base64 at all!')), { result: false, stale: true })
   t.match(await call(settings, one(packed, sha256('something else'))), { result: false, stale: true })

@@ -11,8 +11,11 @@ import { openPublisher, type Publisher } from '../../src/dnsmasq/publisher.js'
 import type { Reservation } from '../../src/ledger/reservation.js'
 import { FakeDnsmasqMinions } from '../helpers/fake-dnsmasq-minions.js'
 
-const DHCP = '/etc/dnsmasq.saltmasq/dhcp-hosts'
-const ADDN = '/etc/dnsmasq.saltmasq/addn-hosts'
+const DHCP_PATH = '/etc/dnsmasq.saltmasq/dhcp-hosts'
+const ADDN_PATH = '/etc/dnsmasq.saltmasq/addn-hosts'
+// The minions know the files by role (the module sets each role's path itself).
+const DHCP = 'dhcp-hosts'
+const ADDN = 'addn-hosts'
 
 /** `n` machines, and `extra` ones after them; a machine's address never depends on the others. */
 function fleet (n: number, extra: string[] = []): Reservation[] {
@@ -30,7 +33,7 @@ async function setup (t: Test, ids = ['dns-a', 'dns-b'], env: Record<string, str
   let now = Date.parse('2026-11-26T05:00:00Z')
   const config = loadConfig({
     SALT_API_URL: 'http://salt.invalid:8000', SALT_API_USER: 'u', SALT_API_PASSWORD: 'p', WEBHOOK_TOKEN: 'x'.repeat(32), MANAGED_SUBNETS: '10.0.0.0/8',
-    DHCP_HOSTSFILE: DHCP, ADDN_HOSTS_FILE: ADDN, STATE_FILE: join(dir, 'state.json'),
+    DHCP_HOSTSFILE: DHCP_PATH, ADDN_HOSTS_FILE: ADDN_PATH, STATE_FILE: join(dir, 'state.json'),
     DNSMASQ_PUBLISH: 'salt', DNSMASQ_MINION: 'dns-*', DNSMASQ_RELEASE_FUNCTION: '',
     ...env,
   })
@@ -50,7 +53,7 @@ t.test('whole files once, then an addition at 5,000 reservations is a delta of w
   const base = fleet(5000)
   const first = await publisher.publish(base)
   t.ok(holds(minions, 'dns-a', base) && holds(minions, 'dns-b', base), 'both minions hold the files')
-  t.same(first.filesChanged, [ADDN, DHCP])
+  t.same(first.filesChanged, [ADDN_PATH, DHCP_PATH])
   t.equal(first.applied, true)
   t.same(first.dnsmasqMinions.map((m) => [m.minion, m.state]), [['dns-a', 'current'], ['dns-b', 'current']])
   t.equal(minions.calls.length, 1, 'no minion confirmed anything yet: one call with the files whole')
@@ -103,7 +106,7 @@ t.test('a hand-edited file is put right, and a failed apply is made again at the
   minions.minion('dns-a').files.set(DHCP, `${minions.minion('dns-a').files.get(DHCP)!}aa:bb:cc:dd:ee:ff,10.9.9.9,intruder\n`)
   const fixed = await publisher.publish(rs)
   t.ok(holds(minions, 'dns-a', rs), 'the edit is gone')
-  t.same(fixed.filesChanged, [DHCP])
+  t.same(fixed.filesChanged, [DHCP_PATH])
   t.ok(minions.calls.at(-1)!.files.some((f) => f.deflate !== undefined), 'sent whole to the edited minion')
   t.equal(minions.calls.at(-1)!.target, 'dns-a')
 
@@ -172,7 +175,7 @@ t.test('salt publishing refuses the hostsdir format, and conf is checked then re
   const { minions, open } = await setup(t, ['dns-a'], { RESERVATIONS_FORMAT: 'conf', RESERVATIONS_FILE: '/etc/dnsmasq.d/reservations.conf', DNSMASQ_MINION_TGT_TYPE: 'list', DNSMASQ_MINION: 'dns-a' })
   const publisher = await open()
   await publisher.publish(fleet(3))
-  t.match(minions.minion('dns-a').files.get('/etc/dnsmasq.d/reservations.conf'), /^dhcp-host=vm000000,10\.1\.0\.0$/m)
+  t.match(minions.minion('dns-a').files.get('reservations-conf'), /^dhcp-host=vm000000,10\.1\.0\.0$/m)
   t.equal(minions.calls[0]!.tgtType, 'list')
   const diff = await publisher.preview(fleet(3, ['zz']))
   t.same(diff, { files: [{ path: '/etc/dnsmasq.saltmasq/../dnsmasq.d/reservations.conf'.replace('/dnsmasq.saltmasq/..', ''), added: ['dhcp-host=zz,10.200.0.0'], removed: [] }], apply: 'checked-apply' })

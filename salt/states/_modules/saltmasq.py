@@ -4,18 +4,21 @@ saltmasq's helpers on the minion that runs dnsmasq, called by saltmasq through s
 Install: put this file in ``<file_roots>/_modules/`` (``/srv/salt/_modules/`` on a stock
 master) and run ``salt <dnsmasq minion> saltutil.sync_modules``.
 
-No function takes a path to read or signal from its caller, and ``publish`` writes only into
-the directories configured for it: an eauth user allowed to call them could otherwise signal any
-process or read or write any file as root. Paths come from the minion's configuration or its
-pillar (``config.get``), under ``saltmasq:dnsmasq``:
+No function takes a path to read or signal from its caller, and ``publish`` writes only the
+files configured for it, by role, and only reservation lines: an eauth user allowed to call
+them could otherwise signal any process, read or write any file as root, or hand dnsmasq a
+directive (``conf-script=`` runs a command as root when ``dnsmasq --test`` reads it). Paths come
+from the minion's configuration or its pillar (``config.get``), under ``saltmasq:dnsmasq``:
 
     pidfile       /run/dnsmasq/dnsmasq.pid      the dnsmasq to SIGHUP when there is no service manager
     leasefile     /var/lib/misc/dnsmasq.leases  where dnsmasq keeps its leases
     conf_file     (dnsmasq's default)           the configuration ``dnsmasq --test`` checks
     reload        auto                          auto: ``service.reload`` under systemd, else the
                                                 pid file; or always ``service`` / ``pidfile``
-    publish_dirs  (none)                        the directories ``publish`` may write files in
-                                                (a list); nothing is written until it is set
+    files         (none)                        what ``publish`` may write, by role: a mapping of
+                                                ``dhcp-hosts``, ``addn-hosts`` and
+                                                ``reservations-conf`` to a path each; a role not
+                                                set is refused (nothing is written until one is)
 
 Every argument is checked before it reaches a command line, and commands run without a shell.
 """
@@ -40,9 +43,13 @@ _DEFAULTS = {
     "leasefile": "/var/lib/misc/dnsmasq.leases",
     "conf_file": None,
     "reload": "auto",
-    "publish_dirs": [],
+    "files": {},
 }
-_FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$")
+# What each role's lines may be (besides blank lines and comments): reservations, nothing else.
+_LABEL = r"(?!..--)[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_HOST_NAME = re.compile(r"^{0}(?:\.{0})*$".format(_LABEL))
+_NOT_A_NAME = re.compile(r"^(\d+[smhdw]?|infinite|ignore)$", re.IGNORECASE)
+_ROLES = ("dhcp-hosts", "addn-hosts", "reservations-conf")
 _APPLY = ("none", "reload", "checked-restart")
 # The largest file a compressed ``deflate`` may expand to: a hostsfile of a million reservations.
 _MAX_FILE_BYTES = 256 * 1024 * 1024
@@ -189,23 +196,75 @@ def release_lease(ip, interface):
     return {"result": True, "released": released, "comment": comment}
 
 
-def _publish_dirs():
-    dirs = _setting("publish_dirs")
-    if isinstance(dirs, str):
-        dirs = [d.strip() for d in dirs.split(",") if d.strip()]
-    return {os.path.realpath(d) for d in dirs if isinstance(d, str) and os.path.isabs(d)}
+def _role_paths():
+    """The path set for each role, when it is one ``publish`` may write (absolute, not a link)."""
+    files = _setting("files")
+    paths = {}
+    if not isinstance(files, dict):
+        return paths
+    for role, path in files.items():
+        if role not in _ROLES or not isinstance(path, str) or not os.path.isabs(path) or os.path.normpath(path) != path:
+            continue
+        if os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path)):
+            continue
+        paths[role] = path
+    return paths
 
 
-def _allowed_path(path, dirs):
-    """``path`` if it names a file (not a link) right inside one of ``dirs``, else None."""
-    if not isinstance(path, str) or not os.path.isabs(path) or os.path.normpath(path) != path:
+def _is_name(text):
+    return len(text) <= 253 and bool(_HOST_NAME.match(text)) and not _NOT_A_NAME.match(text) and _address(text) is None
+
+
+def _address(text):
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
         return None
-    name = os.path.basename(path)
-    if not _FILE_NAME.match(name) or os.path.realpath(os.path.dirname(path)) not in dirs:
-        return None
-    if os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path)):
-        return None
-    return path
+
+
+def _dhcp_host(fields):
+    """``name,ip`` or ``mac,ip,name`` (an IPv6 address in brackets): what saltmasq writes."""
+    parts = fields.split(",")
+    if len(parts) == 3 and not _MAC.match(parts[0]):
+        return False
+    if len(parts) not in (2, 3):
+        return False
+    ip, name = (parts[1], parts[0]) if len(parts) == 2 else (parts[1], parts[2])
+    if ip.startswith("[") and ip.endswith("]"):
+        ip = ip[1:-1]
+        ok_ip = _address(ip) is not None and _address(ip).version == 6
+    else:
+        ok_ip = _address(ip) is not None and _address(ip).version == 4
+    return ok_ip and _is_name(name)
+
+
+def _hosts_line(line):
+    parts = line.split(" ")
+    return len(parts) >= 2 and _address(parts[0]) is not None and all(_is_name(n) for n in parts[1:])
+
+
+def _line_ok(role, line):
+    if line == "" or line.startswith("#"):
+        return True
+    if role == "dhcp-hosts":
+        return _dhcp_host(line)
+    if role == "reservations-conf":
+        return line.startswith("dhcp-host=") and _dhcp_host(line[len("dhcp-host="):])
+    return _hosts_line(line)
+
+
+def _content_problem(role, data):
+    """Why ``data`` is not a file of reservation lines for ``role``, or None."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "it is not UTF-8"
+    if "\r" in text or "\x00" in text:
+        return "it holds a carriage return or a NUL"
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not _line_ok(role, line):
+            return "line {} is not a {} reservation line: {!r}".format(number, role, line[:80])
+    return None
 
 
 def _read_bytes(path):
@@ -301,33 +360,37 @@ def _dnsmasq_takes_in(apply):
 def publish(files, apply="none", force_apply=False):
     """
     Make files saltmasq renders hold their new content, and have dnsmasq take them in, in one
-    call. Each file is ``{"path", "hash"}`` (the sha256 of the content wanted) with either
+    call. Each file is ``{"role", "hash"}`` (the sha256 of the content wanted) with either
     ``"content"`` (the whole file), ``"deflate"`` (the whole file, zlib-compressed and base64)
     or ``"base"`` (the sha256 of the content the caller last saw here) and ``"hunks"`` (``[start, delete, [lines]]`` against that content's lines). A file
     whose content is not ``base`` (new minion, restored or hand-edited file) is reported
     ``stale`` with its hash and nothing is written: the caller sends it whole. Files are
-    written only if their content changes (temp file, fsync, rename, fsync directory), and
-    only inside ``saltmasq:dnsmasq:publish_dirs``.
+    written only if their content changes (temp file, fsync, rename, fsync directory), only
+    at the path ``saltmasq:dnsmasq:files`` sets for their role, and only when every line is a
+    reservation line of that role (``dhcp-hosts``: ``name,ip`` or ``mac,ip,name``;
+    ``reservations-conf``: the same after ``dhcp-host=``; ``addn-hosts``: ``ip name...``):
+    anything else refuses the whole call before a file is written or checked.
 
     ``apply``: ``none`` (dnsmasq reads them itself), ``reload`` (``saltmasq.reload``) or
     ``checked-restart`` (``dnsmasq --test``, then ``service.restart dnsmasq``; the previous files
     are put back when the check fails). dnsmasq is told only when a file changed, or when
     ``force_apply`` says it still owes an earlier change.
 
-    CLI Example: ``salt dns01 saltmasq.publish '[{"path": "/etc/dnsmasq.saltmasq/dhcp-hosts", "hash": "...", "content": "..."}]' apply=reload``
+    CLI Example: ``salt dns01 saltmasq.publish '[{"role": "dhcp-hosts", "hash": "...", "content": "..."}]' apply=reload``
     """
     if apply not in _APPLY:
         return {"result": False, "comment": "apply must be one of {}, not {!r}".format(", ".join(_APPLY), apply)}
     if not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
         return {"result": False, "comment": "files must be a list of objects"}
-    dirs = _publish_dirs()
-    if not dirs:
-        return {"result": False, "comment": "saltmasq:dnsmasq:publish_dirs is not set on this minion: nothing may be written"}
+    paths = _role_paths()
+    if not paths:
+        return {"result": False, "comment": "saltmasq:dnsmasq:files is not set on this minion: nothing may be written"}
     plan, report, stale = [], {}, False
     for spec in files:
-        path = _allowed_path(spec.get("path"), dirs)
+        role = spec.get("role")
+        path = paths.get(role) if isinstance(role, str) else None
         if path is None:
-            return {"result": False, "comment": "refused {!r}: not a file right inside saltmasq:dnsmasq:publish_dirs ({})".format(spec.get("path"), ", ".join(sorted(dirs)))}
+            return {"result": False, "comment": "refused role {!r}: saltmasq:dnsmasq:files sets a path only for {}".format(role, ", ".join(sorted(paths)))}
         current = _read_bytes(path)
         if "content" in spec:
             wanted = spec["content"].encode("utf-8") if isinstance(spec["content"], str) else None
@@ -338,27 +401,30 @@ def publish(files, apply="none", force_apply=False):
         else:
             wanted = None
         if wanted is None or _digest(wanted) != spec.get("hash"):
-            report[path] = {"status": "stale", "hash": _digest(current)}
+            report[role] = {"status": "stale", "hash": _digest(current)}
             stale = True
             continue
-        plan.append((path, current, wanted))
+        problem = _content_problem(role, wanted)
+        if problem is not None:
+            return {"result": False, "applied": False, "comment": "refused {}: {}; nothing was written".format(role, problem)}
+        plan.append((role, path, current, wanted))
     if stale:
-        for path, current, _ in plan:
-            report[path] = {"status": "pending", "hash": _digest(current)}
+        for role, _, current, _ in plan:
+            report[role] = {"status": "pending", "hash": _digest(current)}
         return {"result": False, "stale": True, "files": report, "applied": False,
                 "comment": "not the content the caller last saw: send these files whole"}
     changed = []
-    for path, current, wanted in plan:
+    for role, path, current, wanted in plan:
         if current != wanted:
             _write_atomic(path, wanted)
-            changed.append((path, current))
-        report[path] = {"status": "written" if current != wanted else "unchanged", "hash": _digest(wanted)}
+            changed.append((role, path, current))
+        report[role] = {"status": "written" if current != wanted else "unchanged", "hash": _digest(wanted)}
     if apply == "none" or not (changed or force_apply):
         return {"result": True, "files": report, "applied": False, "comment": "{} file(s) written".format(len(changed))}
     ok, how = _dnsmasq_takes_in(apply)
     if not ok and apply == "checked-restart" and how.startswith("dnsmasq --test"):
-        for path, current in changed:
+        for role, path, current in changed:
             _put_back(path, current)
-            report[path] = {"status": "rolled-back", "hash": _digest(current)}
+            report[role] = {"status": "rolled-back", "hash": _digest(current)}
     comment = "{} file(s) written; {}".format(len(changed), how)
     return {"result": ok, "files": report, "applied": ok, "comment": comment}
