@@ -12,6 +12,7 @@ import { benchScale } from './b3-scale.js'
 import { B5_FORMATS, b5Name, benchFormats, type FormatRow } from './b5-formats.js'
 import { benchSaltPublish, type SaltPublishRow } from './b5-salt.js'
 import { benchBusRealMaster, benchBusStandIn, type BusRow } from './b6-bus.js'
+import { benchDestroy } from './b8-destroy.js'
 import { median, round, say } from './stats.js'
 
 const quick = process.argv.includes('--quick')
@@ -60,7 +61,7 @@ async function bus (): Promise<BusRow[]> {
 }
 
 // --only=b1,b6 runs those alone (and writes bench/results/only-b1-b6[-quick].json).
-const wanted = new Set(only?.split(',') ?? ['b1', 'b2', 'b3', 'b4', 'b5', 'b6'])
+const wanted = new Set(only?.split(',') ?? ['b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b8'])
 const results: Record<string, unknown> = { date: started.toISOString(), machine, quick }
 
 if (wanted.has('b1')) {
@@ -140,6 +141,12 @@ async function saltPublishing (): Promise<SaltPublishRow[]> {
 if (wanted.has('b5')) results.formats = await formats()
 if ((wanted.has('b5') && onlyFormats === undefined) || wanted.has('b5s')) results.saltPublishing = await saltPublishing()
 if (wanted.has('b6')) results.bus = await bus()
+if (wanted.has('b8')) {
+  say(`\nB8 a genuine destroy on the real master: key removed → reservation released (sync done), ${plan.events} machines each`)
+  const destroy = await benchDestroy(plan.events)
+  for (const r of destroy) say(`  ${r.order.padEnd(55)} median ${String(r.medianMs).padStart(6)} ms  (min ${r.minMs}, max ${r.maxMs}; ${r.runs} runs)`)
+  results.destroy = destroy
+}
 
 await mkdir(join(repoRoot, 'bench', 'results'), { recursive: true })
 // A quick or partial run never overwrites the figures of the last full run.

@@ -370,6 +370,11 @@ export class SaltLab {
     }
   }
 
+  /** What salt-cloud's destroy does once the driver returned: the accepted key file removed (no event). */
+  async removeAcceptedKey (id: string): Promise<void> {
+    await rm(join(this.masterConf, 'root', 'etc', 'salt', 'pki', 'master', 'minions', id))
+  }
+
   /** What anyone who reaches the master's port can do (without auto_accept): a pending key filed under `id`. */
   async filePendingKey (id: string): Promise<void> {
     const dir = join(this.masterConf, 'root', 'etc', 'salt', 'pki', 'master', 'minions_pre')

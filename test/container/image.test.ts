@@ -1,6 +1,6 @@
 // The container image, proven: docker/Dockerfile built on a local Node 22 base (no image
 // registry is reachable here), run the way docker/compose.yaml runs it (host network, env file,
-// the default format's directory and the state directory mounted, uid 1000, read-only root)
+// the default format's directory and the state directory mounted, uid 10080, read-only root)
 // against a real master, salt-api, minions and dnsmasq: /health, /ready, syncs that write the
 // mounted files, an event through the stream, and SIGTERM.
 import { chown, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
@@ -41,7 +41,7 @@ t.test('docker/Dockerfile builds on a local Node 22 base', async (t) => {
   const node = (await podman.must(['run', '--rm', '--ulimit', 'host', '--network', 'host', '--no-healthcheck', tag, 'node', '--version'])).trim()
   t.match(node, /^v22\./, `the image runs Node ${node}`)
   const user = (await podman.must(['image', 'inspect', '--format', '{{.Config.User}}', tag])).trim()
-  t.equal(user, '1000:1000', 'an unprivileged user')
+  t.equal(user, '10080:10080', 'an unprivileged user')
   const listing = (await podman.must(['run', '--rm', '--ulimit', 'host', '--network', 'host', '--no-healthcheck', tag, 'sh', '-c', 'ls -A /app; ls /app/dist/src'])).split('\n')
   t.same(listing.slice(0, 3), ['dist', 'node_modules', 'package.json'], 'only what it runs: no sources, tests, .venv or benchmarks')
   t.notOk(listing.includes('lab'), 'the test lab is not in the image')
@@ -50,19 +50,19 @@ t.test('docker/Dockerfile builds on a local Node 22 base', async (t) => {
 t.test('run as compose runs it, against the real Salt lab', async (t) => {
   await mkdir(stateDir, { recursive: true })
   // The uid of the image's user must own what it writes (README, docker/compose.yaml).
-  for (const dir of [hostsDir, join(hostsDir, 'dhcp-hosts.d'), join(hostsDir, 'hosts.d'), stateDir]) await chown(dir, 1000, 1000)
-  for (const file of ['dhcp-hosts', 'addn-hosts']) await chown(join(hostsDir, file), 1000, 1000)
+  for (const dir of [hostsDir, join(hostsDir, 'dhcp-hosts.d'), join(hostsDir, 'hosts.d'), stateDir]) await chown(dir, 10080, 10080)
+  for (const file of ['dhcp-hosts', 'addn-hosts']) await chown(join(hostsDir, file), 10080, 10080)
   const env = lab.saltmasqEnv('hostsfile', { HOST: '127.0.0.1', PORT: String(port), DNS_DOMAIN: 'lab' })
   // The container uses the default paths, under the mounted directories.
   for (const key of ['RESERVATIONS_FILE', 'DHCP_HOSTSFILE', 'ADDN_HOSTS_FILE', 'DHCP_HOSTSDIR', 'DNS_HOSTSDIR', 'STATE_FILE']) delete env[key]
   const envFile = join(lab.dir, 'saltmasq.env')
   await writeFile(envFile, Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join(''), { mode: 0o600 })
   await podman.must(['run', '--detach', '--name', name, '--ulimit', 'host', '--network', 'host', '--no-healthcheck', '--read-only',
-    '--user', '1000:1000', '--env-file', envFile, '-v', `${hostsDir}:/etc/dnsmasq.saltmasq`, '-v', `${stateDir}:/var/lib/saltmasq`, tag])
+    '--user', '10080:10080', '--env-file', envFile, '-v', `${hostsDir}:/etc/dnsmasq.saltmasq`, '-v', `${stateDir}:/var/lib/saltmasq`, tag])
 
   await waitFor('/health', async () => (await get('/health')).status === 200, 60_000, 200)
   const pid = (await podman.must(['inspect', '--format', '{{.State.Pid}}', name])).trim()
-  t.match(await readFile(`/proc/${pid}/status`, 'utf8'), /^Uid:\s+1000\s/m, 'saltmasq runs as uid 1000')
+  t.match(await readFile(`/proc/${pid}/status`, 'utf8'), /^Uid:\s+10080\s/m, 'saltmasq runs as uid 10080')
   await waitFor('/ready', async () => (await get('/ready')).status === 200, 90_000, 250)
   t.pass('/ready: salt-api answered, the first sync worked, the stream is connected')
 
@@ -72,7 +72,7 @@ t.test('run as compose runs it, against the real Salt lab', async (t) => {
   const holding = []
   for (const file of [join(hostsDir, 'dhcp-hosts'), ...deltas]) if (/^web01,10\.77\.0\.11$/m.test(await readFile(file, 'utf8'))) holding.push(file)
   t.equal(holding.length, 1, `the mounted files hold web01's line once: ${holding.join(', ')}`)
-  t.equal((await stat(holding[0]!)).uid, 1000, 'written by uid 1000')
+  t.equal((await stat(holding[0]!)).uid, 10080, 'written by uid 10080')
   t.ok((await stat(join(stateDir, 'state.json'))).isFile(), 'the state file in the mounted state directory')
   await waitFor('dnsmasq answering for web01.lab', async () => (await lab.dns.resolve('web01.lab')).includes('10.77.0.11'), 30_000, 100)
 

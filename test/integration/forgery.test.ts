@@ -3,10 +3,11 @@
 // on the master is tried, through both the reactor's webhook and salt-api's stream, and none of
 // them removes or steals a reservation (flood.test.ts: none blocks one). Genuine destroys, salt-cloud's way (the event
 // first, the key deleted after it, or after a whole batch), still release.
-import { readFile } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { pino } from 'pino'
+import { buildApp } from '../../src/app.js'
 import { Lab } from '../../src/lab/lab.js'
 import { waitFor } from '../../src/lab/processes.js'
 
@@ -99,6 +100,36 @@ t.test('mine squatting: a gateway in EXCLUDED_ADDRESSES and another machine\'s a
   t.match(res.skipped.find((s: { minionId: string }) => s.minionId === 'squat01'), { reason: /no reservable address inside MANAGED_SUBNETS \(mine has: 10\.77\.0\.1, 10\.77\.0\.0, 10\.77\.255\.255\)/ })
   t.match(res.conflicts.find((c: { minionId: string }) => c.minionId === 'thief01'), { reason: 'ip-taken', heldBy: 'db003', ip: victimIp })
   t.equal(snapshot(), before, 'nothing changed')
+})
+
+t.test("mine squatting by MAC (MINE_FUNCTION=network.interfaces): another machine's MAC is never taken", async (t) => {
+  // A second saltmasq reserving by MAC, with files of its own, against the same master.
+  const dir = join(lab.dir, 'by-mac')
+  await mkdir(dir, { recursive: true })
+  const byMac = await buildApp({
+    env: {
+      ...lab.saltmasqEnv('hostsfile'),
+      MINE_FUNCTION: 'network.interfaces',
+      EVENT_STREAM: 'false',
+      RECONCILE_INTERVAL_S: '0',
+      STATE_FILE: join(dir, 'state.json'),
+      DHCP_HOSTSFILE: join(dir, 'dhcp-hosts'),
+      ADDN_HOSTS_FILE: join(dir, 'addn-hosts'),
+      DHCP_HOSTSDIR: join(dir, 'dhcp-hosts.d'),
+      DNS_HOSTSDIR: join(dir, 'hosts.d'),
+    },
+    logger: pino({ level: 'silent' }),
+  })
+  t.teardown(async () => { await byMac.close() })
+  const mac = '02:00:00:00:09:10'
+  await salt.asMinion('macvictim', { cmd: '_mine', tok: 'x', data: { 'network.interfaces': { eth0: { hwaddr: mac, inet: [{ address: '10.77.9.10' }] } } } })
+  const first = (await byMac.inject({ method: 'POST', url: '/resync?wait=true', headers: lab.auth })).json()
+  t.match(first.added.find((r: { minionId: string }) => r.minionId === 'macvictim'), { ip: '10.77.9.10', mac })
+  await salt.asMinion('macthief', { cmd: '_mine', tok: 'x', data: { 'network.interfaces': { eth0: { hwaddr: mac.toUpperCase(), inet: [{ address: '10.77.9.11' }] } } } })
+  const second = (await byMac.inject({ method: 'POST', url: '/resync?wait=true', headers: lab.auth })).json()
+  t.match(second.conflicts.find((c: { minionId: string }) => c.minionId === 'macthief'), { reason: 'mac-taken', heldBy: 'macvictim', mac })
+  t.match(byMac.saltmasq.ledger.current.get('macvictim'), { ip: '10.77.9.10', mac }, 'the victim keeps its reservation')
+  t.notOk(byMac.saltmasq.ledger.has('macthief'))
 })
 
 t.test('a pending key filed under a destroyed machine\'s id does not keep its reservation', async (t) => {

@@ -229,17 +229,24 @@ export async function provePromises (format: LabFormat): Promise<void> {
     // The driver destroys the machine: its address no longer answers (dnsmasq pings an address before offering it).
     await salt!.stopMinion('web01')
     await web.flushAddress()
-    const clearsBefore = await cacheClears()
     // salt-cloud fires the driver's destroyed event first and deletes the key afterwards (after
     // the whole batch for `-d a b c`): meanwhile the event alone releases nothing, and no sync
     // brings anything back.
-    await salt!.fireEvent('salt/cloud/web01/destroyed', { name: 'web01', event: 'destroyed instance' })
+    // Two more machines in the same `salt-cloud -d web01 batch000 batch001`: their keys too go
+    // only after the last event.
+    const batch = await salt!.registerFakeMinions(2, '10.99.0', 'batch')
+    await svc!.request('POST', '/resync?wait=true')
+    t.ok((await reservations()).filter((r) => batch.includes(r.minionId)).length === 2, 'the batch reserved')
+    const clearsBefore = await cacheClears()
+    for (const id of ['web01', ...batch]) await salt!.fireEvent(`salt/cloud/${id}/destroyed`, { name: id, event: 'destroyed instance' })
     await svc!.request('POST', '/resync?wait=true')
     await new Promise((resolve) => setTimeout(resolve, 1000))
     t.equal(await reservedIp('web01'), webIp, 'kept while its key is accepted')
+    t.ok((await reservations()).filter((r) => batch.includes(r.minionId)).length === 2, 'and the batch too: nothing released, nothing resurrected')
     t.equal(await cacheClears(), clearsBefore, 'and dnsmasq told nothing')
-    await salt!.deleteKeys(['web01'])
+    await salt!.deleteKeys(['web01', ...batch])
     await waitFor('web01 unreserved', async () => (await reservedIp('web01')) === undefined, 60_000, 100)
+    await waitFor('the batch unreserved', async () => !(await reservations()).some((r) => batch.includes(r.minionId)), 60_000, 100)
     await waitFor('the lease released', async () => !(await dns!.leases()).some((l) => l.ip === webIp), 10_000, 100)
     t.notOk((await publishedDhcpLines()).some((l) => l.endsWith(',web01') || l.startsWith('web01,')), 'the reservation is gone from dnsmasq\'s files')
     if (format === 'hostsdir') {

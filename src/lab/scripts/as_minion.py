@@ -16,20 +16,24 @@ import salt.config
 import salt.minion
 
 
-def main():
-    base_conf, root, minion_id = sys.argv[1], sys.argv[2], sys.argv[3]
-    with open(sys.argv[4], encoding="utf-8") as f:
-        load = json.load(f)
+def send_as(base_conf, root, minion_id, load):
+    """Sends ``load`` as ``minion_id`` (its identity kept under ``root``) and returns the answer."""
     opts = salt.config.minion_config(base_conf)
     opts["id"] = minion_id
     opts["pki_dir"] = os.path.join(root, minion_id, "pki")
     opts["cachedir"] = os.path.join(root, minion_id, "cache")
     os.makedirs(opts["pki_dir"], exist_ok=True)
+    # What a minion does at start: turn `master` into master_ip and master_uri.
     opts.update(salt.minion.resolve_dns(opts))
     load["id"] = minion_id
     with salt.channel.client.ReqChannel.factory(opts, crypt="aes") as channel:
-        ret = channel.send(load, timeout=60)
-    print(json.dumps(ret))
+        return channel.send(load, timeout=60)
+
+
+def main():
+    with open(sys.argv[4], encoding="utf-8") as f:
+        load = json.load(f)
+    print(json.dumps(send_as(sys.argv[1], sys.argv[2], sys.argv[3], load)))
 
 
 if __name__ == "__main__":
