@@ -251,7 +251,8 @@ t.test('hostsdir: a reload owed by a saltmasq that kept the marker in the direct
 t.test('a burst of destroyed events spread over a second is one sync and one apply', async (t) => {
   // Every apply at once (no pacing): the count is the burst's folding, not RELOAD_MIN_INTERVAL_S.
   const { scheduler, ledger, api, count } = await setup(t, { RELOAD_MIN_INTERVAL_S: '0' }, 20)
-  api.mine = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`vm${i}`, [`10.0.1.${i + 1}`]]))
+  // One machine stays: with every key gone the key list would be empty, and held for a minute.
+  api.mine = { ...Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`vm${i}`, [`10.0.1.${i + 1}`]])), stays: ['10.0.2.1'] }
   await scheduler.sync()
   const applies = count('saltmasq.reload')
   const runs: Array<Promise<unknown>> = []
@@ -262,7 +263,7 @@ t.test('a burst of destroyed events spread over a second is one sync and one app
   }
   const results = await Promise.all(runs)
   await scheduler.idle()
-  t.equal(ledger.current.size, 0, 'all 50 released')
+  t.equal(ledger.current.size, 1, 'all 50 released')
   t.equal(count('saltmasq.reload') - applies, 1, 'one apply for the burst')
   t.equal(new Set(results).size, 1, 'every caller got the one sync\'s result')
 })
