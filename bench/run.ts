@@ -142,9 +142,9 @@ if (wanted.has('b5')) results.formats = await formats()
 if ((wanted.has('b5') && onlyFormats === undefined) || wanted.has('b5s')) results.saltPublishing = await saltPublishing()
 if (wanted.has('b6')) results.bus = await bus()
 if (wanted.has('b8')) {
-  say(`\nB8 a genuine destroy on the real master: key removed → reservation released (sync done), ${plan.events} machines each`)
+  say(`\nB8 a genuine destroy on the real master, the key list confirming the event: → reservation released (sync done), ${plan.events} machines each`)
   const destroy = await benchDestroy(plan.events)
-  for (const r of destroy) say(`  ${r.order.padEnd(55)} median ${String(r.medianMs).padStart(6)} ms  (min ${r.minMs}, max ${r.maxMs}; ${r.runs} runs)`)
+  for (const r of destroy) say(`  ${r.order.padEnd(70)} median ${String(r.medianMs).padStart(6)} ms  (min ${r.minMs}, max ${r.maxMs}; ${r.runs} runs)`)
   results.destroy = destroy
 }
 
