@@ -10,7 +10,6 @@ export const errors = {
   Unauthorized: createError('SALTMASQ_UNAUTHORIZED', 'missing or wrong bearer token', 401),
   EventFromMinion: createError<[string]>('SALTMASQ_EVENT_FROM_MINION', 'refused: %s', 403),
   BadSignature: createError<[string]>('SALTMASQ_BAD_SIGNATURE', 'webhook signature refused: %s', 401),
-  QueueFull: createError<[number]>('SALTMASQ_QUEUE_FULL', '%d events are already waiting for a sync; try again shortly (the periodic resync will also catch up)', 503),
   NotFound: createError<[string]>('SALTMASQ_NO_RESERVATION', "no reservation for minion '%s'", 404),
 
   SaltAuthFailed: createError<[number]>('SALTMASQ_SALT_AUTH_FAILED', 'salt-api refused the login (HTTP %d): check SALT_API_USER, SALT_API_PASSWORD, SALT_API_EAUTH and external_auth on the master', 502),

@@ -24,7 +24,7 @@ const webhook: FastifyPluginAsyncTypebox<{ intake: EventIntake, rateLimit: numbe
     config: { rateLimit: { max: rateLimit, timeWindow: 60_000 } },
     schema: {
       body: HookBody,
-      response: { 202: Accepted, 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 415: ErrorReply, 503: ErrorReply },
+      response: { 202: Accepted, 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 415: ErrorReply },
     },
   }, async (request, reply) => {
     const { tag, data } = request.body
