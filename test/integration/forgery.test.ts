@@ -3,6 +3,7 @@
 // on the master is tried, through both the reactor's webhook and salt-api's stream, and none of
 // them removes or steals a reservation (flood.test.ts: none blocks one). Genuine destroys, salt-cloud's way (the event
 // first, the key deleted after it, or after a whole batch), still release.
+import { createHash } from 'node:crypto'
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
@@ -169,4 +170,16 @@ t.test('a batch destroy whose keys go only after the last event: no reservation 
   await waitFor('the batch released', () => batch.every((id) => !ledger.has(id)), 20_000, 10)
   await app.inject({ method: 'POST', url: '/resync?wait=true', headers: lab.auth })
   t.ok(batch.every((id) => !ledger.has(id)), 'and not brought back by a sync after')
+})
+
+t.test('a hostile publish through the real master: saltmasq.publish refuses a directive before anything is written or checked', async (t) => {
+  await lab.syncModules()
+  const conf = lab.dns.reservationsConf
+  const before = await readFile(conf, 'utf8').catch(() => null)
+  const content = '# x\nconf-script=/bin/sh -c "touch /tmp/saltmasq-pwned"\n'
+  const hash = createHash('sha256').update(content).digest('hex')
+  const ret = await salt.salt(['dns-host', 'saltmasq.publish', JSON.stringify([{ role: 'reservations-conf', hash, content }]), 'apply=checked-restart']) as Record<string, { result?: boolean, comment?: string }>
+  t.match(ret['dns-host'], { result: false, comment: /refused reservations-conf: line 2 is not a reservations-conf reservation line.*nothing was written/ })
+  t.equal(await readFile(conf, 'utf8').catch(() => null), before, 'the conf-dir file is as it was')
+  t.notOk(await readFile('/tmp/saltmasq-pwned').then(() => true, () => false), 'and nothing ran')
 })
