@@ -3,6 +3,8 @@
 // (re)connect is followed by a full sync: whatever happened while the stream was down is found
 // then. The whole bus comes through (job returns included): events are filtered by tag before
 // their data is even parsed, and nothing saltmasq does not use is logged or kept.
+// Over 250 lines: connection loop, busy-bus rule and record checks; issue #20 moves the stream's
+// HTTP call into salt/ and leaves the record checks here.
 import { createParser, type ParseError } from 'eventsource-parser'
 import type { Logger } from 'pino'
 import { Type, type Static } from 'typebox'

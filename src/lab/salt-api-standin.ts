@@ -3,6 +3,8 @@
 // served two ways: on undici's MockAgent for in-process unit tests, and on a loopback port
 // (plain or TLS) for tests and benchmarks that run saltmasq as its own process. The real
 // salt-api is what the integration tests, the DHCP lab and the demo run against.
+// Over 250 lines: one protocol stand-in served two ways (MockAgent and a port) plus its event
+// stream; kept whole so both ways answer alike. Test kit, not shipped.
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'

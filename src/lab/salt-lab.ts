@@ -2,6 +2,8 @@
 // each with its own config dir under one temporary root, on loopback. The master gets the
 // project's own salt/ files (reactor map, reactor SLS, api config); only ports, paths, the URL
 // saltmasq listens on and a lab-only eauth (sharedsecret) are the lab's own.
+// Over 250 lines: config writing, daemon lifecycle, CLI wrappers and load generators of the lab
+// master; issue #20 splits them (and moves the lab kit out of src/).
 import { randomBytes } from 'node:crypto'
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'

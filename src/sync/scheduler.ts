@@ -6,6 +6,8 @@
 // only once the key list confirms the key is gone (DestroyClaims). A failed pass is retried
 // with backoff; a paced apply gets the pass it is due; a periodic reconcile catches whatever
 // every event source missed.
+// Over 250 lines: single flight, the created gate, the operator's delete batch, the mine chase
+// and backoff; DestroyClaims is already its own module, issue #20 takes out SingleFlight and MineChase.
 import type { Logger } from 'pino'
 import { backoffDelay } from '../util/backoff.js'
 import type { Clock } from '../util/clock.js'
