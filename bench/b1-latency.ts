@@ -20,7 +20,7 @@ export interface LatencyRow {
   maxMs: number
 }
 
-function row (path: string, samples: number[]): LatencyRow {
+function row(path: string, samples: number[]): LatencyRow {
   return { path, runs: samples.length, medianMs: round(median(samples)), minMs: round(Math.min(...samples)), maxMs: round(Math.max(...samples)) }
 }
 
@@ -30,13 +30,13 @@ function row (path: string, samples: number[]): LatencyRow {
  */
 const SETTLE_MS = 500
 
-async function settle (app: SaltmasqApp): Promise<void> {
+async function settle(app: SaltmasqApp): Promise<void> {
   await app.saltmasq.scheduler.idle()
   await sleep(SETTLE_MS)
 }
 
 /** A salt-api session of the bench's own (undici, no saltmasq code): its token. */
-async function bareSession ({ salt }: Lab): Promise<string> {
+async function bareSession({ salt }: Lab): Promise<string> {
   const login = await request(`${salt.apiUrl}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: salt.apiUser, password: salt.apiPassword, eauth: salt.apiEauth }) })
   await login.body.dump()
   return login.headers['x-auth-token'] as string
@@ -46,7 +46,7 @@ async function bareSession ({ salt }: Lab): Promise<string> {
  * The floor: the two salt-api calls a sync needs (one mine.get, one apply), straight from
  * undici on a live session. Returns a function timing one pair, in milliseconds.
  */
-async function saltApiFloor (lab: Lab): Promise<() => Promise<{ mine: number, apply: number }>> {
+async function saltApiFloor(lab: Lab): Promise<() => Promise<{ mine: number, apply: number }>> {
   const { salt, dns } = lab
   const sessionToken = await bareSession(lab)
   const call = async (chunk: unknown) => {
@@ -67,10 +67,10 @@ async function saltApiFloor (lab: Lab): Promise<() => Promise<{ mine: number, ap
  * /events by a bare undici reader (no saltmasq code), which then makes the same two calls.
  * Returns a function that fires one event and resolves with event fired → both calls done.
  */
-async function eventStartedFloor (lab: Lab, floorSample: () => Promise<{ mine: number, apply: number }>): Promise<{ sample: () => Promise<number>, close: () => Promise<void> }> {
+async function eventStartedFloor(lab: Lab, floorSample: () => Promise<{ mine: number, apply: number }>): Promise<{ sample: () => Promise<number>, close: () => Promise<void> }> {
   const { salt } = lab
   const token = await bareSession(lab)
-  const events = await request(`${salt.apiUrl}/events`, { headers: { 'x-auth-token': token, accept: 'text/event-stream' }, bodyTimeout: 0, headersTimeout: 10_000 })
+  const events = await request(`${salt.apiUrl}/events`, { headers: { 'x-auth-token': token, 'accept': 'text/event-stream' }, bodyTimeout: 0, headersTimeout: 10_000 })
   let waiting: { tag: string, done: (at: number) => void } | null = null
   let buffered = ''
   events.body.setEncoding('utf8')
@@ -101,7 +101,7 @@ async function eventStartedFloor (lab: Lab, floorSample: () => Promise<{ mine: n
  * its reservation (and only its) has ended, with the time from the event and that sync's result.
  * Hooks `app` once; poll-free.
  */
-function appliedOnEvent (app: SaltmasqApp, lab: Lab, what: string): () => Promise<{ fired: number, ms: number, result: SyncResult }> {
+function appliedOnEvent(app: SaltmasqApp, lab: Lab, what: string): () => Promise<{ fired: number, ms: number, result: SyncResult }> {
   let waiting: ((done: { at: number, result: SyncResult }) => void) | null = null
   app.saltmasq.scheduler.onSync((result) => {
     if (waiting !== null && result.applied && result.added.map((a) => a.minionId).join(',') === 'bench01') waiting({ at: Date.now(), result })
@@ -117,7 +117,7 @@ function appliedOnEvent (app: SaltmasqApp, lab: Lab, what: string): () => Promis
   }
 }
 
-export async function benchLatency (events: number): Promise<LatencyRow[]> {
+export async function benchLatency(events: number): Promise<LatencyRow[]> {
   const lab = await Lab.start({ minions: [{ id: 'bench01', ips: ['10.77.0.21'] }] })
   try {
     let hookAt = 0
@@ -176,7 +176,7 @@ export async function benchLatency (events: number): Promise<LatencyRow[]> {
  * hostsdir samples need a name dnsmasq has never held (a deleted name keeps resolving until the
  * next reload), so each is a new machine registered just before its event.
  */
-export async function benchStreamLatency (events: number): Promise<LatencyRow[]> {
+export async function benchStreamLatency(events: number): Promise<LatencyRow[]> {
   const lab = await Lab.start({ minions: [{ id: 'bench01', ips: ['10.77.0.21'] }], reactor: false })
   try {
     const env = (format: 'hostsfile' | 'hostsdir') => lab.saltmasqEnv(format, {

@@ -32,7 +32,7 @@ export interface BurstRow {
 const SUBNET = { MANAGED_SUBNETS: '10.78.0.0/16', RECONCILE_INTERVAL_S: '0', LOG_LEVEL: 'error' }
 
 /** Polls until `done()` or `timeoutMs`; the seconds it took from `since` (performance.now()), or null. */
-async function until (done: () => boolean, since: number, timeoutMs: number): Promise<number | null> {
+async function until(done: () => boolean, since: number, timeoutMs: number): Promise<number | null> {
   const deadline = performance.now() + timeoutMs
   while (performance.now() < deadline) {
     if (done()) return (performance.now() - since) / 1000
@@ -42,7 +42,7 @@ async function until (done: () => boolean, since: number, timeoutMs: number): Pr
 }
 
 /** The reactor's path: every event posted by runner.http.query to the webhook. */
-export async function benchBurstSaltmasq (n: number): Promise<BurstRow> {
+export async function benchBurstSaltmasq(n: number): Promise<BurstRow> {
   const lab = await Lab.start({ minions: [], proxy: true })
   try {
     await lab.salt.registerFakeMinions(n, '10.78.0')
@@ -90,7 +90,7 @@ export async function benchBurstSaltmasq (n: number): Promise<BurstRow> {
  * salt-api's event stream, no reactor: a burst of n created events, then the n machines
  * destroyed (keys deleted, as salt-cloud -d does) and a burst of n destroyed events.
  */
-export async function benchBurstStream (n: number): Promise<BurstRow[]> {
+export async function benchBurstStream(n: number): Promise<BurstRow[]> {
   const lab = await Lab.start({ minions: [], proxy: true, reactor: false })
   try {
     const proxy = lab.proxy!
@@ -139,7 +139,7 @@ export async function benchBurstStream (n: number): Promise<BurstRow[]> {
   }
 }
 
-export async function benchBurstSeed (n: number, capSeconds: number): Promise<BurstRow> {
+export async function benchBurstSeed(n: number, capSeconds: number): Promise<BurstRow> {
   // Without a cap, 200 simultaneous cmd.script jobs would each load a Caller (~100 MB): the
   // dnsmasq minion runs at most 8 jobs at once, the rest queue.
   const lab = await startSeedLab([], ['process_count_max: 8'])
@@ -178,7 +178,7 @@ export async function benchBurstSeed (n: number, capSeconds: number): Promise<Bu
   }
 }
 
-export async function benchSeedLatency (events: number): Promise<number[]> {
+export async function benchSeedLatency(events: number): Promise<number[]> {
   const lab = await startSeedLab([{ id: 'bench01', ips: ['10.77.0.21'] }])
   const { dns } = lab
   try {

@@ -36,12 +36,12 @@ export interface ScaleRow {
 interface Stages { mine: number, ledger: number, render: number, write: number, apply: number }
 
 /** A first sync's stages from /metrics: after one sync, each stage histogram's sum is that sync's. */
-function stagesFromMetrics (text: string): Stages {
+function stagesFromMetrics(text: string): Stages {
   const ms = (stage: string): number => 1000 * Number(new RegExp(`^saltmasq_sync_stage_duration_seconds_sum\\{stage="${stage}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN)
   return { mine: ms('mine'), ledger: ms('ledger'), render: ms('render'), write: ms('write'), apply: ms('apply') }
 }
 
-async function saltmasqAt (n: number, runs: number, dir: string): Promise<Omit<ScaleRow, 'dnsmasqReloadMs' | 'dnsmasqStartMs'>> {
+async function saltmasqAt(n: number, runs: number, dir: string): Promise<Omit<ScaleRow, 'dnsmasqReloadMs' | 'dnsmasqStartMs'>> {
   const mine = syntheticMine(n)
   const salt = await SaltApiStandIn.listening(mine)
   const firsts: Stages[] = []
@@ -109,7 +109,7 @@ if (mode === 'hup') process.kill(Number(pid), 'SIGHUP')
 })()
 `
 
-async function dnsmasqAt (n: number, runs: number, dir: string): Promise<{ reloadMs: number, startMs: number }> {
+async function dnsmasqAt(n: number, runs: number, dir: string): Promise<{ reloadMs: number, startMs: number }> {
   await mkdir(dir, { recursive: true })
   const net = await NetLab.create(dir)
   const dns = new DhcpDnsmasq(net.master, join(dir, 'dnsmasq'))
@@ -146,7 +146,7 @@ async function dnsmasqAt (n: number, runs: number, dir: string): Promise<{ reloa
   }
 }
 
-export async function benchScale (sizes: number[], runs: number): Promise<ScaleRow[]> {
+export async function benchScale(sizes: number[], runs: number): Promise<ScaleRow[]> {
   const dir = await mkdtemp(join(tmpdir(), 'smq-b3-'))
   const rows: ScaleRow[] = []
   try {

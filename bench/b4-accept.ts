@@ -27,18 +27,18 @@ export interface AcceptRow {
   non2xx: number
 }
 
-async function hammer (url: string, durationS: number): Promise<autocannon.Result> {
+async function hammer(url: string, durationS: number): Promise<autocannon.Result> {
   return await autocannon({
     url: `${url}/hooks/salt`,
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+    headers: { 'content-type': 'application/json', 'authorization': `Bearer ${TOKEN}` },
     body: BODY,
     connections: 50,
     duration: durationS,
   })
 }
 
-export async function benchAccept (durationS: number, runs: number): Promise<AcceptRow[]> {
+export async function benchAccept(durationS: number, runs: number): Promise<AcceptRow[]> {
   const dir = await mkdtemp(join(tmpdir(), 'smq-b4-'))
   const salt = await SaltApiStandIn.listening({ 'web01.example.com': ['10.0.0.5'] })
   const svc = await SaltmasqProcess.start({

@@ -17,12 +17,12 @@ export type FormatRow = WorkerResult
 export const B5_FORMATS: ReadonlyArray<{ format: FormatName, deltas?: boolean }> = [{ format: 'hostsdir' }, { format: 'hostsfile' }, { format: 'hostsfile', deltas: true }, { format: 'conf' }]
 
 /** A B5 row's name: the format, `+deltas` for hostsfile with delta files. */
-export function b5Name (f: { format: FormatName, deltas?: boolean }): string {
+export function b5Name(f: { format: FormatName, deltas?: boolean }): string {
   return `${f.format}${f.deltas === true ? '+deltas' : ''}`
 }
 
 /** `only`: the rows to run, by b5Name; all when absent. */
-export async function benchFormats (sizes: readonly number[], samples: number, burst: number, onRow: (row: FormatRow) => void = () => undefined, only?: ReadonlySet<string>): Promise<FormatRow[]> {
+export async function benchFormats(sizes: readonly number[], samples: number, burst: number, onRow: (row: FormatRow) => void = () => undefined, only?: ReadonlySet<string>): Promise<FormatRow[]> {
   const rows: FormatRow[] = []
   for (const n of sizes) {
     for (const { format, deltas } of B5_FORMATS.filter((f) => only === undefined || only.has(b5Name(f)))) {

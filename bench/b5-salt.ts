@@ -29,7 +29,7 @@ export interface SaltPublishRow {
   localAdditionMs: number
 }
 
-function fleet (n: number): Reservation[] {
+function fleet(n: number): Reservation[] {
   const at = '2026-11-26T00:00:00.000Z'
   return Array.from({ length: n }, (_, k) => ({
     minionId: `node${String(k).padStart(6, '0')}.rack${k % 40}.example.com`,
@@ -39,12 +39,12 @@ function fleet (n: number): Reservation[] {
   }))
 }
 
-function timed<T> (run: () => Promise<T>): Promise<[T, number]> {
+function timed<T>(run: () => Promise<T>): Promise<[T, number]> {
   const t0 = performance.now()
   return run().then((out) => [out, performance.now() - t0])
 }
 
-export async function benchSaltPublish (sizes: readonly number[], samples: number, onRow: (row: SaltPublishRow) => void = () => undefined): Promise<SaltPublishRow[]> {
+export async function benchSaltPublish(sizes: readonly number[], samples: number, onRow: (row: SaltPublishRow) => void = () => undefined): Promise<SaltPublishRow[]> {
   const lab = await Lab.start({ minions: [] })
   const logger = pino({ level: 'silent' })
   const rows: SaltPublishRow[] = []

@@ -54,13 +54,13 @@ const DNS_IP = '10.99.0.1'
 const stamp = new Date().toISOString()
 const reservation = (minionId: string, ip: string): Reservation => ({ minionId, ip, firstSeen: stamp, lastSeen: stamp })
 
-function resolver (timeoutMs: number): Resolver {
+function resolver(timeoutMs: number): Resolver {
   const r = new Resolver({ timeout: timeoutMs, tries: 1 })
   r.setServers([DNS_IP])
   return r
 }
 
-async function answers (r: Resolver, name: string): Promise<boolean> {
+async function answers(r: Resolver, name: string): Promise<boolean> {
   try {
     return (await r.resolve4(name)).length > 0
   } catch {
@@ -75,7 +75,7 @@ class StallMonitor {
   #maxGap = 0
   readonly #loop: Promise<void>
 
-  constructor (name: string) {
+  constructor(name: string) {
     // A query lost as dnsmasq restarts would hold the loop until its timeout: keep it short.
     const r = resolver(1000)
     this.#loop = (async () => {
@@ -96,7 +96,7 @@ class StallMonitor {
    * `answeredAt`: when dnsmasq was last seen answering (another resolver's success). If this
    * loop's own query was lost (a restart) it has not seen that answer: the gap runs until then.
    */
-  async stop (answeredAt: number): Promise<number> {
+  async stop(answeredAt: number): Promise<number> {
     if (answeredAt > this.#last) this.#maxGap = Math.max(this.#maxGap, answeredAt - this.#last)
     this.#running = false
     await this.#loop
@@ -105,7 +105,7 @@ class StallMonitor {
 }
 
 /** Polls `probe` until it holds; returns when it did (performance.now()). */
-async function until (what: string, probe: () => Promise<boolean>, timeoutMs = 900_000): Promise<number> {
+async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 900_000): Promise<number> {
   const deadline = performance.now() + timeoutMs
   while (!(await probe())) {
     if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`)
@@ -114,7 +114,7 @@ async function until (what: string, probe: () => Promise<boolean>, timeoutMs = 9
 }
 
 /** What service.restart does: stop, wait for the exit, start; polled tightly so the harness adds no time. */
-async function restart (pid: number, dns: DhcpDnsmasq): Promise<number> {
+async function restart(pid: number, dns: DhcpDnsmasq): Promise<number> {
   process.kill(pid, 'SIGTERM')
   while (await livePid(dns.pidFile) === pid) await new Promise((resolve) => setTimeout(resolve, 2))
   await mustRun('dnsmasq', [`--conf-file=${dns.confFile}`])
@@ -125,7 +125,7 @@ async function restart (pid: number, dns: DhcpDnsmasq): Promise<number> {
   }
 }
 
-async function main (args: WorkerArgs): Promise<WorkerResult> {
+async function main(args: WorkerArgs): Promise<WorkerResult> {
   const { format, n, dir } = args
   const dns = new DhcpDnsmasq(new Namespace(args.ns), join(dir, 'dnsmasq'))
   await dns.writeConfig({ first: '10.99.0.100', last: '10.99.0.200' }, 'lab')
@@ -171,7 +171,7 @@ async function main (args: WorkerArgs): Promise<WorkerResult> {
 
   let applies = 0
   const client = {
-    async local (): Promise<Record<string, unknown>> {
+    async local(): Promise<Record<string, unknown>> {
       applies++
       if (format === 'conf') pid = await restart(pid, dns)
       else process.kill(pid, 'SIGHUP')

@@ -41,7 +41,7 @@ const TOKEN = 'bench-webhook-token-0123456789abcdefghij'
 const BATCH = 1000
 
 /** A batch of BATCH job returns of about `bytes` each, as rest_cherrypy streams them. */
-function jobReturns (bytes: number, offset: number): string {
+function jobReturns(bytes: number, offset: number): string {
   const blob = 'x'.repeat(Math.max(0, bytes - 360))
   let out = ''
   for (let i = 0; i < BATCH; i++) {
@@ -55,7 +55,7 @@ function jobReturns (bytes: number, offset: number): string {
   return out
 }
 
-export async function benchBusStandIn (seconds: number, rate: number, bytes: number): Promise<BusRow> {
+export async function benchBusStandIn(seconds: number, rate: number, bytes: number): Promise<BusRow> {
   const dir = await mkdtemp(join(tmpdir(), 'smq-b6-'))
   const forget = removeOnExit(dir)
   const cloud: string[] = []
@@ -120,7 +120,7 @@ export async function benchBusStandIn (seconds: number, rate: number, bytes: num
   }
 }
 
-export async function benchBusRealMaster (seconds: number, bytes: number, masterConfig: string[] = []): Promise<BusRow> {
+export async function benchBusRealMaster(seconds: number, bytes: number, masterConfig: string[] = []): Promise<BusRow> {
   const lab = await Lab.start({ minions: [], reactor: false, masterConfig })
   try {
     const cloudCount = 40

@@ -10,7 +10,7 @@ import { median, round } from './stats.js'
 
 export interface DestroyRow { order: string, runs: number, medianMs: number, minMs: number, maxMs: number }
 
-export async function benchDestroy (samples: number): Promise<DestroyRow[]> {
+export async function benchDestroy(samples: number): Promise<DestroyRow[]> {
   const lab = await Lab.start({ minions: [], reactor: false })
   try {
     const app = await lab.startSaltmasq(lab.saltmasqEnv('hostsfile', { DNS_DOMAIN: 'lab', RECONCILE_INTERVAL_S: '0', LOG_LEVEL: 'silent' }), pino({ level: 'silent' }))

@@ -43,7 +43,7 @@ const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math
 const started = new Date()
 say(`saltmasq benchmarks${quick ? ' (quick)' : ''}${only === undefined ? '' : ` (${only} only)`} — ${started.toISOString()} — ${machine}`)
 
-async function formats (): Promise<FormatRow[]> {
+async function formats(): Promise<FormatRow[]> {
   say(`\nB5 formats: real dnsmasq (DHCP + DNS) holding N reservations; ${plan.formatSamples} single additions, a burst of 200 additions, a batch of 200 deletions`)
   say('  minions  format            write  live after write (max) | longest stall: additions  deletions | applies in burst | dnsmasq start')
   return await benchFormats(plan.sizes, plan.formatSamples, 200, (r) => {
@@ -51,7 +51,7 @@ async function formats (): Promise<FormatRow[]> {
   }, onlyFormats)
 }
 
-async function bus (): Promise<BusRow[]> {
+async function bus(): Promise<BusRow[]> {
   say(`\nB6 the whole bus on the event stream: ~2 KB job returns with cloud events mixed in, ${plan.busSeconds} s`)
   const rows = [await benchBusStandIn(plan.busSeconds, 20_000, 2048), await benchBusRealMaster(plan.busSeconds, 2048), await benchBusRealMaster(plan.busSeconds, 2048, ['pub_server_write_queue_size: 100000'])]
   for (const r of rows) {
@@ -65,70 +65,70 @@ const wanted = new Set(only?.split(',') ?? ['b1', 'b2', 'b3', 'b4', 'b5', 'b6', 
 const results: Record<string, unknown> = { date: started.toISOString(), machine, quick }
 
 if (wanted.has('b1')) {
-say('\nB1 event → applied latency (real master, salt-api, minions, dnsmasq)')
-const latency: LatencyRow[] = await benchLatency(plan.events)
-latency.push(...await benchStreamLatency(plan.events))
-const seedSamples = await benchSeedLatency(plan.seedEvents)
-latency.push({ path: 'seed: event on the master bus → dnsmasq restarted', runs: seedSamples.length, medianMs: round(median(seedSamples)), minMs: round(Math.min(...seedSamples)), maxMs: round(Math.max(...seedSamples)) })
-// The one row counted in bytes, not milliseconds.
-const unit = (r: LatencyRow): string => r.path.trimStart().startsWith('bytes') ? 'bytes' : 'ms'
-for (const r of latency) say(`  ${r.path.padEnd(70)} median ${String(r.medianMs).padStart(7)} ${unit(r)}  (min ${r.minMs}, max ${r.maxMs}; ${r.runs} runs)`)
-const medianOf = (prefix: string): number => latency.find((r) => r.path.startsWith(prefix))!.medianMs
-const floor = medianOf('floor: bare')
-const streamFloor = medianOf('floor, same lab, between')
-const eventFloor = medianOf('floor, same lab, started by an event')
-const fromHook = medianOf('saltmasq: webhook received')
-const fromEvent = medianOf('saltmasq: event on the master bus')
-const streamReloaded = medianOf('saltmasq: event on the bus → dnsmasq reloaded (stream')
-const streamLive = medianOf('saltmasq: event on the bus → answering')
-const viaSalt = medianOf('saltmasq: event on the bus → dnsmasq reloaded (stream, hostsfile, DNSMASQ_PUBLISH=salt)')
-const seed = medianOf('seed')
-const ratios = {
-  webhookToFloor: round(fromHook / floor, 2),
-  reactorEventToSeed: round(fromEvent / seed, 2),
-  streamEventToFloor: round(streamReloaded / streamFloor, 2),
-  streamEventToEventFloor: round(streamReloaded / eventFloor, 2),
-  streamLiveToSeed: round(streamLive / seed, 2),
-  saltPublishToLocal: round(viaSalt / streamReloaded, 2),
-}
-say(`  webhook → reloaded / floor: ${ratios.webhookToFloor}×;  event → reloaded, reactor / seed: ${ratios.reactorEventToSeed}×`)
-say(`  event → reloaded, stream / floor in the same lab: ${ratios.streamEventToFloor}× (goal ≤ 1.1×), / the same floor started by an event on the stream: ${ratios.streamEventToEventFloor}×;  event → answering, stream + hostsdir / seed: ${ratios.streamLiveToSeed}× (goal ≤ 0.15×)`)
-say(`  event → reloaded, DNSMASQ_PUBLISH=salt / local (stream, hostsfile): ${ratios.saltPublishToLocal}× (goal ≤ 1.2×)`)
-Object.assign(results, { latency, latencyRatios: ratios })
+  say('\nB1 event → applied latency (real master, salt-api, minions, dnsmasq)')
+  const latency: LatencyRow[] = await benchLatency(plan.events)
+  latency.push(...await benchStreamLatency(plan.events))
+  const seedSamples = await benchSeedLatency(plan.seedEvents)
+  latency.push({ path: 'seed: event on the master bus → dnsmasq restarted', runs: seedSamples.length, medianMs: round(median(seedSamples)), minMs: round(Math.min(...seedSamples)), maxMs: round(Math.max(...seedSamples)) })
+  // The one row counted in bytes, not milliseconds.
+  const unit = (r: LatencyRow): string => r.path.trimStart().startsWith('bytes') ? 'bytes' : 'ms'
+  for (const r of latency) say(`  ${r.path.padEnd(70)} median ${String(r.medianMs).padStart(7)} ${unit(r)}  (min ${r.minMs}, max ${r.maxMs}; ${r.runs} runs)`)
+  const medianOf = (prefix: string): number => latency.find((r) => r.path.startsWith(prefix))!.medianMs
+  const floor = medianOf('floor: bare')
+  const streamFloor = medianOf('floor, same lab, between')
+  const eventFloor = medianOf('floor, same lab, started by an event')
+  const fromHook = medianOf('saltmasq: webhook received')
+  const fromEvent = medianOf('saltmasq: event on the master bus')
+  const streamReloaded = medianOf('saltmasq: event on the bus → dnsmasq reloaded (stream')
+  const streamLive = medianOf('saltmasq: event on the bus → answering')
+  const viaSalt = medianOf('saltmasq: event on the bus → dnsmasq reloaded (stream, hostsfile, DNSMASQ_PUBLISH=salt)')
+  const seed = medianOf('seed')
+  const ratios = {
+    webhookToFloor: round(fromHook / floor, 2),
+    reactorEventToSeed: round(fromEvent / seed, 2),
+    streamEventToFloor: round(streamReloaded / streamFloor, 2),
+    streamEventToEventFloor: round(streamReloaded / eventFloor, 2),
+    streamLiveToSeed: round(streamLive / seed, 2),
+    saltPublishToLocal: round(viaSalt / streamReloaded, 2),
+  }
+  say(`  webhook → reloaded / floor: ${ratios.webhookToFloor}×;  event → reloaded, reactor / seed: ${ratios.reactorEventToSeed}×`)
+  say(`  event → reloaded, stream / floor in the same lab: ${ratios.streamEventToFloor}× (goal ≤ 1.1×), / the same floor started by an event on the stream: ${ratios.streamEventToEventFloor}×;  event → answering, stream + hostsdir / seed: ${ratios.streamLiveToSeed}× (goal ≤ 0.15×)`)
+  say(`  event → reloaded, DNSMASQ_PUBLISH=salt / local (stream, hostsfile): ${ratios.saltPublishToLocal}× (goal ≤ 1.2×)`)
+  Object.assign(results, { latency, latencyRatios: ratios })
 }
 
 if (wanted.has('b2')) {
-say(`\nB2 burst of created events fired within a second on the real master bus`)
-// --quick leaves out the seed's burst: a lab of its own and seconds per restart.
-const burst = [await benchBurstSaltmasq(plan.burst), ...await benchBurstStream(plan.burst), ...(plan.seedBurst > 0 ? [await benchBurstSeed(plan.seedBurst, plan.seedCapS)] : [])]
-for (const b of burst) {
-  const received = b.eventsReceived === null ? '' : `received ${b.eventsReceived} (the last after ${b.receivedWithinS} s); `
-  say(`  ${b.path.padEnd(27)} ${b.events} ${b.kind.padEnd(9)} fired in ${b.fireSeconds} s; ${received}mine reads ${b.mineReads}; applies ${b.applies}; ${b.kind === 'created' ? 'reserved' : 'released'} ${b.done}; wall ${b.wallSeconds ?? '>cap'} s, ${b.afterLastEventS ?? '–'} s after the last event (${b.note})`)
-}
-results.burst = burst
+  say(`\nB2 burst of created events fired within a second on the real master bus`)
+  // --quick leaves out the seed's burst: a lab of its own and seconds per restart.
+  const burst = [await benchBurstSaltmasq(plan.burst), ...await benchBurstStream(plan.burst), ...(plan.seedBurst > 0 ? [await benchBurstSeed(plan.seedBurst, plan.seedCapS)] : [])]
+  for (const b of burst) {
+    const received = b.eventsReceived === null ? '' : `received ${b.eventsReceived} (the last after ${b.receivedWithinS} s); `
+    say(`  ${b.path.padEnd(27)} ${b.events} ${b.kind.padEnd(9)} fired in ${b.fireSeconds} s; ${received}mine reads ${b.mineReads}; applies ${b.applies}; ${b.kind === 'created' ? 'reserved' : 'released'} ${b.done}; wall ${b.wallSeconds ?? '>cap'} s, ${b.afterLastEventS ?? '–'} s after the last event (${b.note})`)
+  }
+  results.burst = burst
 }
 
 if (wanted.has('b3')) {
-say('\nB3 scale (loopback salt-api with a synthetic mine; saltmasq as its own process)')
-const scale = await benchScale(plan.sizes, plan.scaleRuns)
-say('  minions   first sync: mine  ledger  render  write   total | steady: mine  compute  write | peak RSS: syncs  listing | dnsmasq SIGHUP re-read  start')
-for (const r of scale) {
-  say(`  ${String(r.minions).padStart(7)}   ${[r.firstSyncMs.mine, r.firstSyncMs.ledger, r.firstSyncMs.render, r.firstSyncMs.write, r.firstSyncMs.total].map((v) => String(v).padStart(7)).join('')} | ${[r.steadySyncMs.mine, r.steadySyncMs.compute, r.steadySyncMs.write].map((v) => String(v).padStart(7)).join('')} | ${String(r.peakRssMb).padStart(12)} MB ${String(r.listingPeakRssMb).padStart(5)} MB | ${String(r.dnsmasqReloadMs).padStart(9)} ms ${String(r.dnsmasqStartMs).padStart(8)} ms`)
-}
-say(`  (ms, medians of ${plan.scaleRuns} run(s); steady = a sync with nothing new, median of ${plan.scaleRuns * 3})`)
-results.scale = scale
+  say('\nB3 scale (loopback salt-api with a synthetic mine; saltmasq as its own process)')
+  const scale = await benchScale(plan.sizes, plan.scaleRuns)
+  say('  minions   first sync: mine  ledger  render  write   total | steady: mine  compute  write | peak RSS: syncs  listing | dnsmasq SIGHUP re-read  start')
+  for (const r of scale) {
+    say(`  ${String(r.minions).padStart(7)}   ${[r.firstSyncMs.mine, r.firstSyncMs.ledger, r.firstSyncMs.render, r.firstSyncMs.write, r.firstSyncMs.total].map((v) => String(v).padStart(7)).join('')} | ${[r.steadySyncMs.mine, r.steadySyncMs.compute, r.steadySyncMs.write].map((v) => String(v).padStart(7)).join('')} | ${String(r.peakRssMb).padStart(12)} MB ${String(r.listingPeakRssMb).padStart(5)} MB | ${String(r.dnsmasqReloadMs).padStart(9)} ms ${String(r.dnsmasqStartMs).padStart(8)} ms`)
+  }
+  say(`  (ms, medians of ${plan.scaleRuns} run(s); steady = a sync with nothing new, median of ${plan.scaleRuns * 3})`)
+  results.scale = scale
 }
 
 if (wanted.has('b4')) {
-say('\nB4 webhook accept throughput (autocannon, 50 connections)')
-const accept = await benchAccept(plan.acceptSeconds, plan.acceptRuns)
-for (const r of accept) say(`  ${r.target.padEnd(30)} ${String(r.requestsPerSec).padStart(7)} req/s  p50 ${r.latencyP50Ms} ms  p99 ${r.latencyP99Ms} ms  non-2xx ${r.non2xx}  (median of ${r.runs} × ${r.durationS} s)`)
-const ratio = round(accept[0]!.requestsPerSec / accept[1]!.requestsPerSec, 2)
-say(`  saltmasq / bare Fastify: ${ratio}×`)
-Object.assign(results, { accept, acceptRatio: ratio })
+  say('\nB4 webhook accept throughput (autocannon, 50 connections)')
+  const accept = await benchAccept(plan.acceptSeconds, plan.acceptRuns)
+  for (const r of accept) say(`  ${r.target.padEnd(30)} ${String(r.requestsPerSec).padStart(7)} req/s  p50 ${r.latencyP50Ms} ms  p99 ${r.latencyP99Ms} ms  non-2xx ${r.non2xx}  (median of ${r.runs} × ${r.durationS} s)`)
+  const ratio = round(accept[0]!.requestsPerSec / accept[1]!.requestsPerSec, 2)
+  say(`  saltmasq / bare Fastify: ${ratio}×`)
+  Object.assign(results, { accept, acceptRatio: ratio })
 }
 
-async function saltPublishing (): Promise<SaltPublishRow[]> {
+async function saltPublishing(): Promise<SaltPublishRow[]> {
   const sizes = plan.sizes.filter((n) => n <= 50_000)
   say(`\nB5 DNSMASQ_PUBLISH=salt (hostsfile) against the real master, salt-api and dns-host: the full catch-up of a minion holding nothing, then ${plan.formatSamples} single additions and one deletion as deltas; the local publisher's addition in the same lab`)
   say('  minions | catch-up: bytes      ms | addition: bytes   ms | deletion: bytes   ms | local addition ms | salt / local')

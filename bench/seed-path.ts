@@ -10,7 +10,7 @@ import { removeOnExit } from '../src/lab/processes.js'
 import type { LabMinion } from '../src/lab/salt-lab.js'
 
 /** A lab whose reactor is the seed's, not saltmasq's; its files go when the lab stops. */
-export async function startSeedLab (minions: LabMinion[], dnsMinionConfig: string[] = []): Promise<Lab> {
+export async function startSeedLab(minions: LabMinion[], dnsMinionConfig: string[] = []): Promise<Lab> {
   const seed = await mkdtemp(join(tmpdir(), 'smq-seed-'))
   const forget = removeOnExit(seed)
   const roots = join(seed, 'roots')
@@ -21,7 +21,7 @@ export async function startSeedLab (minions: LabMinion[], dnsMinionConfig: strin
   const lab = await Lab.start({
     minions,
     dnsMinionConfig,
-    reactorMap: ['reactor:', "  - 'salt/cloud/*/created':", `    - ${reactorSls}`, ''].join('\n'),
+    reactorMap: ['reactor:', '  - \'salt/cloud/*/created\':', `    - ${reactorSls}`, ''].join('\n'),
     fileRoots: [roots],
     onStop: async () => {
       await rm(seed, { recursive: true, force: true })

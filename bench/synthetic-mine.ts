@@ -1,6 +1,6 @@
 // A synthetic fleet for the scale benchmark: realistic FQDN minion ids, addresses in a /14,
 // about 1% conflicting (an address another minion already has) and 0.5% invalid ids.
-export function syntheticMine (n: number): Record<string, string[]> {
+export function syntheticMine(n: number): Record<string, string[]> {
   const mine: Record<string, string[]> = {}
   const ipOf = (k: number) => `10.${k >> 16}.${(k >> 8) & 255}.${k & 255}`
   for (let k = 0; k < n; k++) {

@@ -49,7 +49,7 @@ declare module 'fastify' {
 
 const BODY_LIMIT = 64 * 1024
 
-async function readCa (path: string): Promise<string> {
+async function readCa(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8')
   } catch (err) {
@@ -57,7 +57,7 @@ async function readCa (path: string): Promise<string> {
   }
 }
 
-export async function buildApp (opts: BuildOptions) {
+export async function buildApp(opts: BuildOptions) {
   const app = Fastify({
     loggerInstance: opts.logger ?? pino(loggerOptions(opts.env.LOG_LEVEL)),
     bodyLimit: BODY_LIMIT,

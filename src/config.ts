@@ -178,13 +178,13 @@ export interface Config {
   }
 }
 
-function optionalFunction (fun: string, argsName: string, argsText: string): SaltFunction | null {
+function optionalFunction(fun: string, argsName: string, argsText: string): SaltFunction | null {
   const args = jsonStringArray(argsName, argsText)
   return fun === '' ? null : { fun, args }
 }
 
 /** Standard Webhooks secrets are `whsec_` + base64; anything else is used as raw bytes. */
-function hmacKey (secret: string): Buffer {
+function hmacKey(secret: string): Buffer {
   if (secret.startsWith('whsec_')) {
     const key = Buffer.from(secret.slice('whsec_'.length), 'base64')
     if (key.length < 16) throw new errors.BadConfig('WEBHOOK_HMAC_SECRET', 'a whsec_ secret must hold at least 16 bytes of base64')
@@ -193,7 +193,7 @@ function hmacKey (secret: string): Buffer {
   return Buffer.from(secret, 'utf8')
 }
 
-function jsonStringArray (name: string, text: string): string[] {
+function jsonStringArray(name: string, text: string): string[] {
   let value: unknown
   try {
     value = JSON.parse(text)
@@ -206,11 +206,11 @@ function jsonStringArray (name: string, text: string): string[] {
   return value
 }
 
-function commaList (text: string): string[] {
+function commaList(text: string): string[] {
   return text.split(',').map((s) => s.trim()).filter((s) => s !== '')
 }
 
-export function toConfig (env: Env): Config {
+export function toConfig(env: Env): Config {
   let subnets: Subnets
   try {
     subnets = new Subnets(commaList(env.MANAGED_SUBNETS))
@@ -310,7 +310,7 @@ export function toConfig (env: Env): Config {
   return config
 }
 
-function applyFunction (format: FormatName, fun: string | undefined, args: string | undefined): { fun: string, args: string[] } {
+function applyFunction(format: FormatName, fun: string | undefined, args: string | undefined): { fun: string, args: string[] } {
   const chosen = fun ?? (format === 'conf' ? 'service.restart' : 'saltmasq.reload')
   return { fun: chosen, args: args === undefined ? (chosen.startsWith('service.') ? ['dnsmasq'] : []) : jsonStringArray('DNSMASQ_APPLY_ARGS', args) }
 }
@@ -319,6 +319,6 @@ function applyFunction (format: FormatName, fun: string | undefined, args: strin
  * The typed config from raw environment variables: defaults filled in, every value checked.
  * Throws an error naming the variable on the first bad one.
  */
-export function loadConfig (env: Record<string, string | undefined>): Config {
+export function loadConfig(env: Record<string, string | undefined>): Config {
   return toConfig(envSchemaValidator<Env>({ schema: envSchema, data: env, env: false, dotenv: false }))
 }

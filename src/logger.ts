@@ -16,7 +16,7 @@ export const REDACTED_PATHS = [
   '*.METRICS_TOKEN',
 ]
 
-export function loggerOptions (level = 'info'): LoggerOptions {
+export function loggerOptions(level = 'info'): LoggerOptions {
   return {
     level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },

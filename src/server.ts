@@ -21,7 +21,7 @@ if (process.argv.includes('--help') || process.argv.includes('-h')) {
 // The level is only known once the configuration is: errors before that are logged at info.
 const logger = pino(loggerOptions('info'))
 
-function cannotStart (lines: string[], detail: Record<string, unknown> = {}): never {
+function cannotStart(lines: string[], detail: Record<string, unknown> = {}): never {
   for (const line of lines) process.stderr.write(`saltmasq cannot start: ${line}\n`)
   logger.fatal({ problems: lines, ...detail }, 'saltmasq cannot start')
   process.exit(1)

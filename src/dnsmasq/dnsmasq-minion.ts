@@ -10,12 +10,12 @@ export class DnsmasqMinion {
   readonly #client: LocalClient
   readonly #settings: Config['dnsmasq']
 
-  constructor (client: LocalClient, settings: Config['dnsmasq']) {
+  constructor(client: LocalClient, settings: Config['dnsmasq']) {
     this.#client = client
     this.#settings = settings
   }
 
-  get target (): string {
+  get target(): string {
     return this.#settings.minion
   }
 
@@ -23,28 +23,28 @@ export class DnsmasqMinion {
    * How calls reach the dnsmasq minions. Publishing through Salt may target several, one of
    * which may be down: Salt then waits DNSMASQ_PUBLISH_WAIT_S for it, not its own 5 + 10 s.
    */
-  get #callOptions (): { tgtType: string, waitS?: number } {
+  get #callOptions(): { tgtType: string, waitS?: number } {
     return this.#settings.publish === 'salt' ? { tgtType: this.#settings.targetType, waitS: this.#settings.publishWaitS } : { tgtType: this.#settings.targetType }
   }
 
-  async apply (): Promise<void> {
+  async apply(): Promise<void> {
     await callOnMinions(this.#client, this.#settings.minion, this.#settings.apply, [], this.#callOptions)
   }
 
   /** The configured check, if any; throws SALTMASQ_APPLY_FAILED when dnsmasq rejects the files. */
-  async check (): Promise<void> {
+  async check(): Promise<void> {
     if (this.#settings.check !== null) await callOnMinions(this.#client, this.#settings.minion, this.#settings.check, [], this.#callOptions)
   }
 
-  get checks (): string | null {
+  get checks(): string | null {
     return this.#settings.check?.fun ?? null
   }
 
-  get releasesLeases (): boolean {
+  get releasesLeases(): boolean {
     return this.#settings.release !== null
   }
 
-  async releaseLease (ip: string): Promise<void> {
+  async releaseLease(ip: string): Promise<void> {
     if (this.#settings.release !== null) await callOnMinions(this.#client, this.#settings.minion, this.#settings.release, [ip], this.#callOptions)
   }
 }
@@ -53,7 +53,7 @@ export class DnsmasqMinion {
  * Frees the leases of destroyed machines on every dnsmasq minion, so their IP and name are free
  * at once. The reservation is already gone; a failure here is reported, never fatal.
  */
-export async function releaseLeases (minion: DnsmasqMinion, removed: readonly HostEntry[], log: Logger): Promise<{ released: string[], releaseFailures: Array<{ minionId: string, ip: string, reason: string }> }> {
+export async function releaseLeases(minion: DnsmasqMinion, removed: readonly HostEntry[], log: Logger): Promise<{ released: string[], releaseFailures: Array<{ minionId: string, ip: string, reason: string }> }> {
   const out = { released: [] as string[], releaseFailures: [] as Array<{ minionId: string, ip: string, reason: string }> }
   if (!minion.releasesLeases) return out
   for (const r of removed) {

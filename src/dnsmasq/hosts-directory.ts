@@ -34,7 +34,7 @@ export interface DirChange {
   blocked: string[]
 }
 
-async function eachLimited<T> (items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
+async function eachLimited<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
   let next = 0
   const worker = async (): Promise<void> => {
     while (next < items.length) await work(items[next++]!)
@@ -47,7 +47,7 @@ export class HostsDirectory {
   readonly #owned = new Map<string, string>()
   readonly #unowned = new Set<string>()
 
-  private constructor (path: string) {
+  private constructor(path: string) {
     this.path = path
   }
 
@@ -55,7 +55,7 @@ export class HostsDirectory {
    * Reads what is in the directory now (creating it if missing). Temporaries left by a crash are
    * removed; a file without the saltmasq header is someone else's.
    */
-  static async open (path: string): Promise<HostsDirectory> {
+  static async open(path: string): Promise<HostsDirectory> {
     const dir = new HostsDirectory(path)
     await ensureDirectory(path)
     const entries = await listDirectory(path)
@@ -76,17 +76,17 @@ export class HostsDirectory {
   }
 
   /** Files in the directory that saltmasq did not write, sorted. */
-  get unowned (): string[] {
+  get unowned(): string[] {
     return [...this.#unowned].sort()
   }
 
   /** The content of every file saltmasq owns, by name. */
-  get owned (): ReadonlyMap<string, string> {
+  get owned(): ReadonlyMap<string, string> {
     return this.#owned
   }
 
   /** What making the owned files exactly `wanted` takes; nothing is touched. */
-  plan (wanted: ReadonlyMap<string, string>): DirPlan {
+  plan(wanted: ReadonlyMap<string, string>): DirPlan {
     const plan: DirPlan = { writes: [], created: [], replaced: new Map(), gone: [], blocked: [] }
     for (const [name, content] of wanted) {
       if (this.#unowned.has(name)) {
@@ -104,7 +104,7 @@ export class HostsDirectory {
   }
 
   /** A plan's changes, line by line, per file (files saltmasq would not write left out). */
-  planLines ({ writes, gone }: DirPlan): FileLines[] {
+  planLines({ writes, gone }: DirPlan): FileLines[] {
     return [
       ...writes.map(([name, content]) => ({ path: join(this.path, name), ...lineChanges(this.#owned.get(name) ?? null, content) })),
       ...gone.map((name) => ({ path: join(this.path, name), ...lineChanges(this.#owned.get(name) ?? null, null) })),
@@ -112,7 +112,7 @@ export class HostsDirectory {
   }
 
   /** Carries out a plan made by `plan`: writes new and changed files, removes the rest. */
-  async write ({ writes, created, replaced, gone, blocked }: DirPlan): Promise<DirChange> {
+  async write({ writes, created, replaced, gone, blocked }: DirPlan): Promise<DirChange> {
     const change: DirChange = { created, replaced, removed: new Map(), blocked }
     if (writes.length === 0 && gone.length === 0) return change
 

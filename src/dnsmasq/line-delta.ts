@@ -8,12 +8,12 @@ import { diffArrays } from 'diff'
 /** `[start, delete, insert]`: replace `delete` lines at `start` (in the base's lines) with `insert`. */
 export type Hunk = [number, number, string[]]
 
-export function sha256 (content: string): string {
+export function sha256(content: string): string {
   return createHash('sha256').update(content, 'utf8').digest('hex')
 }
 
 /** A file's lines, as the module splits them: every line ends in a newline. */
-export function splitLines (content: string): string[] {
+export function splitLines(content: string): string[] {
   if (content === '') return []
   return (content.endsWith('\n') ? content.slice(0, -1) : content).split('\n')
 }
@@ -23,7 +23,7 @@ export function splitLines (content: string): string[] {
  * than `maxEdits` changed lines or `timeoutMs` to work out (the whole file is then the
  * smaller, or the quicker, thing to send).
  */
-export function lineDelta (base: readonly string[], next: readonly string[], maxEdits: number, timeoutMs = 250): Hunk[] | null {
+export function lineDelta(base: readonly string[], next: readonly string[], maxEdits: number, timeoutMs = 250): Hunk[] | null {
   // What both share at the start and the end is left out first: most syncs change a few lines.
   let head = 0
   while (head < base.length && head < next.length && base[head] === next[head]) head++
@@ -62,7 +62,7 @@ export function lineDelta (base: readonly string[], next: readonly string[], max
 }
 
 /** What the module does with the hunks: kept here so the tests hold both sides to one meaning. */
-export function applyHunks (base: readonly string[], hunks: readonly Hunk[]): string[] {
+export function applyHunks(base: readonly string[], hunks: readonly Hunk[]): string[] {
   const lines = [...base]
   for (const [start, remove, insert] of [...hunks].reverse()) lines.splice(start, remove, ...insert)
   return lines

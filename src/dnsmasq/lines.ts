@@ -14,7 +14,7 @@ export interface RenderOptions {
 /** First line of every file saltmasq writes; in a hosts directory it marks the files saltmasq owns. */
 export const HEADER = '# Managed by saltmasq. Any change made here will be overwritten.\n'
 
-function checked (r: HostEntry): HostEntry {
+function checked(r: HostEntry): HostEntry {
   const nameProblem = hostNameProblem(r.minionId)
   if (nameProblem !== null) throw new errors.RenderRefused(`host name '${r.minionId}': ${nameProblem}`)
   if (canonicalIp(r.ip) !== r.ip) throw new errors.RenderRefused(`address '${r.ip}' of ${r.minionId}`)
@@ -23,22 +23,22 @@ function checked (r: HostEntry): HostEntry {
 }
 
 /** The part after `dhcp-host=`: `[mac,]ip,name` (IPv6 in brackets), as dnsmasq reads it. */
-function dhcpHostFields (r: HostEntry): string {
+function dhcpHostFields(r: HostEntry): string {
   const ip = ipFamily(r.ip) === 'ipv6' ? `[${r.ip}]` : r.ip
   return r.mac === undefined ? `${r.minionId},${ip}` : `${r.mac},${ip},${r.minionId}`
 }
 
-function hostsLine (r: HostEntry, domain: string | undefined): string {
+function hostsLine(r: HostEntry, domain: string | undefined): string {
   const names = [r.minionId]
   if (domain !== undefined && !r.minionId.includes('.')) names.push(`${r.minionId}.${domain}`)
   return `${r.ip} ${names.join(' ')}`
 }
 
-function lines (body: string[]): string {
+function lines(body: string[]): string {
   return body.length === 0 ? HEADER : `${HEADER}${body.join('\n')}\n`
 }
 
-function checkedDomain (options: RenderOptions): string | undefined {
+function checkedDomain(options: RenderOptions): string | undefined {
   if (options.domain !== undefined) {
     const problem = hostNameProblem(options.domain)
     if (problem !== null) throw new errors.RenderRefused(`domain '${options.domain}': ${problem}`)
@@ -47,7 +47,7 @@ function checkedDomain (options: RenderOptions): string | undefined {
 }
 
 /** In minion-id order: the ledger hands them over sorted, so this is one pass and no copy. */
-export function inOrder<T extends HostEntry> (reservations: readonly T[]): readonly T[] {
+export function inOrder<T extends HostEntry>(reservations: readonly T[]): readonly T[] {
   if (reservations.every((r, i) => i === 0 || reservations[i - 1]!.minionId < r.minionId)) return reservations
   return [...reservations].sort((a, b) => byMinionId(a.minionId, b.minionId))
 }
@@ -61,11 +61,11 @@ export class LineRenderer {
   readonly #domain: string | undefined
   readonly #memo = new WeakMap<HostEntry, { dhcp: string, hosts: string }>()
 
-  constructor (options: RenderOptions = {}) {
+  constructor(options: RenderOptions = {}) {
     this.#domain = checkedDomain(options)
   }
 
-  #of (r: HostEntry): { dhcp: string, hosts: string } {
+  #of(r: HostEntry): { dhcp: string, hosts: string } {
     let rendered = this.#memo.get(r)
     if (rendered === undefined) {
       checked(r)
@@ -76,34 +76,34 @@ export class LineRenderer {
   }
 
   /** The part after `dhcp-host=` (a dhcp-hostsfile line). */
-  dhcpLine (r: HostEntry): string {
+  dhcpLine(r: HostEntry): string {
     return this.#of(r).dhcp
   }
 
   /** An addn-hosts line: `ip name [name.domain]`. */
-  hostsLine (r: HostEntry): string {
+  hostsLine(r: HostEntry): string {
     return this.#of(r).hosts
   }
 
   /** A dhcp-hostsfile (`[mac,]ip,name` per reservation) and an addn-hosts file (`ip name [name.domain]`). */
-  hostsFiles (reservations: readonly HostEntry[]): { dhcpHosts: string, addnHosts: string } {
+  hostsFiles(reservations: readonly HostEntry[]): { dhcpHosts: string, addnHosts: string } {
     const sorted = inOrder(reservations)
     return { dhcpHosts: lines(sorted.map((r) => this.#of(r).dhcp)), addnHosts: lines(sorted.map((r) => this.#of(r).hosts)) }
   }
 
   /** A conf-dir file of `dhcp-host=` lines (read by dnsmasq only at start). */
-  confFile (reservations: readonly HostEntry[]): string {
+  confFile(reservations: readonly HostEntry[]): string {
     return lines(inOrder(reservations).map((r) => `dhcp-host=${this.#of(r).dhcp}`))
   }
 }
 
 /** A dhcp-hostsfile and an addn-hosts file, rendered afresh. */
-export function renderHostsFiles (reservations: readonly HostEntry[], options: RenderOptions = {}): { dhcpHosts: string, addnHosts: string } {
+export function renderHostsFiles(reservations: readonly HostEntry[], options: RenderOptions = {}): { dhcpHosts: string, addnHosts: string } {
   return new LineRenderer(options).hostsFiles(reservations)
 }
 
 /** A conf-dir file of `dhcp-host=` lines, rendered afresh. */
-export function renderConfFile (reservations: readonly HostEntry[]): string {
+export function renderConfFile(reservations: readonly HostEntry[]): string {
   return new LineRenderer().confFile(reservations)
 }
 
@@ -118,7 +118,7 @@ export interface RenderedEntries {
  * start with '.' or end with '~' (and '#...#'), which is where atomic writes keep their
  * temporaries; a valid minion id can be none of those, and this refuses one that would be.
  */
-export function renderEntries (reservations: readonly HostEntry[], options: RenderOptions = {}): RenderedEntries {
+export function renderEntries(reservations: readonly HostEntry[], options: RenderOptions = {}): RenderedEntries {
   const domain = checkedDomain(options)
   const out: RenderedEntries = { dhcpHosts: new Map(), dnsHosts: new Map() }
   for (const r of reservations) {
@@ -137,7 +137,7 @@ const SAFE_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/
  * state file can be rebuilt from what dnsmasq is serving. Lines it cannot read are returned
  * apart, never guessed at.
  */
-export function parseDhcpHosts (text: string): { entries: HostEntry[], unreadable: string[] } {
+export function parseDhcpHosts(text: string): { entries: HostEntry[], unreadable: string[] } {
   const entries: HostEntry[] = []
   const unreadable: string[] = []
   for (const raw of text.split('\n')) {
@@ -160,12 +160,12 @@ export function parseDhcpHosts (text: string): { entries: HostEntry[], unreadabl
 }
 
 /** The lines of a file saltmasq wrote, comments left out. */
-export function bodyLines (text: string | null): string[] {
+export function bodyLines(text: string | null): string[] {
   return (text ?? '').split('\n').filter((l) => l !== '' && !l.startsWith('#'))
 }
 
 /** The lines `after` has and `before` lacks, and the other way round; comments left out. */
-export function lineChanges (before: string | null, after: string | null): { added: string[], removed: string[] } {
+export function lineChanges(before: string | null, after: string | null): { added: string[], removed: string[] } {
   const [old, now] = [bodyLines(before), bodyLines(after)]
   const oldSet = new Set(old)
   const nowSet = new Set(now)

@@ -24,7 +24,7 @@ export class LocalPublisher implements Publisher {
   readonly #minIntervalMs: number
   #lastApplyAt = -Infinity
 
-  private constructor (format: Format, minion: DnsmasqMinion, owed: OwedApply, opts: PublisherOptions) {
+  private constructor(format: Format, minion: DnsmasqMinion, owed: OwedApply, opts: PublisherOptions) {
     this.#format = format
     this.#minion = minion
     this.#owed = owed
@@ -33,7 +33,7 @@ export class LocalPublisher implements Publisher {
     this.#minIntervalMs = opts.config.applyMinIntervalMs
   }
 
-  static async open (opts: PublisherOptions): Promise<LocalPublisher> {
+  static async open(opts: PublisherOptions): Promise<LocalPublisher> {
     const format = await FORMATS[opts.config.format](opts.config)
     const owed = await OwedApply.open(`${opts.config.files.state}.apply-owed`, opts.clock(), format.legacyOwedMarker)
     if (owed.owed !== null) opts.logger.info({ owedSince: new Date(owed.owed.since).toISOString() }, 'an apply owed before saltmasq stopped will be made at the next sync')
@@ -43,37 +43,37 @@ export class LocalPublisher implements Publisher {
   }
 
   /** Nothing to remember: the files on disk are what the next publish compares with. */
-  remember (): void {}
+  remember(): void {}
 
-  get dnsmasqMinions (): MinionStatus[] {
+  get dnsmasqMinions(): MinionStatus[] {
     return []
   }
 
   /** The DHCP reservations dnsmasq was last given, and where they are (to rebuild a lost ledger). */
-  async readBack (): Promise<{ source: string, text: string | null }> {
+  async readBack(): Promise<{ source: string, text: string | null }> {
     return await this.#format.readBack()
   }
 
   /** The apply dnsmasq is owed, if any, and whether it is only waiting for its paced turn. */
-  get owed (): (Owed & { paced: boolean }) | null {
+  get owed(): (Owed & { paced: boolean }) | null {
     const owed = this.#owed.owed
     if (owed === null) return null
     return { ...owed, paced: this.#format.pacedApply && this.#dueInMs() > 0 }
   }
 
-  #dueInMs (): number {
+  #dueInMs(): number {
     return this.#lastApplyAt + this.#minIntervalMs - this.#clock()
   }
 
   /** What publishing `reservations` would change, line by line, and whether dnsmasq would be told; writes nothing. */
-  async preview (reservations: readonly HostEntry[]): Promise<{ files: FileLines[], apply: ApplyNeed }> {
+  async preview(reservations: readonly HostEntry[]): Promise<{ files: FileLines[], apply: ApplyNeed }> {
     const pending = await this.#format.prepare(reservations)
     const needs = [pending.need, this.#owed.owed?.need ?? 'none']
     const apply: ApplyNeed = needs.includes('checked-apply') ? 'checked-apply' : needs.includes('apply') ? 'apply' : 'none'
     return { files: pending.lines(), apply }
   }
 
-  async publish (reservations: readonly HostEntry[]): Promise<Published> {
+  async publish(reservations: readonly HostEntry[]): Promise<Published> {
     const started = performance.now()
     const pending = await this.#format.prepare(reservations)
     const prepareMs = msSince(started)
@@ -106,7 +106,7 @@ export class LocalPublisher implements Publisher {
     return { ...out, applied: true, applyMs: msSince(applyStarted) }
   }
 
-  async release (removed: readonly HostEntry[]): Promise<Released> {
+  async release(removed: readonly HostEntry[]): Promise<Released> {
     return await releaseLeases(this.#minion, removed, this.#log)
   }
 }

@@ -30,11 +30,11 @@ export type MinionStatus = Static<typeof MinionStatusSchema>
 
 const iso = (ms: number | null): string | null => ms === null ? null : new Date(ms).toISOString()
 
-export function minionStatus (minion: string, r: MinionRecord): MinionStatus {
+export function minionStatus(minion: string, r: MinionRecord): MinionStatus {
   return { minion, state: r.behindSince === null ? 'current' : 'behind', behindSince: iso(r.behindSince), reason: r.reason, confirmedAt: iso(r.confirmedAt) }
 }
 
-function parsed (text: string | null): Map<string, MinionRecord> {
+function parsed(text: string | null): Map<string, MinionRecord> {
   const out = new Map<string, MinionRecord>()
   if (text === null) return out
   let value: unknown
@@ -57,7 +57,7 @@ function parsed (text: string | null): Map<string, MinionRecord> {
   return out
 }
 
-function serialized (records: ReadonlyMap<string, MinionRecord>): string {
+function serialized(records: ReadonlyMap<string, MinionRecord>): string {
   return JSON.stringify(Object.fromEntries([...records].sort(([a], [b]) => a < b ? -1 : 1)))
 }
 
@@ -66,37 +66,37 @@ export class MinionRecords {
   #records: Map<string, MinionRecord>
   #saved: string
 
-  private constructor (path: string, records: Map<string, MinionRecord>, saved: string) {
+  private constructor(path: string, records: Map<string, MinionRecord>, saved: string) {
     this.path = path
     this.#records = records
     this.#saved = saved
   }
 
   /** An unreadable record is as good as none: every minion then gets whole files once. */
-  static async open (path: string): Promise<MinionRecords> {
+  static async open(path: string): Promise<MinionRecords> {
     const text = await readIfExists(path)
     const records = parsed(text)
     return new MinionRecords(path, records, serialized(records))
   }
 
-  get all (): ReadonlyMap<string, MinionRecord> {
+  get all(): ReadonlyMap<string, MinionRecord> {
     return this.#records
   }
 
-  get (minion: string): MinionRecord | undefined {
+  get(minion: string): MinionRecord | undefined {
     return this.#records.get(minion)
   }
 
-  set (minion: string, record: MinionRecord): void {
+  set(minion: string, record: MinionRecord): void {
     this.#records.set(minion, record)
   }
 
-  delete (minion: string): void {
+  delete(minion: string): void {
     this.#records.delete(minion)
   }
 
   /** Durable before it returns; no write when nothing changed. */
-  async save (): Promise<void> {
+  async save(): Promise<void> {
     const text = serialized(this.#records)
     if (text === this.#saved) return
     await writeFileAtomic(this.path, `${text}\n`)

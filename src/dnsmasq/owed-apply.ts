@@ -14,13 +14,13 @@ export class OwedApply {
   readonly path: string
   #owed: Owed | null
 
-  private constructor (path: string, owed: Owed | null) {
+  private constructor(path: string, owed: Owed | null) {
     this.path = path
     this.#owed = owed
   }
 
   /** Reads the record at `path`; a marker an older saltmasq left at `legacyPath` counts too. */
-  static async open (path: string, now: number, legacyPath?: string): Promise<OwedApply> {
+  static async open(path: string, now: number, legacyPath?: string): Promise<OwedApply> {
     const text = await readIfExists(path)
     let owed: Owed | null = null
     if (text !== null) {
@@ -40,12 +40,12 @@ export class OwedApply {
     return record
   }
 
-  get owed (): Owed | null {
+  get owed(): Owed | null {
     return this.#owed
   }
 
   /** Durable before it returns. A check once owed stays owed until an apply clears it. */
-  async record (need: Owed['need'], now: number): Promise<void> {
+  async record(need: Owed['need'], now: number): Promise<void> {
     const next: Owed = {
       need: this.#owed?.need === 'checked-apply' ? 'checked-apply' : need,
       since: this.#owed?.since ?? now,
@@ -55,7 +55,7 @@ export class OwedApply {
     this.#owed = next
   }
 
-  async clear (): Promise<void> {
+  async clear(): Promise<void> {
     if (this.#owed === null) return
     await removeFile(this.path)
     this.#owed = null

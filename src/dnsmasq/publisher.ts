@@ -56,6 +56,6 @@ export interface Publisher {
   release: (removed: readonly HostEntry[]) => Promise<Released>
 }
 
-export async function openPublisher (opts: PublisherOptions): Promise<Publisher> {
+export async function openPublisher(opts: PublisherOptions): Promise<Publisher> {
   return opts.config.dnsmasq.publish === 'salt' ? await SaltPublisher.open(opts) : await LocalPublisher.open(opts)
 }

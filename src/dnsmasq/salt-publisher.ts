@@ -45,7 +45,7 @@ type PublishFile = { role: FileRole, hash: string, deflate: string } | { role: F
 export type FileRole = 'dhcp-hosts' | 'addn-hosts' | 'reservations-conf'
 
 /** Each path saltmasq renders to, and the role the minion knows it by (both ways). */
-function fileRoles (config: Config): { roleOf: (path: string) => FileRole, pathOf: (role: string) => string } {
+function fileRoles(config: Config): { roleOf: (path: string) => FileRole, pathOf: (role: string) => string } {
   const byPath = new Map<string, FileRole>([[config.files.dhcpHosts, 'dhcp-hosts'], [config.files.addnHosts, 'addn-hosts'], [config.files.conf, 'reservations-conf']])
   const byRole = new Map([...byPath].map(([path, role]) => [role as string, path]))
   return {
@@ -59,7 +59,7 @@ function fileRoles (config: Config): { roleOf: (path: string) => FileRole, pathO
 const MAX_DELTA_EDITS = 2000
 
 /** The whole files each format puts on the dnsmasq host (the formats' own), and how dnsmasq takes them in. */
-function wholeFiles (config: Config): { render: (rs: readonly HostEntry[]) => WholeFiles, apply: MinionApply } {
+function wholeFiles(config: Config): { render: (rs: readonly HostEntry[]) => WholeFiles, apply: MinionApply } {
   switch (config.format) {
     case 'hostsfile':
       return { render: hostsfileFiles(config), apply: 'reload' }
@@ -78,7 +78,7 @@ type Answer =
   | { kind: 'failed', reason: string, files: Record<string, string | null> }
 
 /** A minion's answer, its files (keyed by role) put back under saltmasq's paths. */
-function answerOf (value: unknown, pathOf: (role: string) => string): Answer {
+function answerOf(value: unknown, pathOf: (role: string) => string): Answer {
   const r = (typeof value === 'object' && value !== null && !Array.isArray(value) ? value : {}) as { result?: unknown, stale?: unknown, applied?: unknown, files?: Record<string, { status?: string, hash?: string | null }>, comment?: unknown }
   if (r.result === true) {
     const changed = Object.entries(r.files ?? {}).filter(([, f]) => f.status === 'written').map(([role]) => pathOf(role))
@@ -103,7 +103,7 @@ export class SaltPublisher implements Publisher {
   #versions = new Map<string, string[]>()
   #catchUps = 0
 
-  private constructor (records: MinionRecords, opts: PublisherOptions) {
+  private constructor(records: MinionRecords, opts: PublisherOptions) {
     this.#client = opts.client
     this.#config = opts.config
     this.#log = opts.logger
@@ -114,38 +114,38 @@ export class SaltPublisher implements Publisher {
     this.#leases = new DnsmasqMinion(opts.client, opts.config.dnsmasq)
   }
 
-  static async open (opts: PublisherOptions): Promise<SaltPublisher> {
+  static async open(opts: PublisherOptions): Promise<SaltPublisher> {
     const records = await MinionRecords.open(`${opts.config.files.state}.minions`)
     const behind = [...records.all].filter(([, r]) => r.behindSince !== null || r.applyOwed).map(([m]) => m)
     if (behind.length > 0) opts.logger.info({ minions: behind }, 'dnsmasq minions behind before saltmasq stopped are caught up at the next sync')
     return new SaltPublisher(records, opts)
   }
 
-  get #target (): { target: string, tgtType: string } {
+  get #target(): { target: string, tgtType: string } {
     return { target: this.#config.dnsmasq.minion, tgtType: this.#config.dnsmasq.targetType }
   }
 
   /** Salt publishing keeps no dnsmasq files here: a lost state file is not rebuilt from them. */
-  async readBack (): Promise<{ source: string, text: string | null }> {
+  async readBack(): Promise<{ source: string, text: string | null }> {
     return { source: `saltmasq.publish on ${this.#config.dnsmasq.minion}`, text: null }
   }
 
-  remember (reservations: readonly HostEntry[]): void {
+  remember(reservations: readonly HostEntry[]): void {
     this.#render(reservations)
   }
 
-  get dnsmasqMinions (): MinionStatus[] {
+  get dnsmasqMinions(): MinionStatus[] {
     return [...this.#records.all].map(([m, r]) => minionStatus(m, r)).sort((a, b) => a.minion < b.minion ? -1 : 1)
   }
 
   /** Owed only when no dnsmasq minion holds the reservations: one that is behind is reported, not owed. */
-  get owed (): (Owed & { paced: boolean }) | null {
+  get owed(): (Owed & { paced: boolean }) | null {
     const records = [...this.#records.all.values()]
     if (records.length === 0 || records.some((r) => r.behindSince === null)) return null
     return { need: this.#files.apply === 'reload' ? 'apply' : 'checked-apply', since: Math.min(...records.map((r) => r.behindSince ?? this.#clock())), paced: false }
   }
 
-  #render (reservations: readonly HostEntry[]): RenderedFile[] {
+  #render(reservations: readonly HostEntry[]): RenderedFile[] {
     return this.#files.render(reservations).map(([path, content]) => {
       const hash = sha256(content)
       if (!this.#versions.has(hash)) this.#versions.set(hash, splitLines(content))
@@ -154,7 +154,7 @@ export class SaltPublisher implements Publisher {
   }
 
   /** The files most known minions confirmed (the base of the first call's deltas). */
-  #commonBase (): Record<string, string | null> | undefined {
+  #commonBase(): Record<string, string | null> | undefined {
     const counts = new Map<string, { files: Record<string, string | null>, n: number }>()
     for (const r of this.#records.all.values()) {
       const key = JSON.stringify(r.files)
@@ -165,7 +165,7 @@ export class SaltPublisher implements Publisher {
     return [...counts.values()].sort((a, b) => b.n - a.n)[0]?.files
   }
 
-  #payload (rendered: readonly RenderedFile[], base: Record<string, string | null> | undefined): PublishFile[] {
+  #payload(rendered: readonly RenderedFile[], base: Record<string, string | null> | undefined): PublishFile[] {
     return rendered.map((f) => {
       const role = this.#roles.roleOf(f.path)
       const from = base?.[f.path]
@@ -179,7 +179,7 @@ export class SaltPublisher implements Publisher {
     })
   }
 
-  async #call (target: string, tgtType: string, files: PublishFile[], forceApply: boolean): Promise<{ answers: Map<string, Answer>, bytes: number }> {
+  async #call(target: string, tgtType: string, files: PublishFile[], forceApply: boolean): Promise<{ answers: Map<string, Answer>, bytes: number }> {
     const kwarg = { files, apply: this.#files.apply, force_apply: forceApply }
     const bytes = Buffer.byteLength(JSON.stringify(kwarg))
     // Salt hands large arguments on slowly (measured: ~8 µs a byte): a call with whole files
@@ -189,7 +189,7 @@ export class SaltPublisher implements Publisher {
     return { answers: new Map(Object.entries(replies).map(([m, v]) => [m, answerOf(v, this.#roles.pathOf)])), bytes }
   }
 
-  async preview (reservations: readonly HostEntry[]): Promise<{ files: FileLines[], apply: ApplyNeed }> {
+  async preview(reservations: readonly HostEntry[]): Promise<{ files: FileLines[], apply: ApplyNeed }> {
     const rendered = this.#render(reservations)
     const base = this.#commonBase()
     const files = rendered.filter((f) => base?.[f.path] !== f.hash).map((f) => {
@@ -202,7 +202,7 @@ export class SaltPublisher implements Publisher {
     return { files, apply }
   }
 
-  async publish (reservations: readonly HostEntry[]): Promise<Published> {
+  async publish(reservations: readonly HostEntry[]): Promise<Published> {
     const started = performance.now()
     const rendered = this.#render(reservations)
     const desired = Object.fromEntries(rendered.map((f) => [f.path, f.hash]))
@@ -313,13 +313,13 @@ export class SaltPublisher implements Publisher {
   }
 
   /** Keeps only the contents some minion holds, or that the last publish sent. */
-  #prune (desired: Record<string, string>): void {
+  #prune(desired: Record<string, string>): void {
     const keep = new Set<string>(Object.values(desired))
     for (const r of this.#records.all.values()) for (const h of Object.values(r.files)) if (h !== null) keep.add(h)
     for (const h of this.#versions.keys()) if (!keep.has(h)) this.#versions.delete(h)
   }
 
-  async release (removed: readonly HostEntry[]): Promise<Released> {
+  async release(removed: readonly HostEntry[]): Promise<Released> {
     return await releaseLeases(this.#leases, removed, this.#log)
   }
 }

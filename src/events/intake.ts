@@ -35,7 +35,7 @@ export interface IntakeCounts {
 
 const KEY_TAG = 'salt/key'
 
-function isRecord (value: unknown): value is Record<string, unknown> {
+function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
@@ -44,7 +44,7 @@ function isRecord (value: unknown): value is Record<string, unknown> {
  * `event.send` reaches the master bus wrapped: `{"cmd": "_minion_event", "id": <minion>, "tag",
  * "data"}`; salt-cloud's and the master's own events carry their data bare.
  */
-export function relayedFrom (data: unknown): string | null {
+export function relayedFrom(data: unknown): string | null {
   if (typeof data === 'string') return data.includes('_minion_event') ? 'a minion' : null
   if (!isRecord(data)) return null
   const id = typeof data.id === 'string' ? data.id : 'a minion'
@@ -65,7 +65,7 @@ export class EventIntake {
   readonly #observe: ((source: EventSource, outcome: IntakeOutcome) => void) | undefined
 
   /** `observe` hears every judged event (metrics). */
-  constructor (scheduler: Scheduler, cloudEventMinions: ReadonlySet<string>, logger: Logger, observe?: (source: EventSource, outcome: IntakeOutcome) => void) {
+  constructor(scheduler: Scheduler, cloudEventMinions: ReadonlySet<string>, logger: Logger, observe?: (source: EventSource, outcome: IntakeOutcome) => void) {
     this.#scheduler = scheduler
     this.#allowed = cloudEventMinions
     this.#log = logger
@@ -73,7 +73,7 @@ export class EventIntake {
   }
 
   /** Whether saltmasq could act on an event with this tag (cheap: checked before the data is parsed). */
-  static wants (tag: string): boolean {
+  static wants(tag: string): boolean {
     return tag === KEY_TAG || tag.startsWith('salt/cloud/')
   }
 
@@ -81,7 +81,7 @@ export class EventIntake {
    * Judges one event and, if it counts, hands it to the scheduler as a hint (not awaited: what
    * comes of it is the key list's and the mine's business).
    */
-  take (source: EventSource, tag: string, data: unknown): IntakeOutcome {
+  take(source: EventSource, tag: string, data: unknown): IntakeOutcome {
     const outcome = this.#judge(tag, data)
     this.counts[source][outcome.outcome]++
     this.#observe?.(source, outcome)
@@ -99,7 +99,7 @@ export class EventIntake {
     return outcome
   }
 
-  #judge (tag: string, data: unknown): IntakeOutcome {
+  #judge(tag: string, data: unknown): IntakeOutcome {
     if (tag === KEY_TAG) {
       if (!isRecord(data) || (data.act !== 'delete' && data.act !== 'reject') || typeof data.id !== 'string') return { outcome: 'ignored' }
       const from = relayedFrom(data)

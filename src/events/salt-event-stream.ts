@@ -63,12 +63,12 @@ const BUSY_RESYNC_MS = 10_000
 const MAX_RETRY_MS = 2000
 
 class SessionRefused extends Error {
-  constructor () {
+  constructor() {
     super('salt-api refused the session for GET /events (401); logging in again')
   }
 }
 
-function iso (ms: number | null): string | null {
+function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString()
 }
 
@@ -93,20 +93,20 @@ export class SaltEventStream {
   #seenAtLastTick = 0
   #ticker: NodeJS.Timeout | null = null
 
-  constructor (opts: EventStreamOptions) {
+  constructor(opts: EventStreamOptions) {
     this.#opts = opts
     this.#log = opts.logger
     this.#disconnectedSince = opts.clock()
   }
 
-  start (): void {
+  start(): void {
     this.#loop ??= this.#run()
     this.#ticker ??= setInterval(() => { this.#checkBusy() }, 1000)
     this.#ticker.unref()
   }
 
   /** Once a second: is the bus busy enough that the stream may have lost events? */
-  #checkBusy (): void {
+  #checkBusy(): void {
     const rate = this.#eventsSeen - this.#seenAtLastTick
     this.#seenAtLastTick = this.#eventsSeen
     const now = this.#opts.clock()
@@ -120,13 +120,13 @@ export class SaltEventStream {
     }
   }
 
-  #busyResync (now: number): void {
+  #busyResync(now: number): void {
     this.#lastBusyResync = now
     this.#busyResyncs++
     this.#opts.resync()
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     this.#stopped = true
     if (this.#ticker !== null) clearInterval(this.#ticker)
     this.#current?.abort()
@@ -134,7 +134,7 @@ export class SaltEventStream {
     await this.#opts.dispatcher.close()
   }
 
-  get state (): StreamState {
+  get state(): StreamState {
     return {
       connected: this.#connectedSince !== null,
       connectedSince: iso(this.#connectedSince),
@@ -150,7 +150,7 @@ export class SaltEventStream {
     }
   }
 
-  async #run (): Promise<void> {
+  async #run(): Promise<void> {
     let failures = 0
     let relogged = false
     while (!this.#stopped) {
@@ -185,7 +185,7 @@ export class SaltEventStream {
   }
 
   /** One connection, read until it ends. True when it was closed on purpose (renewal, age). */
-  async #connectOnce (): Promise<boolean> {
+  async #connectOnce(): Promise<boolean> {
     const { client, clock } = this.#opts
     const { origin, basePath } = client.endpoint
     const session = await client.session()
@@ -197,7 +197,7 @@ export class SaltEventStream {
       path: `${basePath}/events`,
       method: 'GET',
       // rest_cherrypy 3008 answers any query string with 400: the token goes in the header.
-      headers: { 'x-auth-token': session.token, accept: 'text/event-stream' },
+      headers: { 'x-auth-token': session.token, 'accept': 'text/event-stream' },
       signal: abort.signal,
       headersTimeout: this.#opts.timeoutMs,
       // A quiet bus sends nothing for hours: no body timeout; age and keepalive bound it.
@@ -250,7 +250,7 @@ export class SaltEventStream {
   }
 
   /** The SSE parser, and the tag lines of the record it is reading. */
-  #parser (): { feed: (text: string) => void, reset: () => void } {
+  #parser(): { feed: (text: string) => void, reset: () => void } {
     // rest_cherrypy sends `tag: <tag>` before each `data:` line: not a standard SSE field, so
     // the parser reports it as unknown, which is where the tag is picked up before any JSON.
     let tag: string | null = null
@@ -285,12 +285,12 @@ export class SaltEventStream {
     }
   }
 
-  #refuse (tag: string, why: string): void {
+  #refuse(tag: string, why: string): void {
     this.#recordsRefused++
     this.#log.warn({ tag: JSON.stringify(tag.slice(0, 200)), why }, 'event stream record refused: its bytes do not add up to one event')
   }
 
-  #use (seenTag: string, tagLines: number, text: string): void {
+  #use(seenTag: string, tagLines: number, text: string): void {
     if (tagLines !== 1) return this.#refuse(seenTag, `${tagLines} tag lines in one record`)
     // Salt's JSON never holds a raw line end: a second data line was made by a tag's bytes.
     if (text.includes('\n')) return this.#refuse(seenTag, 'several data lines in one record')

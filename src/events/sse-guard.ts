@@ -22,11 +22,11 @@ export class SseGuard {
   /** Records dropped for their size. */
   dropped = 0
 
-  constructor (maxRecordChars = MAX_RECORD_CHARS) {
+  constructor(maxRecordChars = MAX_RECORD_CHARS) {
     this.#max = maxRecordChars
   }
 
-  push (raw: string, sink: GuardSink): void {
+  push(raw: string, sink: GuardSink): void {
     // JSON never holds a raw CR: one on the stream came from a minion's tag.
     const chunk = raw.includes('\r') ? raw.replaceAll('\r', '\uFFFD') : raw
     let pending = ''
@@ -56,7 +56,7 @@ export class SseGuard {
 }
 
 /** The index just past the next blank line from `pos`, or -1. */
-function boundaryEnd (chunk: string, pos: number): number {
+function boundaryEnd(chunk: string, pos: number): number {
   const i = chunk.indexOf('\n\n', pos)
   return i === -1 ? -1 : i + 2
 }

@@ -27,19 +27,19 @@ declare module 'fastify' {
   }
 }
 
-function digest (text: string): Buffer {
+function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest()
 }
 
 /** Signature ids seen within the tolerance window, bounded so a flood cannot grow it without end. */
 const MAX_SEEN_IDS = 100_000
 
-function header (request: FastifyRequest, name: string): string | undefined {
+function header(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name]
   return Array.isArray(value) ? value[0] : value
 }
 
-async function readRaw (stream: NodeJS.ReadableStream, limit: number): Promise<Buffer> {
+async function readRaw(stream: NodeJS.ReadableStream, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of stream) {
@@ -52,7 +52,7 @@ async function readRaw (stream: NodeJS.ReadableStream, limit: number): Promise<B
 }
 
 /** A constant-time check of an Authorization header against `Bearer <token>`. */
-export function bearerCheck (token: string): (authorization: string | undefined) => boolean {
+export function bearerCheck(token: string): (authorization: string | undefined) => boolean {
   const expected = digest(token)
   // Hashing first makes the comparison length-independent as well as constant-time.
   return (authorization) => {
@@ -66,7 +66,7 @@ export default fp<AuthOptions>(async (app, opts) => {
   const now = opts.now ?? Date.now
   const seen = new Map<string, number>()
 
-  function checkSignature (request: FastifyRequest, key: Buffer, rawBody: string): void {
+  function checkSignature(request: FastifyRequest, key: Buffer, rawBody: string): void {
     const id = header(request, 'webhook-id')
     const problem = signatureProblem({ id, timestamp: header(request, 'webhook-timestamp'), signature: header(request, 'webhook-signature') }, rawBody, key, Math.floor(now() / 1000))
     if (problem !== null) throw new errors.BadSignature(problem)

@@ -12,7 +12,7 @@ export interface SignedHeaders {
 }
 
 /** Why the signature is not acceptable, or null when it is. */
-export function signatureProblem (headers: SignedHeaders, rawBody: string, key: Buffer, nowS: number): string | null {
+export function signatureProblem(headers: SignedHeaders, rawBody: string, key: Buffer, nowS: number): string | null {
   const { id, timestamp, signature } = headers
   if (id === undefined || timestamp === undefined || signature === undefined) return 'webhook-id, webhook-timestamp and webhook-signature are all required'
   if (!/^\d{1,12}$/.test(timestamp)) return 'webhook-timestamp must be unix seconds'
@@ -27,6 +27,6 @@ export function signatureProblem (headers: SignedHeaders, rawBody: string, key: 
   return 'no v1 signature matches'
 }
 
-export function sign (id: string, timestamp: number, rawBody: string, key: Buffer): string {
+export function sign(id: string, timestamp: number, rawBody: string, key: Buffer): string {
   return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${rawBody}`).digest('base64')}`
 }

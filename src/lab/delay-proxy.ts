@@ -12,12 +12,12 @@ export class DelayProxy {
   readonly calls: string[] = []
   readonly #server: Server
 
-  private constructor (server: Server) {
+  private constructor(server: Server) {
     this.#server = server
     this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   }
 
-  static async start (target: string): Promise<DelayProxy> {
+  static async start(target: string): Promise<DelayProxy> {
     const upstream = new URL(target)
     let proxy: DelayProxy | undefined
     const server = createServer((req, res) => {
@@ -61,7 +61,7 @@ export class DelayProxy {
     return proxy
   }
 
-  async close (): Promise<void> {
+  async close(): Promise<void> {
     this.#server.closeAllConnections()
     await new Promise((resolve) => this.#server.close(resolve))
   }

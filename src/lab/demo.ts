@@ -10,7 +10,7 @@ import { pino } from 'pino'
 import { Lab } from './lab.js'
 import { waitFor } from './processes.js'
 
-function say (line = ''): void {
+function say(line = ''): void {
   process.stdout.write(`${line}\n`)
 }
 

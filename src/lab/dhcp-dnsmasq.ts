@@ -25,7 +25,7 @@ export class DhcpDnsmasq {
   readonly #view: BindMount | undefined
 
   /** `view`: a directory mounted for this dnsmasq alone (its host's view of a shared path). */
-  constructor (ns: Namespace, dir: string, view?: BindMount) {
+  constructor(ns: Namespace, dir: string, view?: BindMount) {
     this.#ns = ns
     this.#view = view
     this.dir = dir
@@ -37,24 +37,24 @@ export class DhcpDnsmasq {
     this.leaseFile = join(dir, 'dnsmasq.leases')
   }
 
-  get dhcpHostsFile (): string {
+  get dhcpHostsFile(): string {
     return join(this.hostsDir, 'dhcp-hosts')
   }
 
-  get addnHostsFile (): string {
+  get addnHostsFile(): string {
     return join(this.hostsDir, 'addn-hosts')
   }
 
-  get dhcpHostsDir (): string {
+  get dhcpHostsDir(): string {
     return join(this.hostsDir, 'dhcp-hosts.d')
   }
 
-  get dnsHostsDir (): string {
+  get dnsHostsDir(): string {
     return join(this.hostsDir, 'hosts.d')
   }
 
   /** dnsmasq's own configuration; the reservations part comes from the salt state in conf-dir. */
-  async writeConfig (range: { first: string, last: string }, domain: string): Promise<void> {
+  async writeConfig(range: { first: string, last: string }, domain: string): Promise<void> {
     await mkdir(this.confDir, { recursive: true })
     await writeFile(this.confFile, [
       'interface=br0',
@@ -75,24 +75,24 @@ export class DhcpDnsmasq {
     ].join('\n'))
   }
 
-  async start (): Promise<number> {
+  async start(): Promise<number> {
     await rm(this.pidFile, { force: true })
     killOnExit(this.pidFile)
     await this.#ns.mustRun(...withBindMount(this.#view, 'dnsmasq', [`--conf-file=${this.confFile}`]))
     return await waitFor('dnsmasq to write its pid', async () => await this.pid())
   }
 
-  async pid (): Promise<number | undefined> {
+  async pid(): Promise<number | undefined> {
     return await livePid(this.pidFile)
   }
 
   /** SIGTERM; SIGKILL after 30 s (dnsmasq takes no signal while it reads a huge hostsfile). */
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     const pid = await this.pid()
     if (pid !== undefined) await stopPid(pid, 30_000)
   }
 
-  async leases (): Promise<Lease[]> {
+  async leases(): Promise<Lease[]> {
     const text = await readFile(this.leaseFile, 'utf8').catch(() => '')
     return text.split('\n').filter((l) => l.trim() !== '').map((line) => {
       const [expiry, mac, ip, hostname] = line.split(' ')
@@ -100,7 +100,7 @@ export class DhcpDnsmasq {
     })
   }
 
-  async log (): Promise<string> {
+  async log(): Promise<string> {
     return await readFile(this.logFile, 'utf8').catch(() => '')
   }
 }

@@ -38,7 +38,7 @@ export interface LabOptions {
 }
 
 /** The saltmasq module's settings on dns-host: it may write the lab dnsmasq's hosts files and its one conf-dir file (reservation lines only), check its configuration and SIGHUP it. */
-function dnsModuleConfig (dns: LoopbackDnsmasq): string[] {
+function dnsModuleConfig(dns: LoopbackDnsmasq): string[] {
   return ['saltmasq:', '  dnsmasq:', '    files:', `      dhcp-hosts: ${dns.dhcpHostsFile}`, `      addn-hosts: ${dns.addnHostsFile}`, `      reservations-conf: ${dns.reservationsConf}`, `    pidfile: ${dns.pidFile}`, '    reload: pidfile', `    conf_file: ${dns.confFile}`]
 }
 
@@ -53,7 +53,7 @@ export class Lab {
   readonly #forget: () => void
   #onStop: (() => Promise<void>) | undefined
 
-  private constructor (dir: string, token: string, port: number, dns: LoopbackDnsmasq, salt: SaltLab, proxy: DelayProxy | null, forget: () => void) {
+  private constructor(dir: string, token: string, port: number, dns: LoopbackDnsmasq, salt: SaltLab, proxy: DelayProxy | null, forget: () => void) {
     this.dir = dir
     this.token = token
     this.port = port
@@ -63,7 +63,7 @@ export class Lab {
     this.#forget = forget
   }
 
-  static async start (opts: LabOptions): Promise<Lab> {
+  static async start(opts: LabOptions): Promise<Lab> {
     // Short root: salt's unix sockets live under it and their paths are limited to ~107 bytes.
     const dir = await mkdtemp(join(tmpdir(), 'smq-lab-'))
     const forget = removeOnExit(dir)
@@ -104,15 +104,15 @@ export class Lab {
   }
 
   /** Puts the project's execution module on the dns-host minion (DNSMASQ_PUBLISH=salt calls it). */
-  async syncModules (): Promise<void> {
+  async syncModules(): Promise<void> {
     await this.salt.salt([DNS_MINION, 'saltutil.sync_modules'])
   }
 
-  get url (): string {
+  get url(): string {
     return `http://127.0.0.1:${this.port}`
   }
 
-  get auth (): { authorization: string } {
+  get auth(): { authorization: string } {
     return { authorization: `Bearer ${this.token}` }
   }
 
@@ -120,7 +120,7 @@ export class Lab {
    * saltmasq's environment for this lab in `format`: the dnsmasq files of the lab's dnsmasq, the
    * apply each format needs through the dns-host minion, no lease release (no DHCP on loopback).
    */
-  saltmasqEnv (format: FormatName, more: Record<string, string> = {}): Record<string, string> {
+  saltmasqEnv(format: FormatName, more: Record<string, string> = {}): Record<string, string> {
     const dns = this.dns
     return {
       ...this.salt.saltApiEnv,
@@ -149,7 +149,7 @@ export class Lab {
    * saltmasq in this process, listening where the lab's reactor posts; closed by `stop`.
    * `beforeListen` may add hooks (a benchmark's timers) while that is still allowed.
    */
-  async startSaltmasq (env: Record<string, string>, logger: Logger = pino({ level: 'silent' }), beforeListen?: (app: SaltmasqApp) => void): Promise<SaltmasqApp> {
+  async startSaltmasq(env: Record<string, string>, logger: Logger = pino({ level: 'silent' }), beforeListen?: (app: SaltmasqApp) => void): Promise<SaltmasqApp> {
     const app = await buildApp({ env, logger })
     this.#app = app
     beforeListen?.(app)
@@ -158,12 +158,12 @@ export class Lab {
   }
 
   /** Closes saltmasq (if `startSaltmasq` started it): what a stopped service looks like. */
-  async stopSaltmasq (): Promise<void> {
+  async stopSaltmasq(): Promise<void> {
     await this.#app?.close()
     this.#app = null
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     try {
       await this.stopSaltmasq()
       await this.proxy?.close()

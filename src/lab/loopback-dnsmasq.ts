@@ -25,7 +25,7 @@ export class LoopbackDnsmasq {
   /** dnsmasq's own syntax check of this configuration (the conf format's check). */
   readonly checkCommand: string
 
-  private constructor (dir: string, port: number) {
+  private constructor(dir: string, port: number) {
     this.dir = dir
     this.port = port
     this.confFile = join(dir, 'dnsmasq.conf')
@@ -41,7 +41,7 @@ export class LoopbackDnsmasq {
     this.checkCommand = `dnsmasq --test --conf-file=${this.confFile}`
   }
 
-  static async start (dir: string): Promise<LoopbackDnsmasq> {
+  static async start(dir: string): Promise<LoopbackDnsmasq> {
     const d = new LoopbackDnsmasq(dir, await freePort())
     await mkdir(join(dir, 'dnsmasq.d'), { recursive: true })
     await mkdir(d.dhcpHostsDir, { recursive: true })
@@ -84,17 +84,17 @@ export class LoopbackDnsmasq {
   }
 
   /** The running dnsmasq's pid, or undefined when none runs. */
-  async pid (): Promise<number | undefined> {
+  async pid(): Promise<number | undefined> {
     return await livePid(this.pidFile)
   }
 
   /** How many times the restart script ran. */
-  async restarts (): Promise<number> {
+  async restarts(): Promise<number> {
     const text = await readFile(join(this.dir, 'restarts.log'), 'utf8').catch(() => '')
     return text.split('\n').filter((l) => l !== '').length
   }
 
-  async resolve (name: string): Promise<string[]> {
+  async resolve(name: string): Promise<string[]> {
     const resolver = new Resolver({ timeout: 1000, tries: 1 })
     resolver.setServers([`127.0.0.1:${this.port}`])
     try {
@@ -106,7 +106,7 @@ export class LoopbackDnsmasq {
     }
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     const pid = await this.pid()
     if (pid !== undefined) await stopPid(pid, 30_000)
   }

@@ -20,7 +20,7 @@ process.on('exit', () => {
 export type BindMount = readonly [source: string, target: string]
 
 /** `command args` run with `bind` mounted (inside `ip netns exec`, whose mount namespace is the command's own). */
-export function withBindMount (bind: BindMount | undefined, command: string, args: string[]): [string, string[]] {
+export function withBindMount(bind: BindMount | undefined, command: string, args: string[]): [string, string[]] {
   if (bind === undefined) return [command, args]
   return ['sh', ['-c', 'mount --bind "$1" "$2" && shift 2 && exec "$@"', 'sh', bind[0], bind[1], command, ...args]]
 }
@@ -28,19 +28,19 @@ export function withBindMount (bind: BindMount | undefined, command: string, arg
 export class Namespace {
   readonly name: string
 
-  constructor (name: string) {
+  constructor(name: string) {
     this.name = name
   }
 
-  async run (command: string, args: string[], opts: Parameters<typeof run>[2] = {}): Promise<RunResult> {
+  async run(command: string, args: string[], opts: Parameters<typeof run>[2] = {}): Promise<RunResult> {
     return await run('ip', ['netns', 'exec', this.name, command, ...args], opts)
   }
 
-  async mustRun (command: string, args: string[], opts: Parameters<typeof run>[2] = {}): Promise<string> {
+  async mustRun(command: string, args: string[], opts: Parameters<typeof run>[2] = {}): Promise<string> {
     return await mustRun('ip', ['netns', 'exec', this.name, command, ...args], opts)
   }
 
-  daemon (label: string, command: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): Daemon {
+  daemon(label: string, command: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): Daemon {
     return startDaemon(label, 'ip', ['netns', 'exec', this.name, command, ...args], logFile, env)
   }
 }
@@ -49,14 +49,14 @@ export class Machine extends Namespace {
   readonly hostname: string
   readonly #script: string
 
-  constructor (name: string, hostname: string, script: string) {
+  constructor(name: string, hostname: string, script: string) {
     super(name)
     this.hostname = hostname
     this.#script = script
   }
 
   /** One DHCP exchange with busybox udhcpc sending our host name; returns the address bound. */
-  async dhcp (opts: { requestIp?: string } = {}): Promise<string> {
+  async dhcp(opts: { requestIp?: string } = {}): Promise<string> {
     const args = ['udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', '6', '-T', '1', '-A', '1', '-s', this.#script, '-x', `hostname:${this.hostname}`]
     if (opts.requestIp !== undefined) args.push('-r', opts.requestIp)
     await this.mustRun('busybox', args, { timeoutMs: 30_000 })
@@ -65,33 +65,33 @@ export class Machine extends Namespace {
     return ip
   }
 
-  async address (): Promise<string | undefined> {
+  async address(): Promise<string | undefined> {
     const out = await this.mustRun('ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth0'])
     return /inet (\d+\.\d+\.\d+\.\d+)\//.exec(out)?.[1]
   }
 
-  async setMac (mac: string): Promise<void> {
+  async setMac(mac: string): Promise<void> {
     await this.mustRun('ip', ['link', 'set', 'eth0', 'down'])
     await this.mustRun('ip', ['link', 'set', 'eth0', 'address', mac])
     await this.mustRun('ip', ['link', 'set', 'eth0', 'up'])
   }
 
-  async mac (): Promise<string> {
+  async mac(): Promise<string> {
     const out = await this.mustRun('ip', ['-o', 'link', 'show', 'dev', 'eth0'])
     return /link\/ether ([0-9a-f:]{17})/.exec(out)?.[1] ?? ''
   }
 
-  async setAddress (ip: string): Promise<void> {
+  async setAddress(ip: string): Promise<void> {
     await this.flushAddress()
     await this.mustRun('ip', ['addr', 'add', `${ip}/24`, 'dev', 'eth0'])
   }
 
-  async flushAddress (): Promise<void> {
+  async flushAddress(): Promise<void> {
     await this.mustRun('ip', ['-4', 'addr', 'flush', 'dev', 'eth0'])
   }
 
   /** Asks the lab's DNS server (dnsmasq on the master, or `server`) for `name`; [] when it has no answer. */
-  async resolve (name: string, server = MASTER_IP): Promise<string[]> {
+  async resolve(name: string, server = MASTER_IP): Promise<string[]> {
     const res = await this.run('busybox', ['nslookup', '-type=a', name, server], { timeoutMs: 10_000 })
     const answer = res.stdout.split(/\nName:/).slice(1).join('\n')
     return [...answer.matchAll(/Address:\s*(\d+\.\d+\.\d+\.\d+)/g)].map((m) => m[1]!)
@@ -106,7 +106,7 @@ export class NetLab {
   readonly #prefix: string
   readonly #script: string
 
-  private constructor (dir: string, prefix: string) {
+  private constructor(dir: string, prefix: string) {
     this.dir = dir
     this.#prefix = prefix
     this.master = new Namespace(`${prefix}-master`)
@@ -114,7 +114,7 @@ export class NetLab {
   }
 
   /** Creates the master namespace with the lab bridge (br0, MASTER_IP/24). */
-  static async create (dir: string): Promise<NetLab> {
+  static async create(dir: string): Promise<NetLab> {
     const lab = new NetLab(dir, `smqlab${randomBytes(2).toString('hex')}`)
     await writeFile(lab.#script, [
       '#!/bin/sh',
@@ -133,7 +133,7 @@ export class NetLab {
     return lab
   }
 
-  async #addNamespace (name: string): Promise<void> {
+  async #addNamespace(name: string): Promise<void> {
     await mustRun('ip', ['netns', 'add', name])
     created.add(name)
     await mustRun('ip', ['-n', name, 'link', 'set', 'lo', 'up'])
@@ -143,7 +143,7 @@ export class NetLab {
    * A host with two networks: `mgmt0` on the lab bridge at `labIp`, and a bridge of its own
    * (br0, `gatewayIp`/24) for machines added on it: a site whose DHCP/DNS server it will run.
    */
-  async addSegment (labIp: string, gatewayIp: string): Promise<Namespace> {
+  async addSegment(labIp: string, gatewayIp: string): Promise<Namespace> {
     const index = this.segments.length
     const ns = new Namespace(`${this.#prefix}-s${index}`)
     await this.#addNamespace(ns.name)
@@ -161,7 +161,7 @@ export class NetLab {
   }
 
   /** A machine namespace with eth0 on the lab bridge (or on `segment`'s), no address yet. */
-  async addMachine (hostname: string, segment: Namespace = this.master): Promise<Machine> {
+  async addMachine(hostname: string, segment: Namespace = this.master): Promise<Machine> {
     const index = this.machines.length
     const machine = new Machine(`${this.#prefix}-m${index}`, hostname, this.#script)
     await this.#addNamespace(machine.name)
@@ -175,7 +175,7 @@ export class NetLab {
     return machine
   }
 
-  async destroy (): Promise<void> {
+  async destroy(): Promise<void> {
     for (const ns of [...this.machines.map((m) => m.name), ...this.segments.map((s) => s.name), this.master.name]) {
       await run('ip', ['netns', 'del', ns])
       created.delete(ns)

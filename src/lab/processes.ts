@@ -30,7 +30,7 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.once(signal, () => process.exit(128 + (constants.signals[signal] ?? 0)))
 }
 
-function killByPidFileNow (file: string): void {
+function killByPidFileNow(file: string): void {
   try {
     const pid = Number(readFileSync(file, 'utf8').trim())
     // A pid file outlives its process: signal only a process that is still the one it names.
@@ -41,18 +41,18 @@ function killByPidFileNow (file: string): void {
 }
 
 /** Kills the daemon named by `pidFile` when this process exits, unless the returned function is called first. */
-export function killOnExit (pidFile: string): () => void {
+export function killOnExit(pidFile: string): () => void {
   pidFiles.add(pidFile)
   return () => { pidFiles.delete(pidFile) }
 }
 
 /** Removes `dir` when this process exits, unless the returned function is called first. */
-export function removeOnExit (dir: string): () => void {
+export function removeOnExit(dir: string): () => void {
   tempDirs.add(dir)
   return () => { tempDirs.delete(dir) }
 }
 
-function killGroup (d: Daemon, signal: NodeJS.Signals): void {
+function killGroup(d: Daemon, signal: NodeJS.Signals): void {
   if (d.child.pid === undefined) return
   try {
     process.kill(-d.child.pid, signal)
@@ -61,7 +61,7 @@ function killGroup (d: Daemon, signal: NodeJS.Signals): void {
   }
 }
 
-export function startDaemon (name: string, command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): Daemon {
+export function startDaemon(name: string, command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): Daemon {
   const fd = openSync(logFile, 'a')
   const child = spawn(command, args, { detached: true, stdio: ['ignore', fd, fd], env })
   closeSync(fd)
@@ -73,7 +73,7 @@ export function startDaemon (name: string, command: string, args: string[], logF
 }
 
 /** SIGTERM to the whole group, SIGKILL after `graceMs`; resolves once the leader is gone. */
-export async function stopDaemon (d: Daemon, graceMs = 8000): Promise<void> {
+export async function stopDaemon(d: Daemon, graceMs = 8000): Promise<void> {
   if (d.child.exitCode !== null || d.child.signalCode !== null) {
     killGroup(d, 'SIGKILL')
     return
@@ -92,7 +92,7 @@ export interface RunResult {
   stderr: string
 }
 
-export async function run (command: string, args: string[], opts: { env?: NodeJS.ProcessEnv, timeoutMs?: number } = {}): Promise<RunResult> {
+export async function run(command: string, args: string[], opts: { env?: NodeJS.ProcessEnv, timeoutMs?: number } = {}): Promise<RunResult> {
   return await new Promise((resolve, reject) => {
     const child = spawn(command, args, { env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
@@ -105,14 +105,14 @@ export async function run (command: string, args: string[], opts: { env?: NodeJS
   })
 }
 
-export async function mustRun (command: string, args: string[], opts: Parameters<typeof run>[2] = {}): Promise<string> {
+export async function mustRun(command: string, args: string[], opts: Parameters<typeof run>[2] = {}): Promise<string> {
   const res = await run(command, args, opts)
   if (res.code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${res.code}: ${res.stderr.trim() || res.stdout.trim()}`)
   return res.stdout
 }
 
 /** The pid in a daemon's pid file while that process lives, else undefined. */
-export async function livePid (pidFile: string): Promise<number | undefined> {
+export async function livePid(pidFile: string): Promise<number | undefined> {
   try {
     const pid = Number((await readFile(pidFile, 'utf8')).trim())
     process.kill(pid, 0)
@@ -123,7 +123,7 @@ export async function livePid (pidFile: string): Promise<number | undefined> {
 }
 
 /** SIGTERM, then SIGKILL if it is still there after `graceMs`; resolves once it is gone. */
-export async function stopPid (pid: number, graceMs: number): Promise<void> {
+export async function stopPid(pid: number, graceMs: number): Promise<void> {
   const gone = (): boolean => {
     try {
       process.kill(pid, 0)
@@ -141,7 +141,7 @@ export async function stopPid (pid: number, graceMs: number): Promise<void> {
   }
 }
 
-export async function freePort (): Promise<number> {
+export async function freePort(): Promise<number> {
   return await new Promise((resolve, reject) => {
     const server = createServer()
     server.once('error', reject)
@@ -152,12 +152,12 @@ export async function freePort (): Promise<number> {
   })
 }
 
-export async function sleep (ms: number): Promise<void> {
+export async function sleep(ms: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms))
 }
 
 /** Polls `probe` until it returns a value other than undefined/false, or fails naming `what`. */
-export async function waitFor<T> (what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, intervalMs = 250): Promise<T> {
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, intervalMs = 250): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let lastError: unknown
   for (;;) {

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net'
 import { MockAgent } from 'undici'
 
 /** One event as rest_cherrypy's GET /events sends it. */
-export function sseEvent (tag: string, data: unknown): string {
+export function sseEvent(tag: string, data: unknown): string {
   return `tag: ${tag}\ndata: ${JSON.stringify({ data, tag })}\n\n`
 }
 
@@ -77,39 +77,39 @@ export class SaltApiStandIn {
   #server: Server | null = null
   readonly #streams = new Set<ServerResponse>()
 
-  constructor (opts: StandInOptions = {}) {
+  constructor(opts: StandInOptions = {}) {
     this.#opts = opts
     this.password = opts.password ?? 'salt-secret'
   }
 
   /** A stand-in listening on a loopback port, answering mine.get with `mine`. */
-  static async listening (mine: SaltApiStandIn['mine'], opts: StandInOptions = {}): Promise<SaltApiStandIn> {
+  static async listening(mine: SaltApiStandIn['mine'], opts: StandInOptions = {}): Promise<SaltApiStandIn> {
     const api = new SaltApiStandIn(opts)
     api.mine = mine
     await api.listen()
     return api
   }
 
-  get url (): string {
+  get url(): string {
     return this.#url
   }
 
-  get logins (): number {
+  get logins(): number {
     return this.counts.login
   }
 
   /** The SALT_API_* variables that point saltmasq here. */
-  get env (): Record<string, string> {
+  get env(): Record<string, string> {
     return { SALT_API_URL: this.#url, SALT_API_USER: 'saltmasq', SALT_API_PASSWORD: this.password, SALT_API_EAUTH: 'sharedsecret' }
   }
 
   /** Calls of one function, counted from the recorded requests. */
-  count (fun: string): number {
+  count(fun: string): number {
     return this.calls.filter((c) => Array.isArray(c.body) && (c.body as Chunk[]).some((x) => x.fun === fun)).length
   }
 
   /** The protocol itself, whatever carries it (delays are the transport's). */
-  answer (path: string, token: string | undefined, text: string): Answer {
+  answer(path: string, token: string | undefined, text: string): Answer {
     const json = { 'content-type': 'application/json' }
     if (path === '/login') {
       this.counts.login++
@@ -129,12 +129,12 @@ export class SaltApiStandIn {
     this.calls.push({ path, body: chunks, ...(token === undefined ? {} : { token }) })
     if (token === undefined || !this.validTokens.has(token)) return { status: 401, body: '<html>401 Unauthorized</html>', headers: { 'content-type': 'text/html' } }
     if (this.wheelDisabled && chunks.some((c) => c.client === 'wheel')) {
-      return { status: 400, body: "<html><body><h2>400 Bad Request</h2><p>Client disabled: 'wheel'. Add to 'netapi_enable_clients' master config option to enable.</p></body></html>", headers: { 'content-type': 'text/html' } }
+      return { status: 400, body: '<html><body><h2>400 Bad Request</h2><p>Client disabled: \'wheel\'. Add to \'netapi_enable_clients\' master config option to enable.</p></body></html>', headers: { 'content-type': 'text/html' } }
     }
     return { status: 200, body: JSON.stringify({ return: chunks.map((c) => this.#run(c)) }), headers: json }
   }
 
-  #accepted (): Set<string> {
+  #accepted(): Set<string> {
     if (this.keys !== null) return this.keys
     // A minion with mine data has had its key accepted.
     const accepted = new Set(this.#seenInMine)
@@ -144,19 +144,19 @@ export class SaltApiStandIn {
   }
 
   /** What `salt-key -d` (or salt-cloud's destroy, after its event) does to the master's key store. */
-  deleteKey (minionId: string): void {
+  deleteKey(minionId: string): void {
     if (this.keys !== null) this.keys.delete(minionId)
     else this.#deletedKeys.add(minionId)
   }
 
   /** How long a real salt-api would take over this request. */
-  #delayFor (path: string, text: string): number {
+  #delayFor(path: string, text: string): number {
     if (path === '/login') return 0
     const local = text.includes('"client":"local"')
     return (this.#opts.latencyMs ?? 0) + (local ? this.#opts.applyDelayMs ?? 0 : 0)
   }
 
-  #run (c: Chunk): unknown {
+  #run(c: Chunk): unknown {
     if (c.client === 'runner' && c.fun === 'mine.get') {
       this.counts.mineGet++
       const mine = typeof this.mine === 'function' ? this.mine() : this.mine
@@ -186,7 +186,7 @@ export class SaltApiStandIn {
    * In-process: an undici MockAgent to pass to saltmasq as its dispatcher. `first` may register
    * interceptors of its own that answer before the stand-in does (a client test's faults).
    */
-  mockAgent (first?: (pool: ReturnType<MockAgent['get']>) => void): MockAgent {
+  mockAgent(first?: (pool: ReturnType<MockAgent['get']>) => void): MockAgent {
     const agent = new MockAgent()
     agent.disableNetConnect()
     const pool = agent.get(STANDIN_URL)
@@ -205,7 +205,7 @@ export class SaltApiStandIn {
   }
 
   /** On a loopback port (`port`, or a free one); with `tls` over https with that key and certificate. */
-  async listen (tls?: { key: string | Buffer, cert: string }, port = 0): Promise<string> {
+  async listen(tls?: { key: string | Buffer, cert: string }, port = 0): Promise<string> {
     const handler = (req: IncomingMessage, res: ServerResponse): void => {
       if (req.method === 'GET' && (req.url ?? '').startsWith('/events')) {
         this.#openStream(req, res)
@@ -233,12 +233,12 @@ export class SaltApiStandIn {
   }
 
   /** Event streams open now (GET /events). */
-  get streams (): number {
+  get streams(): number {
     return this.#streams.size
   }
 
   /** GET /events as rest_cherrypy 3008 answers it: header auth only, `retry: 400` first. */
-  #openStream (req: IncomingMessage, res: ServerResponse): void {
+  #openStream(req: IncomingMessage, res: ServerResponse): void {
     const token = req.headers['x-auth-token']
     this.calls.push({ path: '/events', body: null, ...(typeof token === 'string' ? { token } : {}) })
     if ((req.url ?? '') !== '/events') {
@@ -260,25 +260,25 @@ export class SaltApiStandIn {
   }
 
   /** Fires an event on the stand-in's bus: every open stream gets it as salt-api sends it. */
-  emit (tag: string, data: unknown): void {
+  emit(tag: string, data: unknown): void {
     const text = sseEvent(tag, data)
     for (const res of this.#streams) res.write(text)
   }
 
   /** Writes text to every open stream as it is; resolves when all of them took it (backpressure). */
-  async emitRaw (text: string): Promise<void> {
+  async emitRaw(text: string): Promise<void> {
     await Promise.all([...this.#streams].map(async (res) => {
       if (!res.write(text)) await new Promise((resolve) => res.once('drain', resolve))
     }))
   }
 
   /** Ends every open stream (what a salt-api restart does to them). */
-  dropStreams (): void {
+  dropStreams(): void {
     for (const res of this.#streams) res.destroy()
     this.#streams.clear()
   }
 
-  async close (): Promise<void> {
+  async close(): Promise<void> {
     this.dropStreams()
     const server = this.#server
     if (server === null) return

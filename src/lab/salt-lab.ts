@@ -66,7 +66,7 @@ export interface SaltLabOptions {
 }
 
 /** A minion's mine_functions: from pillar, the real network.ip_addrs, or a grain-backed alias of `ips`. */
-function minionMineConfig (m: LabMinion): string[] {
+function minionMineConfig(m: LabMinion): string[] {
   if (m.mineFromPillar === true) return []
   if (m.ips === undefined) return ['mine_functions:', '  network.ip_addrs: []']
   return ['grains:', `  lab_ips: ${yamlList(m.ips)}`, 'mine_functions:', '  network.ip_addrs:', '    - mine_function: grains.get', '    - lab_ips']
@@ -79,11 +79,11 @@ export interface Grant {
 }
 
 /** One eauth entry per line in YAML's flow style (JSON), so nothing depends on hand indentation. */
-function grantLines (grants: readonly Grant[]): string[] {
+function grantLines(grants: readonly Grant[]): string[] {
   return grants.map((g) => `      - ${JSON.stringify({ [g.target]: g.functions.map((f) => typeof f === 'string' ? f : { [f.fun]: { args: f.args } }) })}`)
 }
 
-function yamlList (items: string[]): string {
+function yamlList(items: string[]): string {
   return `[${items.map((i) => JSON.stringify(i)).join(', ')}]`
 }
 
@@ -98,35 +98,35 @@ export class SaltLab {
   #api: Daemon | null = null
   readonly #minions = new Map<string, Daemon>()
 
-  private constructor (root: string, opts: SaltLabOptions, ports: { publish: number, ret: number, api: number }) {
+  private constructor(root: string, opts: SaltLabOptions, ports: { publish: number, ret: number, api: number }) {
     this.root = root
     this.#opts = opts
     this.#ports = ports
     this.apiPassword = randomBytes(24).toString('hex')
   }
 
-  get apiUrl (): string {
+  get apiUrl(): string {
     return this.#opts.installed?.apiUrl ?? `http://127.0.0.1:${this.#ports.api}`
   }
 
   /** Runs a command where the master runs (its namespace, if any). */
-  async #exec (command: string, args: string[]): Promise<RunResult> {
+  async #exec(command: string, args: string[]): Promise<RunResult> {
     const ns = this.#opts.masterNetns
     return ns === undefined ? await run(command, args) : await ns.run(command, args)
   }
 
-  async #mustExec (command: string, args: string[]): Promise<string> {
+  async #mustExec(command: string, args: string[]): Promise<string> {
     const res = await this.#exec(command, args)
     if (res.code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${res.code}: ${res.stderr.trim() || res.stdout.trim()}`)
     return res.stdout
   }
 
-  #daemon (label: string, ns: Namespace | undefined, command: string, args: string[], logFile: string): Daemon {
+  #daemon(label: string, ns: Namespace | undefined, command: string, args: string[], logFile: string): Daemon {
     return ns === undefined ? startDaemon(label, command, args, logFile) : ns.daemon(label, command, args, logFile)
   }
 
   /** HTTP status of a GET where the master runs (node's fetch, inside the namespace if any). */
-  async httpStatus (url: string): Promise<number> {
+  async httpStatus(url: string): Promise<number> {
     const script = `fetch(${JSON.stringify(url)}).then(r => { process.stdout.write(String(r.status)) }, () => { process.stdout.write('0') })`
     // Only whether salt-api answers at all: an installed salt-api has a self-signed certificate.
     const env = { ...process.env, NODE_TLS_REJECT_UNAUTHORIZED: '0', NODE_NO_WARNINGS: '1' }
@@ -135,7 +135,7 @@ export class SaltLab {
     return Number(res.stdout)
   }
 
-  static async start (opts: SaltLabOptions): Promise<SaltLab> {
+  static async start(opts: SaltLabOptions): Promise<SaltLab> {
     // Short root: salt's unix sockets live under it and their paths are limited to ~107 bytes.
     const root = await mkdtemp(join(tmpdir(), 'smq-'))
     const lab = new SaltLab(root, opts, { publish: await freePort(), ret: await freePort(), api: await freePort() })
@@ -154,19 +154,19 @@ export class SaltLab {
   }
 
   /** The SALT_API_* variables that point saltmasq at this lab. */
-  get saltApiEnv (): Record<string, string> {
+  get saltApiEnv(): Record<string, string> {
     return { SALT_API_URL: this.apiUrl, SALT_API_USER: this.apiUser, SALT_API_PASSWORD: this.apiPassword, SALT_API_EAUTH: this.apiEauth }
   }
 
-  get masterConf (): string {
+  get masterConf(): string {
     return join(this.root, 'master')
   }
 
-  get masterLog (): string {
+  get masterLog(): string {
     return join(this.root, 'master', 'root', 'var', 'log', 'salt', 'master')
   }
 
-  async #writeMasterConfig (): Promise<void> {
+  async #writeMasterConfig(): Promise<void> {
     if (this.#opts.installed !== undefined) {
       await this.#writeInstalledMasterConfig(this.#opts.installed)
       return
@@ -208,7 +208,7 @@ export class SaltLab {
   }
 
   /** The master file: what makes it the lab's (id, root_dir, address, ports, log level), then `more`. */
-  async #writeMaster (more: string[]): Promise<void> {
+  async #writeMaster(more: string[]): Promise<void> {
     const conf = this.masterConf
     await writeFile(join(conf, 'master'), [
       'id: lab-master',
@@ -226,7 +226,7 @@ export class SaltLab {
     ].join('\n'))
   }
 
-  async #writeInstalledMasterConfig (installed: Installed): Promise<void> {
+  async #writeInstalledMasterConfig(installed: Installed): Promise<void> {
     const conf = this.masterConf
     await mkdir(join(conf, 'master.d'), { recursive: true })
     await this.#writeMaster([
@@ -241,11 +241,11 @@ export class SaltLab {
     await installed.install(conf)
   }
 
-  #startMaster (): void {
+  #startMaster(): void {
     this.#master = this.#daemon('salt-master', this.#opts.masterNetns, join(venvBin, 'salt-master'), ['-c', this.masterConf, '-l', 'warning'], join(this.root, 'master.out'))
   }
 
-  async startApi (): Promise<void> {
+  async startApi(): Promise<void> {
     const log = join(this.root, 'api.out')
     for (let attempt = 1; ; attempt++) {
       const api = this.#daemon('salt-api', this.#opts.masterNetns, join(venvBin, 'salt-api'), ['-c', this.masterConf, '-l', 'warning'], log)
@@ -270,7 +270,7 @@ export class SaltLab {
   }
 
   /** What `systemctl restart salt-master salt-api` does: every salt-api session is gone after it. */
-  async restartMasterAndApi (): Promise<void> {
+  async restartMasterAndApi(): Promise<void> {
     await this.stopApi()
     if (this.#master !== null) await stopDaemon(this.#master)
     this.#startMaster()
@@ -278,12 +278,12 @@ export class SaltLab {
     await this.waitForMinions([...this.#minions.keys()])
   }
 
-  async stopApi (): Promise<void> {
+  async stopApi(): Promise<void> {
     if (this.#api !== null) await stopDaemon(this.#api)
     this.#api = null
   }
 
-  async startMinion (m: LabMinion): Promise<void> {
+  async startMinion(m: LabMinion): Promise<void> {
     const dir = join(this.root, m.id)
     await mkdir(dir, { recursive: true })
     await writeFile(join(dir, 'minion'), [
@@ -302,28 +302,28 @@ export class SaltLab {
     this.#minions.set(m.id, this.#daemon(`salt-minion ${m.id}`, m.netns, command, args, join(dir, 'minion.out')))
   }
 
-  async stopMinion (id: string): Promise<void> {
+  async stopMinion(id: string): Promise<void> {
     const d = this.#minions.get(id)
     if (d !== undefined) await stopDaemon(d)
     this.#minions.delete(id)
   }
 
   /** Stops the minion and deletes its key, which also drops its mine data: what salt-cloud destroy does. */
-  async destroyMinion (id: string): Promise<void> {
+  async destroyMinion(id: string): Promise<void> {
     await this.stopMinion(id)
     await this.deleteKeys([id])
   }
 
-  async salt (args: string[]): Promise<unknown> {
+  async salt(args: string[]): Promise<unknown> {
     return JSON.parse(await this.#mustExec(join(venvBin, 'salt'), ['-c', this.masterConf, '--out=json', '--static', ...args]))
   }
 
-  async saltRun (args: string[]): Promise<unknown> {
+  async saltRun(args: string[]): Promise<unknown> {
     return JSON.parse(await this.#mustExec(join(venvBin, 'salt-run'), ['-c', this.masterConf, '--out=json', ...args]))
   }
 
   /** The minion's config file (what `salt.client.Caller` reads). */
-  minionConfig (id: string): string {
+  minionConfig(id: string): string {
     return join(this.root, id, 'minion')
   }
 
@@ -331,7 +331,7 @@ export class SaltLab {
    * Registers `count` minions with keys and mine data but no process (`${idPrefix}000`, ...,
    * addresses `${ipPrefix}.10` onwards): a fleet of many machines on two cores.
    */
-  async registerFakeMinions (count: number, ipPrefix: string, idPrefix = 'vm'): Promise<string[]> {
+  async registerFakeMinions(count: number, ipPrefix: string, idPrefix = 'vm'): Promise<string[]> {
     await this.#mustExec(join(venvBin, 'python3'), [join(labScripts, 'fake_minions.py'), this.minionConfig(this.#opts.minions[0]!.id), join(this.root, 'fake'), String(count), ipPrefix, idPrefix])
     return Array.from({ length: count }, (_, i) => `${idPrefix}${String(i).padStart(3, '0')}`)
   }
@@ -340,7 +340,7 @@ export class SaltLab {
    * Fires salt/cloud/<id>/<kind> on the master bus as the master (salt-cloud) does, from one
    * process, for vm000.. (`count` of them) or one `minionId`. `at`: epoch ms of the first.
    */
-  async fireCloudEvents (kind: 'created' | 'destroyed' | 'noop', count: number, minionId?: string): Promise<{ at: number, seconds: number }> {
+  async fireCloudEvents(kind: 'created' | 'destroyed' | 'noop', count: number, minionId?: string): Promise<{ at: number, seconds: number }> {
     const out = await this.#mustExec(join(venvBin, 'python3'), [join(labScripts, 'fire_events.py'), join(this.masterConf, 'master'), kind, String(count), ...(minionId === undefined ? [] : [minionId])])
     const [at, seconds] = out.trim().split(' ').map(Number) as [number, number]
     return { at: at * 1000, seconds }
@@ -351,7 +351,7 @@ export class SaltLab {
    * process can, with a salt/cloud/<prefix>NNN/created every `cloudEvery` events (at most
    * `cloudCount`): what the bus of a master running states on thousands of minions looks like.
    */
-  async floodBus (seconds: number, payload: number, cloudEvery: number, cloudPrefix: string, cloudCount: number): Promise<{ fired: number, cloud: number, seconds: number }> {
+  async floodBus(seconds: number, payload: number, cloudEvery: number, cloudPrefix: string, cloudCount: number): Promise<{ fired: number, cloud: number, seconds: number }> {
     const out = await this.#mustExec(join(venvBin, 'python3'), [join(labScripts, 'flood_bus.py'), join(this.masterConf, 'master'), String(seconds), String(payload), String(cloudEvery), cloudPrefix, String(cloudCount)])
     const [fired, cloud, took] = out.trim().split(' ').map(Number) as [number, number, number]
     return { fired, cloud, seconds: took }
@@ -362,7 +362,7 @@ export class SaltLab {
    * under the lab's root, registered on first use): any `_minion_event` (tags, `events`,
    * `pretag`) or `_mine` data a minion that is root on its own host can send.
    */
-  async asMinion (id: string, load: Record<string, unknown>): Promise<unknown> {
+  async asMinion(id: string, load: Record<string, unknown>): Promise<unknown> {
     const file = join(this.root, `load-${randomBytes(6).toString('hex')}.json`)
     await writeFile(file, JSON.stringify(load))
     try {
@@ -373,27 +373,27 @@ export class SaltLab {
   }
 
   /** What salt-cloud's destroy does once the driver returned: the accepted key file removed (no event). */
-  async removeAcceptedKey (id: string): Promise<void> {
+  async removeAcceptedKey(id: string): Promise<void> {
     await rm(join(this.masterConf, 'root', 'etc', 'salt', 'pki', 'master', 'minions', id))
   }
 
   /** What anyone who reaches the master's port can do (without auto_accept): a pending key filed under `id`. */
-  async filePendingKey (id: string): Promise<void> {
+  async filePendingKey(id: string): Promise<void> {
     const dir = join(this.masterConf, 'root', 'etc', 'salt', 'pki', 'master', 'minions_pre')
     await mkdir(dir, { recursive: true })
     await copyFile(join(this.masterConf, 'root', 'etc', 'salt', 'pki', 'master', 'master.pub'), join(dir, id))
   }
 
   /** What `salt-key -d` does (and salt-cloud's destroy, which deletes the key file). A glob deletes many at once. */
-  async deleteKeys (idsOrGlobs: string[]): Promise<void> {
+  async deleteKeys(idsOrGlobs: string[]): Promise<void> {
     for (const id of idsOrGlobs) await this.#mustExec(join(venvBin, 'salt-key'), ['-c', this.masterConf, '-y', '-d', id])
   }
 
-  async fireEvent (tag: string, data: Record<string, unknown>): Promise<void> {
+  async fireEvent(tag: string, data: Record<string, unknown>): Promise<void> {
     await this.#mustExec(join(venvBin, 'salt-run'), ['-c', this.masterConf, 'event.send', tag, JSON.stringify(data)])
   }
 
-  async waitForMinions (ids: string[]): Promise<void> {
+  async waitForMinions(ids: string[]): Promise<void> {
     if (ids.length === 0) return
     await waitFor(`minions ${ids.join(', ')} to answer test.ping`, async () => {
       const res = await this.#exec(join(venvBin, 'salt'), ['-c', this.masterConf, '--out=json', '--static', '-t', '5', '*', 'test.ping'])
@@ -402,12 +402,12 @@ export class SaltLab {
     }, 120_000, 1000)
   }
 
-  async mine (): Promise<Record<string, unknown>> {
+  async mine(): Promise<Record<string, unknown>> {
     return await this.saltRun(['mine.get', '*', 'network.ip_addrs']) as Record<string, unknown>
   }
 
   /** Asks the minions to send their mine data and waits until the master has it for each. */
-  async refreshMine (ids: string[]): Promise<void> {
+  async refreshMine(ids: string[]): Promise<void> {
     if (ids.length === 0) return
     await this.salt(['-L', ids.join(','), 'mine.update'])
     await waitFor(`mine data for ${ids.join(', ')}`, async () => {
@@ -416,7 +416,7 @@ export class SaltLab {
     }, 60_000, 500)
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     await Promise.all([...this.#minions.values()].map(async (d) => { await stopDaemon(d) }))
     this.#minions.clear()
     await this.stopApi()

@@ -27,7 +27,7 @@ export class SaltmasqProcess {
   readonly #ns: Namespace | undefined
   readonly #token: string
 
-  private constructor (daemon: Daemon, url: string, logFile: string, token: string, ns: Namespace | undefined) {
+  private constructor(daemon: Daemon, url: string, logFile: string, token: string, ns: Namespace | undefined) {
     this.#daemon = daemon
     this.url = url
     this.logFile = logFile
@@ -36,7 +36,7 @@ export class SaltmasqProcess {
   }
 
   /** `uid`: run as this user and group id (no supplementary groups), not as root. */
-  static async start (env: Record<string, string>, logFile: string, ns?: Namespace, uid?: number): Promise<SaltmasqProcess> {
+  static async start(env: Record<string, string>, logFile: string, ns?: Namespace, uid?: number): Promise<SaltmasqProcess> {
     const port = env.PORT ?? String(await freePort())
     const fullEnv = { PATH: process.env.PATH, HOST: '127.0.0.1', ...env, PORT: port }
     const server = [...NODE_FLAGS, join(repoRoot, 'dist', 'src', 'server.js')]
@@ -54,7 +54,7 @@ export class SaltmasqProcess {
     return svc
   }
 
-  async request (method: string, path: string, body?: unknown): Promise<HttpAnswer> {
+  async request(method: string, path: string, body?: unknown): Promise<HttpAnswer> {
     const { status, text } = this.#ns === undefined ? await this.#fetchHere(method, path, body) : await this.#fetchInNamespace(this.#ns, method, path, body)
     let parsed: unknown = text
     try {
@@ -65,7 +65,7 @@ export class SaltmasqProcess {
     return { status, body: parsed }
   }
 
-  async #fetchHere (method: string, path: string, body: unknown): Promise<{ status: number, text: string }> {
+  async #fetchHere(method: string, path: string, body: unknown): Promise<{ status: number, text: string }> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.#token}` }
     if (body !== undefined) headers['content-type'] = 'application/json'
     try {
@@ -77,22 +77,22 @@ export class SaltmasqProcess {
   }
 
   /** Our process cannot enter a namespace: a short-lived node inside it makes the request. */
-  async #fetchInNamespace (ns: Namespace, method: string, path: string, body: unknown): Promise<{ status: number, text: string }> {
+  async #fetchInNamespace(ns: Namespace, method: string, path: string, body: unknown): Promise<{ status: number, text: string }> {
     const res = await ns.run(process.execPath, ['-e', FETCH, method, `${this.url}${path}`, this.#token, body === undefined ? '' : JSON.stringify(body)])
     return JSON.parse(res.stdout) as { status: number, text: string }
   }
 
-  get pid (): number {
+  get pid(): number {
     return this.#daemon.child.pid ?? 0
   }
 
   /** Sends `signal` to saltmasq and resolves with its exit code once it is gone. */
-  async kill (signal: NodeJS.Signals): Promise<number | null> {
+  async kill(signal: NodeJS.Signals): Promise<number | null> {
     this.#daemon.child.kill(signal)
     return await this.#daemon.exited
   }
 
-  async stop (): Promise<void> {
+  async stop(): Promise<void> {
     await stopDaemon(this.#daemon)
   }
 }

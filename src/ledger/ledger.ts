@@ -36,33 +36,33 @@ export class Ledger implements ReadonlyMap<string, Held> {
   readonly seenAt: string | null
 
   /** `byId` in minion-id order; it is taken, not copied, and must not change afterwards. */
-  constructor (byId: ReadonlyMap<string, Held>, seenAt: string | null) {
+  constructor(byId: ReadonlyMap<string, Held>, seenAt: string | null) {
     this.#byId = byId
     this.seenAt = seenAt
   }
 
-  get size (): number { return this.#byId.size }
-  get (minionId: string): Held | undefined { return this.#byId.get(minionId) }
-  has (minionId: string): boolean { return this.#byId.has(minionId) }
-  keys (): MapIterator<string> { return this.#byId.keys() }
-  values (): MapIterator<Held> { return this.#byId.values() }
-  entries (): MapIterator<[string, Held]> { return this.#byId.entries() }
-  [Symbol.iterator] (): MapIterator<[string, Held]> { return this.#byId[Symbol.iterator]() }
-  forEach (fn: (value: Held, key: string, map: ReadonlyMap<string, Held>) => void): void {
+  get size(): number { return this.#byId.size }
+  get(minionId: string): Held | undefined { return this.#byId.get(minionId) }
+  has(minionId: string): boolean { return this.#byId.has(minionId) }
+  keys(): MapIterator<string> { return this.#byId.keys() }
+  values(): MapIterator<Held> { return this.#byId.values() }
+  entries(): MapIterator<[string, Held]> { return this.#byId.entries() }
+  [Symbol.iterator](): MapIterator<[string, Held]> { return this.#byId[Symbol.iterator]() }
+  forEach(fn: (value: Held, key: string, map: ReadonlyMap<string, Held>) => void): void {
     for (const [key, value] of this.#byId) fn(value, key, this)
   }
 
   /** The map itself, for what is kept per map (the holders' index). */
-  get byId (): ReadonlyMap<string, Held> { return this.#byId }
+  get byId(): ReadonlyMap<string, Held> { return this.#byId }
 }
 
 /** A held reservation as the API and the sync results show it. */
-function asReservation (held: Held, seenAt: string | null): Reservation {
+function asReservation(held: Held, seenAt: string | null): Reservation {
   return held.lastSeen !== undefined ? held as Reservation : { ...held, lastSeen: seenAt ?? held.firstSeen }
 }
 
 /** Every reservation, as asReservation shows it. */
-export function listReservations (ledger: Ledger): Reservation[] {
+export function listReservations(ledger: Ledger): Reservation[] {
   const out: Reservation[] = []
   for (const held of ledger.values()) out.push(asReservation(held, ledger.seenAt))
   return out
@@ -127,7 +127,7 @@ export const MAX_CANDIDATES = 32
 /** Addresses named in a skip reason, at most (every sync logs it). */
 const MAX_NAMED = 8
 
-function addressSummary (addresses: readonly MineAddress[]): string {
+function addressSummary(addresses: readonly MineAddress[]): string {
   if (addresses.length === 0) return 'none'
   const named = addresses.slice(0, MAX_NAMED).map((a) => a.ip).join(', ')
   return addresses.length > MAX_NAMED ? `${named} and ${addresses.length - MAX_NAMED} more` : named
@@ -144,31 +144,31 @@ class Holders {
   readonly #name = new Map<string, string>()
   readonly #parent: Holders | undefined
 
-  constructor (parent?: Holders) {
+  constructor(parent?: Holders) {
     this.#parent = parent
   }
 
-  static of (held: Iterable<Held>): Holders {
+  static of(held: Iterable<Held>): Holders {
     const holders = new Holders()
     for (const r of held) holders.hold(r)
     return holders
   }
 
-  hold (r: Held): void {
+  hold(r: Held): void {
     this.#ip.set(r.ip, r.minionId)
     if (r.mac !== undefined) this.#mac.set(r.mac, r.minionId)
     this.#name.set(hostNameKey(r.minionId), r.minionId)
   }
 
-  ip (ip: string): string | undefined {
+  ip(ip: string): string | undefined {
     return this.#ip.get(ip) ?? this.#parent?.ip(ip)
   }
 
-  mac (mac: string): string | undefined {
+  mac(mac: string): string | undefined {
     return this.#mac.get(mac) ?? this.#parent?.mac(mac)
   }
 
-  name (key: string): string | undefined {
+  name(key: string): string | undefined {
     return this.#name.get(key) ?? this.#parent?.name(key)
   }
 }
@@ -176,14 +176,14 @@ class Holders {
 /** Per reservations map: ledgers that share a map share its index. */
 const indexes = new WeakMap<ReadonlyMap<string, Held>, Holders>()
 
-function holdersOf (ledger: Ledger): Holders {
+function holdersOf(ledger: Ledger): Holders {
   let holders = indexes.get(ledger.byId)
   if (holders === undefined) indexes.set(ledger.byId, holders = Holders.of(ledger.values()))
   return holders
 }
 
 /** `sorted` with `added` (in minion-id order too) merged in: one pass, no sort of the whole. */
-function merged (sorted: ReadonlyMap<string, Held>, added: readonly Held[]): Map<string, Held> {
+function merged(sorted: ReadonlyMap<string, Held>, added: readonly Held[]): Map<string, Held> {
   const out = new Map<string, Held>()
   let i = 0
   for (const r of sorted.values()) {
@@ -194,11 +194,11 @@ function merged (sorted: ReadonlyMap<string, Held>, added: readonly Held[]): Map
   return out
 }
 
-export function emptyLedger (): Ledger {
+export function emptyLedger(): Ledger {
   return new Ledger(new Map(), null)
 }
 
-export function updateLedger (previous: Ledger, input: LedgerInput): LedgerUpdate {
+export function updateLedger(previous: Ledger, input: LedgerInput): LedgerUpdate {
   const now = input.now.toISOString()
   const nowMs = input.now.getTime()
   // Copy on write: most syncs change no reservation, and their ledger shares the previous map.

@@ -34,12 +34,12 @@ export const SkippedSchema = Type.Object({ minionId: Type.String(), reason: Type
 export type Skipped = Static<typeof SkippedSchema>
 
 /** The one order reservations are kept, rendered and listed in. */
-export function byMinionId (a: string, b: string): number {
+export function byMinionId(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
 }
 
 /** Why `value` is not a reservation saltmasq could have written, or null when it is (a held one may have no lastSeen). */
-export function reservationProblem (value: unknown, options: { lastSeen: 'required' | 'optional' } = { lastSeen: 'required' }): string | null {
+export function reservationProblem(value: unknown, options: { lastSeen: 'required' | 'optional' } = { lastSeen: 'required' }): string | null {
   if (typeof value !== 'object' || value === null) return 'not an object'
   const r = value as Record<string, unknown>
   if (typeof r.minionId !== 'string' || hostNameProblem(r.minionId) !== null) return 'minionId is not a valid host name'

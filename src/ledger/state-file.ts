@@ -14,13 +14,13 @@ interface StateFileV2 {
   reservations: Held[]
 }
 
-export function serializeLedger (ledger: Ledger): string {
+export function serializeLedger(ledger: Ledger): string {
   const state: StateFileV2 = { version: 2, seenAt: ledger.seenAt, reservations: [...ledger.values()] }
   return `${JSON.stringify(state, null, 1)}\n`
 }
 
 /** The ledger in `text`, read from `path` (named in errors), and the version of the file it came from. */
-export function parseLedger (path: string, text: string): { ledger: Ledger, version: 1 | 2 } {
+export function parseLedger(path: string, text: string): { ledger: Ledger, version: 1 | 2 } {
   let parsed: unknown
   try {
     parsed = JSON.parse(text)

@@ -20,7 +20,7 @@ const MAX_LABEL = 63
 const MAX_NAME = 253
 
 /** Why `id` cannot be a dnsmasq host name (a minion id, or DNS_DOMAIN), or null when it can. */
-export function hostNameProblem (id: string): string | null {
+export function hostNameProblem(id: string): string | null {
   if (id.length <= MAX_NAME && VALID_NAME.test(id)) return ambiguity(id)
   if (id.length === 0) return 'it is empty'
   if (id.length > MAX_NAME) return `it is ${id.length} characters long (at most ${MAX_NAME})`
@@ -30,13 +30,13 @@ export function hostNameProblem (id: string): string | null {
     if (!LABEL.test(label)) {
       return 'labels may hold only letters, digits, - and _, may not start with - or _, and may not end with -'
     }
-    if (IDNA_RESERVED.test(label)) return "a label may not have '--' as its third and fourth characters"
+    if (IDNA_RESERVED.test(label)) return 'a label may not have \'--\' as its third and fourth characters'
   }
   return ambiguity(id)
 }
 
 /** A well-formed name that dnsmasq would still read as something else in a dhcp-host line. */
-function ambiguity (id: string): string | null {
+function ambiguity(id: string): string | null {
   if (LEASE_TIME.test(id)) return 'dnsmasq would read it as a lease time'
   if (KEYWORD.test(id)) return 'dnsmasq would read it as a keyword'
   if (DIGITS_AND_DOTS.test(id) && canonicalIp(id) !== null) return 'dnsmasq would read it as an address'
@@ -44,7 +44,7 @@ function ambiguity (id: string): string | null {
 }
 
 /** dnsmasq takes the first label as the host name: two ids sharing it would collide in DHCP. */
-export function hostNameKey (id: string): string {
+export function hostNameKey(id: string): string {
   const dot = id.indexOf('.')
   return (dot === -1 ? id : id.slice(0, dot)).toLowerCase()
 }
@@ -52,7 +52,7 @@ export function hostNameKey (id: string): string {
 export type IpFamily = 'ipv4' | 'ipv6'
 
 /** The canonical spelling of an IP address, or null when `text` is not one. */
-export function canonicalIp (text: string): string | null {
+export function canonicalIp(text: string): string | null {
   if (isIPv4(text)) {
     // node accepts no leading zeros, so the dotted form is already canonical
     return text
@@ -64,21 +64,21 @@ export function canonicalIp (text: string): string | null {
   return null
 }
 
-export function ipFamily (ip: string): IpFamily {
+export function ipFamily(ip: string): IpFamily {
   return ip.includes(':') ? 'ipv6' : 'ipv4'
 }
 
 const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/
 
 /** A MAC address in dnsmasq's lower-case colon form, or null. The all-zero MAC is no MAC. */
-export function canonicalMac (text: string): string | null {
+export function canonicalMac(text: string): string | null {
   const mac = text.toLowerCase().replaceAll('-', ':')
   if (!MAC.test(mac) || mac === '00:00:00:00:00:00') return null
   return mac
 }
 
 /** A canonical IPv4 address as a number, read digit by digit (every address of every newcomer passes here). */
-function ipv4Number (ip: string): number {
+function ipv4Number(ip: string): number {
   let n = 0
   let part = 0
   for (let i = 0; i < ip.length; i++) {
@@ -92,7 +92,7 @@ function ipv4Number (ip: string): number {
 }
 
 /** A canonical IPv6 address as a 128-bit number. */
-function ipv6Number (ip: string): bigint {
+function ipv6Number(ip: string): bigint {
   const [head, tail] = ip.split('::') as [string, string | undefined]
   const left = head === '' ? [] : head.split(':')
   const right = tail === undefined || tail === '' ? [] : tail.split(':')
@@ -108,7 +108,7 @@ interface V6Net { net: bigint, mask: bigint }
 interface Parsed { v4: V4Net[], v6: V6Net[], cidrs: string[] }
 
 /** CIDRs (or, with `bareIsHost`, bare addresses as /32 and /128), parsed once. */
-function parseCidrs (cidrs: readonly string[], bareIsHost: boolean): Parsed {
+function parseCidrs(cidrs: readonly string[], bareIsHost: boolean): Parsed {
   const out: Parsed = { v4: [], v6: [], cidrs: [] }
   for (const cidr of cidrs) {
     const slash = cidr.indexOf('/')
@@ -133,7 +133,7 @@ function parseCidrs (cidrs: readonly string[], bareIsHost: boolean): Parsed {
   return out
 }
 
-function inV4 (nets: V4Net[], n: number): V4Net | undefined {
+function inV4(nets: V4Net[], n: number): V4Net | undefined {
   return nets.find((s) => maskV4(n, s.mask) === s.net)
 }
 
@@ -147,7 +147,7 @@ export class Subnets {
   readonly #in: Parsed
   readonly #out: Parsed
 
-  constructor (cidrs: readonly string[], excluded: readonly string[] = []) {
+  constructor(cidrs: readonly string[], excluded: readonly string[] = []) {
     this.#in = parseCidrs(cidrs, false)
     if (this.#in.cidrs.length === 0) throw new Error('at least one subnet is needed')
     this.#out = parseCidrs(excluded, true)
@@ -156,7 +156,7 @@ export class Subnets {
   }
 
   /** Whether a managed subnet holds `ip` (canonical). */
-  contains (ip: string): boolean {
+  contains(ip: string): boolean {
     if (ipFamily(ip) === 'ipv4') return inV4(this.#in.v4, ipv4Number(ip)) !== undefined
     if (this.#in.v6.length === 0) return false
     const n = ipv6Number(ip)
@@ -167,7 +167,7 @@ export class Subnets {
    * Whether `ip` (canonical) may be reserved: inside a managed subnet, not its network or
    * broadcast address (IPv6: not the subnet-router anycast address), not excluded.
    */
-  reservable (ip: string): boolean {
+  reservable(ip: string): boolean {
     if (ipFamily(ip) === 'ipv4') {
       const n = ipv4Number(ip)
       const net = inV4(this.#in.v4, n)
@@ -185,6 +185,6 @@ export class Subnets {
 }
 
 /** `n & mask` for unsigned 32-bit values (JavaScript's & is signed). */
-function maskV4 (n: number, mask: number): number {
+function maskV4(n: number, mask: number): number {
   return (n & mask) >>> 0
 }

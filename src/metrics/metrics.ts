@@ -44,7 +44,7 @@ export class Metrics {
   /** Whether gauges may carry minion ids as labels (only when /metrics needs a token). */
   namesMinions = true
 
-  constructor () {
+  constructor() {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry, prefix: 'saltmasq_' })
     this.#syncs = new Counter({ name: 'saltmasq_syncs_total', help: 'Syncs by outcome: ok, or the error code of a failed one', labelNames: ['outcome'], registers })
@@ -91,7 +91,7 @@ export class Metrics {
   }
 
   /** The gauges, read at scrape time from what saltmasq already holds. */
-  observe (o: Observed): void {
+  observe(o: Observed): void {
     const registers = [this.registry]
     const lastSuccess = (): number => this.#lastSuccess
     new Gauge({
@@ -99,7 +99,7 @@ export class Metrics {
       help: 'Reservations held, by state: active, or stale (the minion left the mine; the reservation is kept)',
       labelNames: ['state'],
       registers,
-      collect () {
+      collect() {
         let stale = 0
         const ledger = o.ledger()
         for (const r of ledger.values()) if (r.staleSince !== undefined) stale++
@@ -112,24 +112,24 @@ export class Metrics {
       help: 'What the last successful sync could not reserve: conflicts (IP, MAC or name taken) and skipped minions (no usable address or name)',
       labelNames: ['kind'],
       registers,
-      collect () {
+      collect() {
         const r = o.lastResult()
         this.set({ kind: 'conflict' }, r?.conflicts.length ?? 0)
         this.set({ kind: 'skipped' }, r?.skipped.length ?? 0)
       },
     })
-    new Gauge({ name: 'saltmasq_sync_backlog', help: 'Events waiting for a sync', registers, collect () { this.set(o.backlog()) } })
+    new Gauge({ name: 'saltmasq_sync_backlog', help: 'Events waiting for a sync', registers, collect() { this.set(o.backlog()) } })
     new Gauge({
       name: 'saltmasq_last_successful_sync_timestamp_seconds',
       help: 'When the last successful sync ended (0: none yet)',
       registers,
-      collect () { this.set(lastSuccess() / 1000) },
+      collect() { this.set(lastSuccess() / 1000) },
     })
     new Gauge({
       name: 'saltmasq_dnsmasq_apply_owed_since_timestamp_seconds',
       help: 'Since when dnsmasq is owed an apply (files written, not yet taken in); 0 when nothing is owed',
       registers,
-      collect () { this.set((o.owedApplySince() ?? 0) / 1000) },
+      collect() { this.set((o.owedApplySince() ?? 0) / 1000) },
     })
     const namesMinions = (): boolean => this.namesMinions
     new Gauge({
@@ -137,7 +137,7 @@ export class Metrics {
       help: 'DNSMASQ_PUBLISH=salt: per dnsmasq minion (with METRICS_TOKEN; without it, minion="" is the longest behind), since when it is behind (a publish it did not confirm); 0 while it holds the reservations',
       labelNames: ['minion'],
       registers,
-      collect () {
+      collect() {
         this.reset()
         const minions = o.dnsmasqMinions()
         if (namesMinions()) {
@@ -155,7 +155,7 @@ export class Metrics {
     mirroredCounter('saltmasq_key_lists_held_total', 'Key list reads not acted on: empty, or taking many reservations at once, until a read a minute later agrees', registers, () => o.hints().keyListsHeld)
     const stream = o.stream
     if (stream === null) return
-    new Gauge({ name: 'saltmasq_event_stream_connected', help: "1 while salt-api's GET /events is connected", registers, collect () { this.set(stream().connected ? 1 : 0) } })
+    new Gauge({ name: 'saltmasq_event_stream_connected', help: '1 while salt-api\'s GET /events is connected', registers, collect() { this.set(stream().connected ? 1 : 0) } })
     // The stream keeps these counts itself; mirrored at scrape time as counters.
     mirroredCounter('saltmasq_event_stream_reconnects_total', 'Connections to GET /events opened after the first', registers, () => stream().reconnects)
     mirroredCounter('saltmasq_event_stream_events_total', 'Events read from the stream, of any tag', registers, () => stream().eventsSeen)
@@ -165,13 +165,13 @@ export class Metrics {
 }
 
 /** A counter whose count is kept elsewhere and only grows. */
-function mirroredCounter (name: string, help: string, registers: Registry[], read: () => number): void {
+function mirroredCounter(name: string, help: string, registers: Registry[], read: () => number): void {
   let seen = 0
   new Counter({
     name,
     help,
     registers,
-    collect () {
+    collect() {
       const now = read()
       if (now > seen) this.inc(now - seen)
       seen = now

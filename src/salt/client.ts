@@ -74,7 +74,7 @@ const RENEW_MARGIN_MS = 60_000
 export const LOGIN_RETRY_MS = 60_000
 export const LOGIN_RETRY_MAX_MS = 15 * 60_000
 
-function plainText (body: string): string {
+function plainText(body: string): string {
   return body.replace(/<style[\s\S]*?<\/style>/gi, ' ').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 300)
 }
 
@@ -84,7 +84,7 @@ export const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
 
 /** A network-level failure (no HTTP answer) as one of our coded errors. */
-function networkError (err: unknown, timeoutMs: number): Error {
+function networkError(err: unknown, timeoutMs: number): Error {
   const e = err as { name?: string, code?: string, message?: string, cause?: { code?: string } }
   const code = e.code ?? e.cause?.code
   if ((code !== undefined && TIMEOUT_CODES.has(code)) || e.name === 'TimeoutError' || e.name === 'AbortError') return new errors.SaltTimeout(timeoutMs)
@@ -105,7 +105,7 @@ export class SaltClient {
   #refusedLogins = 0
   #nextLoginAt = 0
 
-  constructor (opts: SaltClientOptions) {
+  constructor(opts: SaltClientOptions) {
     this.#opts = opts
     const url = new URL(opts.url)
     this.#origin = url.origin
@@ -125,7 +125,7 @@ export class SaltClient {
     })
   }
 
-  async close (): Promise<void> {
+  async close(): Promise<void> {
     if (this.#ownsDispatcher) await this.#dispatcher.close()
   }
 
@@ -133,7 +133,7 @@ export class SaltClient {
    * A connection of its own for a long-lived stream (GET /events), with the same TLS settings
    * and TCP keepalive, so a peer that vanished is noticed even while the bus is quiet.
    */
-  openStreamConnection (): Dispatcher {
+  openStreamConnection(): Dispatcher {
     if (!this.#ownsDispatcher) return this.#dispatcher
     const opts = this.#opts
     return new Client(this.#origin, {
@@ -154,16 +154,16 @@ export class SaltClient {
    * up, the master is reachable from it and our session is accepted, without creating a new
    * session per probe. Not retried: the readiness monitor probes again on its own schedule.
    */
-  async probe (): Promise<void> {
+  async probe(): Promise<void> {
     await this.#run([])
   }
 
-  async mineGet (target: string, fun: string): Promise<unknown> {
+  async mineGet(target: string, fun: string): Promise<unknown> {
     return await this.#retrying('mine.get', async () => await this.#one({ client: 'runner', fun: 'mine.get', arg: [target, fun] }))
   }
 
   /** Asks these minions to send their mine data now (a new minion's may be an hour away). */
-  async mineUpdate (minionIds: readonly string[]): Promise<unknown> {
+  async mineUpdate(minionIds: readonly string[]): Promise<unknown> {
     return await this.#retrying('mine.update', async () => await this.#one({ client: 'runner', fun: 'mine.update', kwarg: { tgt: minionIds.join(','), tgt_type: 'list' } }))
   }
 
@@ -172,7 +172,7 @@ export class SaltClient {
    * Only an accepted key is Salt's word that a machine exists: anyone who reaches the master's
    * port can file a pending key under any id. salt-cloud's destroy deletes the key.
    */
-  async keyListAll (): Promise<AcceptedKeys> {
+  async keyListAll(): Promise<AcceptedKeys> {
     const ret = await this.#retrying('key.list_all', async () => await this.#one({ client: 'wheel', fun: 'key.list_all' }))
     // rest_cherrypy hands back the wheel client's full return: {tag, data: {return: {...}, success}}.
     const data = (ret as { data?: { return?: unknown, success?: unknown } } | undefined)?.data
@@ -188,18 +188,18 @@ export class SaltClient {
   }
 
   /** The session token (logging in if needed) and when saltmasq means to renew it (epoch ms): the event stream authenticates with it. */
-  async session (): Promise<{ token: string, renewAt: number }> {
+  async session(): Promise<{ token: string, renewAt: number }> {
     const token = await this.#currentToken()
     return { token: token.value, renewAt: token.renewAt }
   }
 
   /** salt-api refused this token (401): the next call logs in again. */
-  forgetSession (token: string): void {
+  forgetSession(token: string): void {
     if (this.#token?.value === token) this.#token = null
   }
 
   /** Where salt-api is: origin and base path (the event stream opens its own connection there). */
-  get endpoint (): { origin: string, basePath: string } {
+  get endpoint(): { origin: string, basePath: string } {
     return { origin: this.#origin, basePath: this.#basePath }
   }
 
@@ -208,7 +208,7 @@ export class SaltClient {
    * that answered. Not retried here: a restart is not idempotent, and a failed apply is owed
    * to the next sync anyway.
    */
-  async local (target: string, fun: string, args: readonly string[], opts: LocalOptions = {}): Promise<Record<string, unknown>> {
+  async local(target: string, fun: string, args: readonly string[], opts: LocalOptions = {}): Promise<Record<string, unknown>> {
     const ret = await this.#one({
       client: 'local',
       tgt: target,
@@ -224,7 +224,7 @@ export class SaltClient {
     return ret as Record<string, unknown>
   }
 
-  async #retrying<T> (what: string, call: () => Promise<T>): Promise<T> {
+  async #retrying<T>(what: string, call: () => Promise<T>): Promise<T> {
     const retries = this.#opts.retries ?? 3
     for (let attempt = 0; ; attempt++) {
       try {
@@ -238,18 +238,18 @@ export class SaltClient {
     }
   }
 
-  async #one (chunk: Lowstate, timeoutMs?: number): Promise<unknown> {
+  async #one(chunk: Lowstate, timeoutMs?: number): Promise<unknown> {
     const [ret] = await this.#run([chunk], timeoutMs)
     return ret
   }
 
-  async #run (chunks: Lowstate[], timeoutMs?: number): Promise<unknown[]> {
+  async #run(chunks: Lowstate[], timeoutMs?: number): Promise<unknown[]> {
     const [client, fun] = chunks.length === 0 ? ['none', 'probe'] : [chunks[0]!.client, chunks[0]!.fun]
     return await this.#observed(client, fun, async () => await this.#runOnce(chunks, timeoutMs))
   }
 
   /** Runs one round trip, telling `onCall` how it went. */
-  async #observed<T> (client: string, fun: string, call: () => Promise<T>): Promise<T> {
+  async #observed<T>(client: string, fun: string, call: () => Promise<T>): Promise<T> {
     const onCall = this.#opts.onCall
     if (onCall === undefined) return await call()
     const started = performance.now()
@@ -264,7 +264,7 @@ export class SaltClient {
     }
   }
 
-  async #runOnce (chunks: Lowstate[], timeoutMs = this.#opts.timeoutMs): Promise<unknown[]> {
+  async #runOnce(chunks: Lowstate[], timeoutMs = this.#opts.timeoutMs): Promise<unknown[]> {
     const what = chunks.map((c) => `${c.client} ${c.fun}`).join(', ') || 'an empty call'
     let token = await this.#currentToken()
     let res = await this.#post('/', chunks, { 'x-auth-token': token.value }, timeoutMs)
@@ -283,7 +283,7 @@ export class SaltClient {
     return ret
   }
 
-  async #currentToken (): Promise<Token> {
+  async #currentToken(): Promise<Token> {
     if (this.#token !== null && this.#now() < this.#token.renewAt) return this.#token
     // Concurrent callers share one login rather than racing several.
     this.#login ??= this.#doLogin().finally(() => { this.#login = null })
@@ -291,7 +291,7 @@ export class SaltClient {
     return this.#token
   }
 
-  async #doLogin (): Promise<Token> {
+  async #doLogin(): Promise<Token> {
     const waitMs = this.#nextLoginAt - this.#now()
     if (waitMs > 0) throw new errors.SaltAuthPaused(Math.ceil(waitMs / 1000))
     try {
@@ -310,7 +310,7 @@ export class SaltClient {
     }
   }
 
-  async #loginOnce (): Promise<Token> {
+  async #loginOnce(): Promise<Token> {
     const { username, password, eauth } = this.#opts
     const res = await this.#post('/login', { username, password, eauth }, {})
     if (res.status === 401 || res.status === 403) throw new errors.SaltAuthFailed(res.status)
@@ -324,7 +324,7 @@ export class SaltClient {
     return { value: token, renewAt: Math.max(this.#now(), expireMs - RENEW_MARGIN_MS) }
   }
 
-  #raiseForStatus (res: { status: number, text: string }): void {
+  #raiseForStatus(res: { status: number, text: string }): void {
     if (res.status === 200) return
     const detail = plainText(res.text)
     if (res.status === 400) {
@@ -335,7 +335,7 @@ export class SaltClient {
     throw Object.assign(new errors.SaltUnavailable(res.status, detail), { upstreamStatus: res.status })
   }
 
-  async #post (path: string, body: unknown, headers: Record<string, string>, timeoutMs = this.#opts.timeoutMs): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, text: string, json: unknown }> {
+  async #post(path: string, body: unknown, headers: Record<string, string>, timeoutMs = this.#opts.timeoutMs): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, text: string, json: unknown }> {
     const started = this.#now()
     let res: Dispatcher.ResponseData
     try {
@@ -343,7 +343,7 @@ export class SaltClient {
         origin: this.#origin,
         path: `${this.#basePath}${path}`,
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
+        headers: { 'content-type': 'application/json', 'accept': 'application/json', ...headers },
         body: JSON.stringify(body),
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,

@@ -20,7 +20,7 @@ const FAILURE_PREFIXES = [
 ]
 
 /** Why a function's return value means it failed, or null when it succeeded. */
-export function localFailure (value: unknown): string | null {
+export function localFailure(value: unknown): string | null {
   if (value === false) return 'it returned False'
   if (typeof value === 'string') {
     if (FAILURE_PREFIXES.some((p) => value.startsWith(p)) || / is not available\.?$/.test(value)) return value.slice(0, 500)
@@ -38,7 +38,7 @@ export function localFailure (value: unknown): string | null {
 }
 
 /** Runs `call` on `target` and returns the ids of the minions that ran it, all successfully. */
-export async function callOnMinions (client: LocalClient, target: string, call: SaltFunction, leadingArgs: readonly string[] = [], opts: LocalOptions = {}): Promise<string[]> {
+export async function callOnMinions(client: LocalClient, target: string, call: SaltFunction, leadingArgs: readonly string[] = [], opts: LocalOptions = {}): Promise<string[]> {
   const results = await client.local(target, call.fun, [...leadingArgs, ...call.args], opts)
   const minions = Object.keys(results).sort()
   if (minions.length === 0) throw new errors.ApplyNoMinion(target, call.fun)

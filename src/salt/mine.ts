@@ -12,12 +12,12 @@ export interface ParsedMine {
   problems: MineProblem[]
 }
 
-function isRecord (value: unknown): value is Record<string, unknown> {
+function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 /** network.ip_addrs and friends: a list of address strings. */
-function fromAddressList (list: unknown[]): MineAddress[] {
+function fromAddressList(list: unknown[]): MineAddress[] {
   const out: MineAddress[] = []
   for (const item of list) {
     const ip = typeof item === 'string' ? canonicalIp(item) : null
@@ -27,7 +27,7 @@ function fromAddressList (list: unknown[]): MineAddress[] {
 }
 
 /** network.interfaces: { eth0: { hwaddr, inet: [{address}], inet6: [{address}] } }. */
-function fromInterfaces (interfaces: Record<string, unknown>): MineAddress[] {
+function fromInterfaces(interfaces: Record<string, unknown>): MineAddress[] {
   const out: MineAddress[] = []
   for (const name of Object.keys(interfaces).sort()) {
     const iface = interfaces[name]
@@ -52,7 +52,7 @@ const PRESENT: { addresses: MineAddress[] } = Object.freeze({ addresses: Object.
  * `reserved`: minions that hold a reservation. Their addresses are not read (a sync needs only
  * that the mine has them), which at 50,000 minions spares a sync 150,000 address objects.
  */
-export function parseMine (ret: unknown, reserved: { has: (minionId: string) => boolean } = new Set()): ParsedMine {
+export function parseMine(ret: unknown, reserved: { has: (minionId: string) => boolean } = new Set()): ParsedMine {
   const snapshot = new Map<string, { addresses: MineAddress[] }>()
   const problems: MineProblem[] = []
   if (!isRecord(ret)) {

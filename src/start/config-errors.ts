@@ -19,12 +19,12 @@ type PropertySchema = {
   default?: unknown
 }
 
-function propertyOf (name: string): PropertySchema | undefined {
+function propertyOf(name: string): PropertySchema | undefined {
   return (envSchema.properties as Record<string, PropertySchema>)[name]
 }
 
 /** What a variable may hold, in words. */
-export function allowed (name: string): string {
+export function allowed(name: string): string {
   const p = propertyOf(name)
   if (p === undefined) return 'see .env.example'
   if (p.anyOf !== undefined) return `one of ${p.anyOf.map((a) => String(a.const)).join(', ')}`
@@ -42,7 +42,7 @@ export function allowed (name: string): string {
  * The lines for a configuration error: the schema validator's (one per variable, the first
  * problem each) or saltmasq's own BadConfig (already "VARIABLE: what is wrong").
  */
-export function describeConfigError (err: unknown, env: Record<string, string | undefined>): string[] {
+export function describeConfigError(err: unknown, env: Record<string, string | undefined>): string[] {
   const e = err as { errors?: AjvError[], code?: string, message?: string }
   if (Array.isArray(e.errors)) {
     const lines = new Map<string, string>()
@@ -64,7 +64,7 @@ export function describeConfigError (err: unknown, env: Record<string, string | 
 }
 
 /** `--help`: every variable, its default or that it is required, and what it may hold. */
-export function helpText (): string {
+export function helpText(): string {
   const required = new Set((envSchema as { required?: string[] }).required ?? [])
   const rows = Object.keys(envSchema.properties).map((name) => {
     const p = propertyOf(name)!

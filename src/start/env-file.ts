@@ -11,7 +11,7 @@ export interface LoadedEnv {
   file: string | null
 }
 
-export async function loadEnv (real: NodeJS.ProcessEnv, cwd: string): Promise<LoadedEnv> {
+export async function loadEnv(real: NodeJS.ProcessEnv, cwd: string): Promise<LoadedEnv> {
   const named = real.SALTMASQ_ENV_FILE
   const path = resolve(cwd, named ?? '.env')
   let text: string

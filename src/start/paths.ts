@@ -12,7 +12,7 @@ const VARIABLES: Array<[keyof Config['files'], string]> = [
 ]
 
 /** The variable whose path is `path`, lies under it, or holds it (its directory); null if none. */
-export function variableForPath (path: string, config: Config): string | null {
+export function variableForPath(path: string, config: Config): string | null {
   for (const [key, variable] of VARIABLES) {
     const configured = config.files[key]
     if (configured === path || configured === dirname(path)) return variable

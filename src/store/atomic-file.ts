@@ -8,14 +8,14 @@ import { basename, dirname, join } from 'node:path'
 import { errors } from '../errors.js'
 
 /** A failed file operation as a coded error naming the file and the cause (disk full, read-only, no permission...). */
-function fileError (err: unknown, path: string, doing: 'read' | 'write'): Error {
+function fileError(err: unknown, path: string, doing: 'read' | 'write'): Error {
   const e = err as NodeJS.ErrnoException
   if (typeof e.code === 'string' && e.code.startsWith('SALTMASQ_')) return e
   const cause = e.code === undefined ? e.message : `${e.code} (${e.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '')})`
   return Object.assign(doing === 'read' ? new errors.FileReadFailed(path, cause) : new errors.FileWriteFailed(path, cause), { path, errno: e.code })
 }
 
-export async function readIfExists (path: string): Promise<string | null> {
+export async function readIfExists(path: string): Promise<string | null> {
   try {
     return await readFile(path, 'utf8')
   } catch (err) {
@@ -29,7 +29,7 @@ export async function readIfExists (path: string): Promise<string | null> {
  * directory: a caller writing many files syncs it once (`syncDirectory`). A leading dot keeps
  * the half-written temporary out of directories dnsmasq watches.
  */
-export async function replaceFile (path: string, content: string): Promise<void> {
+export async function replaceFile(path: string, content: string): Promise<void> {
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
   try {
     const handle = await open(temp, 'w', 0o644)
@@ -47,7 +47,7 @@ export async function replaceFile (path: string, content: string): Promise<void>
 }
 
 /** Makes the renames and removals in `dir` durable. */
-export async function syncDirectory (dir: string): Promise<void> {
+export async function syncDirectory(dir: string): Promise<void> {
   try {
     const handle = await open(dir, 'r')
     try {
@@ -61,7 +61,7 @@ export async function syncDirectory (dir: string): Promise<void> {
 }
 
 /** The entries of `dir`. */
-export async function listDirectory (dir: string): Promise<Dirent[]> {
+export async function listDirectory(dir: string): Promise<Dirent[]> {
   try {
     return await readdir(dir, { withFileTypes: true })
   } catch (err) {
@@ -70,7 +70,7 @@ export async function listDirectory (dir: string): Promise<Dirent[]> {
 }
 
 /** Creates `dir` (and its parents) if missing. */
-export async function ensureDirectory (dir: string): Promise<void> {
+export async function ensureDirectory(dir: string): Promise<void> {
   try {
     await mkdir(dir, { recursive: true })
   } catch (err) {
@@ -78,20 +78,20 @@ export async function ensureDirectory (dir: string): Promise<void> {
   }
 }
 
-export async function writeFileAtomic (path: string, content: string): Promise<void> {
+export async function writeFileAtomic(path: string, content: string): Promise<void> {
   await ensureDirectory(dirname(path))
   await replaceFile(path, content)
   await syncDirectory(dirname(path))
 }
 
 /** Puts back what a write replaced: the old content, or no file at all. */
-export async function restore (path: string, previous: string | null): Promise<void> {
+export async function restore(path: string, previous: string | null): Promise<void> {
   if (previous === null) await removeFile(path)
   else await writeFileAtomic(path, previous)
 }
 
 /** Removes `path`; a file already gone is fine. */
-export async function removeFile (path: string): Promise<void> {
+export async function removeFile(path: string): Promise<void> {
   try {
     await rm(path, { force: true })
   } catch (err) {

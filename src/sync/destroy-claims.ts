@@ -16,7 +16,7 @@ export const DESTROY_QUIET_MS = 250
 export const DESTROY_QUIET_MAX_MS = 2000
 
 /** How soon the key list is read again while a claim of this age waits. */
-export function recheckDelay (ageMs: number): number {
+export function recheckDelay(ageMs: number): number {
   if (ageMs < 5_000) return 250
   if (ageMs < 60_000) return 1_000
   return 15_000
@@ -64,16 +64,16 @@ export class DestroyClaims<R> {
   /** Claims dropped because the key list never confirmed them. */
   unconfirmed = 0
 
-  constructor (opts: DestroyClaimsOptions<R>) {
+  constructor(opts: DestroyClaimsOptions<R>) {
     this.#opts = opts
     this.#timers = opts.timers ?? systemTimers
   }
 
-  get size (): number {
+  get size(): number {
     return this.#claims.size
   }
 
-  has (minionId: string): boolean {
+  has(minionId: string): boolean {
     return this.#claims.has(minionId)
   }
 
@@ -82,7 +82,7 @@ export class DestroyClaims<R> {
    * list showed the key gone, null when the key list never confirmed it; rejects when the
    * releasing sync failed (the reservation is then released by the sync's retry).
    */
-  async claim (minionId: string): Promise<R | null> {
+  async claim(minionId: string): Promise<R | null> {
     let claim = this.#claims.get(minionId)
     if (claim === undefined) {
       let settle: (released: R | null) => void = () => {}
@@ -98,12 +98,12 @@ export class DestroyClaims<R> {
   }
 
   /** The key list may have changed (a salt/key event): read it now rather than at the next tick. */
-  lookNow (): void {
+  lookNow(): void {
     if (this.#claims.size > 0) this.#schedule(0, true)
   }
 
   /** Stops reading; claims still waiting are dropped (the next start's full sync finds what is gone). */
-  close (): void {
+  close(): void {
     this.#closed = true
     if (this.#timer !== null) this.#timers.clearTimeout(this.#timer.handle)
     this.#timer = null
@@ -112,17 +112,17 @@ export class DestroyClaims<R> {
   }
 
   /** Whether a read or release is under way. */
-  get busy (): boolean {
+  get busy(): boolean {
     return this.#checking !== null
   }
 
   /** Resolves once no read or release is under way. */
-  async idle (): Promise<void> {
+  async idle(): Promise<void> {
     while (this.#checking !== null) await this.#checking
   }
 
   /** A read in `delayMs`; `push` moves a set read later (the quiet), otherwise the earliest wins. */
-  #schedule (delayMs: number, push = false): void {
+  #schedule(delayMs: number, push = false): void {
     if (this.#closed) return
     const at = this.#opts.clock() + Math.max(0, delayMs)
     if (this.#timer !== null) {
@@ -136,7 +136,7 @@ export class DestroyClaims<R> {
     this.#timer = { handle, at }
   }
 
-  #check (): void {
+  #check(): void {
     if (this.#checking !== null) {
       // The read under way may predate the newest claims: look again right after it.
       void this.#checking.then(() => { this.#schedule(0) })
@@ -145,7 +145,7 @@ export class DestroyClaims<R> {
     this.#checking = this.#readAndRelease().finally(() => { this.#checking = null })
   }
 
-  async #readAndRelease (): Promise<void> {
+  async #readAndRelease(): Promise<void> {
     this.#unreadSince = null
     const started = this.#opts.clock()
     const read = await this.#opts.readKeys()
@@ -177,7 +177,7 @@ export class DestroyClaims<R> {
    * The next read, paced by the youngest claim still waiting, and never sooner than the last
    * read took: claims a minion can file keep the master reading at most half the time.
    */
-  #next (now: number): void {
+  #next(now: number): void {
     let youngest = -Infinity
     for (const claim of this.#claims.values()) youngest = Math.max(youngest, claim.at)
     if (youngest === -Infinity) return

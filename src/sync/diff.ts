@@ -27,7 +27,7 @@ export type Diff = Static<typeof DiffSchema>
 
 export type DiffDeps = Omit<PassDeps, 'logger'>
 
-export async function dryRun (deps: DiffDeps): Promise<Diff> {
+export async function dryRun(deps: DiffDeps): Promise<Diff> {
   const { config } = deps
   const now = deps.clock()
   const keyList = deps.keys.latest

@@ -20,13 +20,13 @@ export class DurableLedger {
   /** Whether the file lags the ledger even when a sync changes nothing (absent, rebuilt, an older version). */
   #fileBehind: boolean
 
-  private constructor (path: string, ledger: Ledger, fileBehind: boolean) {
+  private constructor(path: string, ledger: Ledger, fileBehind: boolean) {
     this.#path = path
     this.#current = ledger
     this.#fileBehind = fileBehind
   }
 
-  static async open (path: string, published: PublishedSource, clock: Clock, log: Logger): Promise<DurableLedger> {
+  static async open(path: string, published: PublishedSource, clock: Clock, log: Logger): Promise<DurableLedger> {
     const text = await readIfExists(path)
     if (text !== null) {
       const { ledger, version } = parseLedger(path, text)
@@ -42,11 +42,11 @@ export class DurableLedger {
     return new DurableLedger(path, new Ledger(new Map(entries.map((e) => [e.minionId, { ...e, firstSeen: stamp }])), null), true)
   }
 
-  get current (): Ledger {
+  get current(): Ledger {
     return this.#current
   }
 
-  has (minionId: string): boolean {
+  has(minionId: string): boolean {
     return this.#current.has(minionId)
   }
 
@@ -54,7 +54,7 @@ export class DurableLedger {
    * Takes a sync's ledger, writing the file first when a reservation changed. The time the
    * mine was read alone is not worth a write: after a restart, the first sync reads it again.
    */
-  async save (update: Pick<LedgerUpdate, 'ledger' | 'changed'>): Promise<void> {
+  async save(update: Pick<LedgerUpdate, 'ledger' | 'changed'>): Promise<void> {
     if (update.changed || this.#fileBehind) {
       await writeFileAtomic(this.#path, serializeLedger(update.ledger))
       this.#fileBehind = false

@@ -39,7 +39,7 @@ export interface KeyWatchOptions {
 }
 
 /** How many reservations a list would newly take away (whose key-gone clock has not started). */
-function newlyAbsent (ledger: Ledger, accepted: AcceptedKeys): number {
+function newlyAbsent(ledger: Ledger, accepted: AcceptedKeys): number {
   let n = 0
   for (const r of ledger.values()) if (r.keyGoneSince === undefined && !accepted.has(r.minionId)) n++
   return n
@@ -61,13 +61,13 @@ export class KeyWatch {
   /** Reads made (each shared by every caller waiting for it). */
   reads = 0
 
-  constructor (opts: KeyWatchOptions) {
+  constructor(opts: KeyWatchOptions) {
     this.#opts = opts
     this.#log = opts.logger
   }
 
   /** The last key list that can be acted on (accepted null until one was read). */
-  get latest (): KeyListRead {
+  get latest(): KeyListRead {
     return this.#latest
   }
 
@@ -75,7 +75,7 @@ export class KeyWatch {
    * A key list read that starts after this call. A read already under way may have started
    * before a key was accepted or deleted, so callers that come during it share the one after.
    */
-  async refresh (): Promise<KeyListRead> {
+  async refresh(): Promise<KeyListRead> {
     if (this.#inFlight === null) return await this.#start()
     this.#next ??= this.#inFlight.catch(() => undefined).then(async () => {
       this.#next = null
@@ -84,7 +84,7 @@ export class KeyWatch {
     return await this.#next
   }
 
-  async #start (): Promise<KeyListRead> {
+  async #start(): Promise<KeyListRead> {
     const run = this.#paced().then(async () => await this.#read()).finally(() => {
       this.#lastEnd = this.#opts.clock()
       if (this.#inFlight === run) this.#inFlight = null
@@ -93,13 +93,13 @@ export class KeyWatch {
     return await run
   }
 
-  async #paced (): Promise<void> {
+  async #paced(): Promise<void> {
     const wait = this.#lastEnd + Math.max(MIN_READ_GAP_MS, this.#lastDuration) - this.#opts.clock()
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
   }
 
   /** Whether the latest list shows a reserved minion's key gone whose clock has not started. */
-  revealsNewAbsence (ledger: Ledger): boolean {
+  revealsNewAbsence(ledger: Ledger): boolean {
     const accepted = this.#latest.accepted
     return accepted !== null && newlyAbsent(ledger, accepted) > 0
   }
@@ -108,7 +108,7 @@ export class KeyWatch {
    * Whether a sync now should read a fresh list first: a reservation's key-gone clock has run
    * out, and the latest list was read before it did (it cannot tell whether the key is back).
    */
-  needsFresherList (ledger: Ledger, keyGoneAfterMs: number, now: number): boolean {
+  needsFresherList(ledger: Ledger, keyGoneAfterMs: number, now: number): boolean {
     if (keyGoneAfterMs <= 0) return false
     const readAt = this.#latest.readAt ?? -Infinity
     for (const r of ledger.values()) {
@@ -119,7 +119,7 @@ export class KeyWatch {
     return false
   }
 
-  async #read (): Promise<KeyListRead> {
+  async #read(): Promise<KeyListRead> {
     const readAt = this.#opts.clock()
     this.reads++
     let accepted: AcceptedKeys
@@ -141,11 +141,11 @@ export class KeyWatch {
   }
 
   /** The mass-release guard: true when this list must not be acted on yet. */
-  #holds (accepted: AcceptedKeys, readAt: number): boolean {
+  #holds(accepted: AcceptedKeys, readAt: number): boolean {
     const ledger = this.#opts.ledger()
     const gone = newlyAbsent(ledger, accepted)
-    const suspect = (accepted.size === 0 && ledger.size > 0) ||
-      (gone > MASS_RELEASE_COUNT && gone > ledger.size * MASS_RELEASE_SHARE)
+    const suspect = (accepted.size === 0 && ledger.size > 0)
+      || (gone > MASS_RELEASE_COUNT && gone > ledger.size * MASS_RELEASE_SHARE)
     if (!suspect) {
       this.#heldSince = null
       return false
@@ -164,11 +164,11 @@ export class KeyWatch {
     return true
   }
 
-  #advice (code: string | undefined): string {
+  #advice(code: string | undefined): string {
     if (code === 'SALTMASQ_SALT_CLIENT_DISABLED' || code === 'SALTMASQ_SALT_FORBIDDEN') {
-      return "cannot read the master's key list (wheel key.list_all): destroyed events cannot be confirmed and no reservation is released until it works. " +
-        "Add wheel to netapi_enable_clients and \"'@wheel': ['^key\\.list_all$']\" to the eauth user"
+      return 'cannot read the master\'s key list (wheel key.list_all): destroyed events cannot be confirmed and no reservation is released until it works. '
+        + 'Add wheel to netapi_enable_clients and "\'@wheel\': [\'^key\\.list_all$\']" to the eauth user'
     }
-    return "cannot read the master's key list (wheel key.list_all): no reservation is released until it reads again"
+    return 'cannot read the master\'s key list (wheel key.list_all): no reservation is released until it reads again'
   }
 }

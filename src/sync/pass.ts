@@ -43,7 +43,7 @@ export interface PassRequest {
 }
 
 /** The mine as the last read left it, for a pass that does not read it: what was not stale is present. */
-function asLastRead (ledger: Ledger): MineSnapshot {
+function asLastRead(ledger: Ledger): MineSnapshot {
   const present = { addresses: [] }
   const snapshot = new Map<string, { addresses: MineAddress[] }>()
   for (const r of ledger.values()) if (r.staleSince === undefined) snapshot.set(r.minionId, present)
@@ -51,7 +51,7 @@ function asLastRead (ledger: Ledger): MineSnapshot {
 }
 
 /** The ledger's rules applied to what a sync read (the mine, a key list) and what events asked. */
-export function applyRules (deps: Pick<PassDeps, 'config' | 'ledger'>, mine: MineSnapshot, keyList: KeyListRead, request: PassRequest, now: number): LedgerUpdate {
+export function applyRules(deps: Pick<PassDeps, 'config' | 'ledger'>, mine: MineSnapshot, keyList: KeyListRead, request: PassRequest, now: number): LedgerUpdate {
   const { config } = deps
   return updateLedger(deps.ledger.current, {
     mine,
@@ -67,7 +67,7 @@ export function applyRules (deps: Pick<PassDeps, 'config' | 'ledger'>, mine: Min
   })
 }
 
-export async function runPass (deps: PassDeps, request: PassRequest): Promise<PassOutcome> {
+export async function runPass(deps: PassDeps, request: PassRequest): Promise<PassOutcome> {
   const { config, logger: log } = deps
   const started = deps.clock()
   const lap = laps()

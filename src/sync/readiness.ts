@@ -43,7 +43,7 @@ export interface ReadinessReport {
   }
 }
 
-function iso (ms: number): string {
+function iso(ms: number): string {
   return new Date(ms).toISOString()
 }
 
@@ -54,30 +54,30 @@ export class ReadinessMonitor {
   #timer: NodeJS.Timeout | null = null
   #stream: (() => StreamHealth) | null = null
 
-  constructor (sources: ReadinessSources) {
+  constructor(sources: ReadinessSources) {
     this.#src = sources
   }
 
   /** Counts an event stream in: not ready while it has been disconnected longer than a moment. */
-  watchStream (state: () => StreamHealth): void {
+  watchStream(state: () => StreamHealth): void {
     this.#stream = state
   }
 
   /** Probes now, then every interval, in the background. */
-  start (): void {
+  start(): void {
     if (this.#timer !== null) return
     void this.refresh()
     this.#timer = setInterval(() => { void this.refresh() }, this.#src.intervalMs)
     this.#timer.unref()
   }
 
-  stop (): void {
+  stop(): void {
     if (this.#timer !== null) clearInterval(this.#timer)
     this.#timer = null
   }
 
   /** Probes salt-api (joining a probe under way); resolves when it has answered or failed. */
-  async refresh (): Promise<void> {
+  async refresh(): Promise<void> {
     this.#probing ??= this.#src.probe().then(
       () => { this.#salt = { reachable: true, at: this.#src.clock() } },
       (err: Error) => { this.#salt = { reachable: false, at: this.#src.clock(), error: err.message } },
@@ -85,7 +85,7 @@ export class ReadinessMonitor {
     await this.#probing
   }
 
-  report (): ReadinessReport {
+  report(): ReadinessReport {
     const synced = this.#src.lastSuccessAt()
     const failed = this.#src.lastError()
     // A sync that worked after the last probe is newer news of salt-api than the probe.
@@ -104,8 +104,8 @@ export class ReadinessMonitor {
     if (stream !== undefined) detail.eventStream = stream
     const minions = this.#src.dnsmasqMinions()
     if (minions.length > 0) detail.dnsmasqMinions = minions
-    const streamDown = stream !== undefined && !stream.connected && stream.disconnectedSince !== null &&
-      this.#src.clock() - Date.parse(stream.disconnectedSince) > STREAM_GRACE_MS
+    const streamDown = stream !== undefined && !stream.connected && stream.disconnectedSince !== null
+      && this.#src.clock() - Date.parse(stream.disconnectedSince) > STREAM_GRACE_MS
     let reason: string | undefined
     let brief: string | undefined
     if (salt === null) [brief, reason] = ['salt-api has not been reached yet', 'salt-api has not been reached yet']

@@ -87,7 +87,7 @@ export class SyncScheduler {
   readonly #listeners: Array<(result: SyncResult) => void> = []
   readonly #failureListeners: Array<(err: Error, durationMs: number) => void> = []
 
-  constructor (opts: SchedulerOptions) {
+  constructor(opts: SchedulerOptions) {
     this.#opts = opts
     this.#log = opts.logger
     this.#maxBacklog = opts.maxBacklog ?? MAX_BACKLOG
@@ -106,36 +106,36 @@ export class SyncScheduler {
   }
 
   /** Called after every successful sync (metrics, benchmarks). */
-  onSync (listener: (result: SyncResult) => void): void {
+  onSync(listener: (result: SyncResult) => void): void {
     this.#listeners.push(listener)
   }
 
   /** Called after every failed sync with its error (metrics). */
-  onSyncFailed (listener: (err: Error, durationMs: number) => void): void {
+  onSyncFailed(listener: (err: Error, durationMs: number) => void): void {
     this.#failureListeners.push(listener)
   }
 
-  get lastResult (): SyncResult | null {
+  get lastResult(): SyncResult | null {
     return this.#lastResult
   }
 
   /** The error of the last sync if it failed; null once one succeeds. */
-  get lastError (): { error: Error, at: number } | null {
+  get lastError(): { error: Error, at: number } | null {
     return this.#lastError
   }
 
   /** Events waiting: for a sync, for their key to be checked, or for the key list to confirm a destroy. */
-  get backlog (): number {
+  get backlog(): number {
     return this.#pendingDestroyed.size + this.#awaiting.size + this.#keyGoneHints.size + this.#keyChecks.size + this.#claims.size
   }
 
   /** Destroyed events dropped because the key list never confirmed them. */
-  get unconfirmedDestroys (): number {
+  get unconfirmedDestroys(): number {
     return this.#claims.unconfirmed
   }
 
   /** When the next sync this scheduler set for itself will run (epoch ms), or null when none is set. */
-  get nextFollowUpAt (): number | null {
+  get nextFollowUpAt(): number | null {
     return this.#followUp?.at ?? null
   }
 
@@ -145,7 +145,7 @@ export class SyncScheduler {
    * Resolves with that sync, or null when its key is not accepted (nothing else is spent).
    * Null at once when the minion is already reserved: reservations are sticky.
    */
-  created (minionId: string): Promise<SyncResult | null> | null {
+  created(minionId: string): Promise<SyncResult | null> | null {
     if (this.#opts.isReserved(minionId)) return null
     if (this.#awaiting.has(minionId)) return this.sync()
     const waiting = this.#keyChecks.get(minionId)
@@ -162,7 +162,7 @@ export class SyncScheduler {
     return check
   }
 
-  async #admitCreated (minionId: string, read: KeyListRead): Promise<SyncResult | null> {
+  async #admitCreated(minionId: string, read: KeyListRead): Promise<SyncResult | null> {
     if (this.#opts.isReserved(minionId)) return null
     // No key list can be read (wheel not granted): one sync, which reserves only what the mine
     // has (the mine.get runner returns accepted minions only), but no chase.
@@ -180,7 +180,7 @@ export class SyncScheduler {
   }
 
   /** A hint past its bound: dropped, and a full sync (which finds every new minion the mine has) asked for. */
-  async #drop (minionId: string, what: string): Promise<SyncResult> {
+  async #drop(minionId: string, what: string): Promise<SyncResult> {
     this.counts.dropped++
     if (this.counts.dropped === 1 || this.counts.dropped % 1000 === 0) {
       this.#log.warn({ minionId, dropped: this.counts.dropped, bound: this.#maxBacklog }, `too many ${what}: hint dropped, a full sync runs instead`)
@@ -193,7 +193,7 @@ export class SyncScheduler {
    * key gone (within DESTROY_CONFIRM_S). Resolves with the sync that released it, null when
    * never confirmed. Null at once for a minion with no reservation: nothing to do, nothing spent.
    */
-  destroyed (minionId: string): Promise<SyncResult | null> | null {
+  destroyed(minionId: string): Promise<SyncResult | null> | null {
     if (!this.#opts.isReserved(minionId)) return null
     return this.#claims.claim(minionId)
   }
@@ -203,13 +203,13 @@ export class SyncScheduler {
    * quiet, without asking the key list. A minion whose key and mine data are still there is
    * reserved again by a later sync, with whatever address is free then.
    */
-  release (minionId: string): Promise<SyncResult> {
+  release(minionId: string): Promise<SyncResult> {
     this.#pendingDestroyed.add(minionId)
     return this.#syncAfterQuiet()
   }
 
   /** The sync of the delete batch this call joins; each call pushes the batch's start back, up to its limit. */
-  async #syncAfterQuiet (): Promise<SyncResult> {
+  async #syncAfterQuiet(): Promise<SyncResult> {
     const now = this.#opts.clock()
     let batch = this.#destroyBatch
     if (batch === null) {
@@ -223,7 +223,7 @@ export class SyncScheduler {
     return await batch.run
   }
 
-  #runDestroyBatch (): void {
+  #runDestroyBatch(): void {
     const batch = this.#destroyBatch
     if (batch === null) return
     if (batch.timer !== null) clearTimeout(batch.timer)
@@ -236,7 +236,7 @@ export class SyncScheduler {
    * destroys waiting on it and for this minion, whose key-gone clock starts only if the list
    * confirms its key is gone. Null when it holds no reservation.
    */
-  keyGone (minionId: string): Promise<SyncResult> | null {
+  keyGone(minionId: string): Promise<SyncResult> | null {
     if (!this.#opts.isReserved(minionId)) return null
     this.#claims.lookNow()
     if (!this.#keyGoneHints.has(minionId)) this.#keyGoneHints.set(minionId, new Date(this.#opts.clock()))
@@ -244,14 +244,14 @@ export class SyncScheduler {
   }
 
   /** Periodic full syncs catch events that every source lost (or sent while saltmasq was down). */
-  startReconcile (intervalMs: number): void {
+  startReconcile(intervalMs: number): void {
     if (intervalMs <= 0 || this.#reconcile !== null) return
     this.#reconcile = setInterval(() => { this.sync().catch(() => undefined) }, intervalMs)
     this.#reconcile.unref()
   }
 
   /** Stops timers and waits for the sync in flight: nothing is left half-written. */
-  async close (): Promise<void> {
+  async close(): Promise<void> {
     this.#closed = true
     // Operators' deletes already taken are carried out, not dropped; destroyed events not yet
     // confirmed are found by the next start's full sync and key list.
@@ -268,13 +268,13 @@ export class SyncScheduler {
    * Runs a sync now, or joins the follow-up of the one running. The promise is that of the run
    * that will include everything requested up to this call.
    */
-  async sync (): Promise<SyncResult> {
+  async sync(): Promise<SyncResult> {
     this.#mineWanted = true
     return await this.#request()
   }
 
   /** A pass now, or the follow-up of the one running; it reads the mine if anything asked for it. */
-  async #request (): Promise<SyncResult> {
+  async #request(): Promise<SyncResult> {
     if (this.#running === null) {
       this.#running = this.#runOnce().finally(() => { this.#running = null })
       return await this.#running
@@ -287,7 +287,7 @@ export class SyncScheduler {
   }
 
   /** Resolves once no sync is running or queued, and no event waits for a key list read or a delete burst's end. */
-  async idle (): Promise<void> {
+  async idle(): Promise<void> {
     for (;;) {
       const pending = this.#destroyBatch?.run ?? this.#queued ?? this.#running ?? this.#keyChecks.values().next().value ?? null
       if (pending !== null) await pending.catch(() => undefined)
@@ -297,7 +297,7 @@ export class SyncScheduler {
   }
 
   /** A sync in `delayMs` (the earliest one asked for wins). */
-  #scheduleFollowUp (delayMs: number): void {
+  #scheduleFollowUp(delayMs: number): void {
     const at = this.#opts.clock() + delayMs
     if (this.#closed || (this.#followUp !== null && this.#followUp.at <= at)) return
     if (this.#followUp !== null) clearTimeout(this.#followUp.timer)
@@ -309,7 +309,7 @@ export class SyncScheduler {
     this.#followUp = { timer, at }
   }
 
-  async #runOnce (): Promise<SyncResult> {
+  async #runOnce(): Promise<SyncResult> {
     const destroyed = new Set(this.#pendingDestroyed)
     const keyGoneHints = new Map(this.#keyGoneHints)
     const readMine = this.#mineWanted || this.#awaiting.size > 0 || keyGoneHints.size > 0
@@ -355,7 +355,7 @@ export class SyncScheduler {
   }
 
   /** New minions the mine did not have: ask them for mine.update once, then read the mine again with backoff. */
-  async #chaseNewMinions (inMine: (id: string) => boolean): Promise<void> {
+  async #chaseNewMinions(inMine: (id: string) => boolean): Promise<void> {
     const now = this.#opts.clock()
     const missing: string[] = []
     for (const [id, wait] of this.#awaiting) {

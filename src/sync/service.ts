@@ -37,7 +37,7 @@ export interface SyncServiceOptions {
   maxBacklog?: number
 }
 
-export async function openSyncService ({ config, client, logger, clock, maxBacklog }: SyncServiceOptions): Promise<SyncService> {
+export async function openSyncService({ config, client, logger, clock, maxBacklog }: SyncServiceOptions): Promise<SyncService> {
   const publisher = await openPublisher({ config, client, logger, clock })
   const ledger = await DurableLedger.open(config.files.state, publisher, clock, logger)
   publisher.remember([...ledger.current.values()])

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises'
 
 let cached: Promise<string> | undefined
 
-async function read (): Promise<string> {
+async function read(): Promise<string> {
   for (const candidate of ['../../package.json', '../../../package.json']) {
     try {
       const pkg = JSON.parse(await readFile(new URL(candidate, import.meta.url), 'utf8')) as { name?: string, version?: string }
@@ -15,7 +15,7 @@ async function read (): Promise<string> {
   return 'unknown'
 }
 
-export async function saltmasqVersion (): Promise<string> {
+export async function saltmasqVersion(): Promise<string> {
   cached ??= read()
   return await cached
 }

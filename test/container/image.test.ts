@@ -25,7 +25,7 @@ const url = `http://127.0.0.1:${port}`
 const hostsDir = join(lab.dns.dir, 'hosts') // dhcp-hosts, addn-hosts: /etc/dnsmasq.saltmasq in the container
 const stateDir = join(lab.dir, 'saltmasq-state')
 
-async function get (path: string, token?: string): Promise<{ status: number, body: any }> {
+async function get(path: string, token?: string): Promise<{ status: number, body: any }> {
   try {
     const res = await fetch(`${url}${path}`, { method: path.startsWith('/resync') ? 'POST' : 'GET', headers: token === undefined ? {} : { authorization: `Bearer ${token}` } })
     const text = await res.text()

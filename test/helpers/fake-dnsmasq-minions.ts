@@ -21,20 +21,20 @@ export class FakeDnsmasqMinions {
   /** Runs after the minions acted and before the answer (a crash of saltmasq mid-call throws here). */
   afterCall: (() => void) | null = null
 
-  constructor (ids: string[]) {
+  constructor(ids: string[]) {
     for (const id of ids) this.minions.set(id, { files: new Map(), up: true, applies: 0, failApply: null })
   }
 
-  minion (id: string): FakeMinion {
+  minion(id: string): FakeMinion {
     return this.minions.get(id)!
   }
 
-  #matches (id: string, target: string, tgtType: string): boolean {
+  #matches(id: string, target: string, tgtType: string): boolean {
     if (tgtType === 'list') return target.split(',').includes(id)
     return new RegExp(`^${target.replace(/\*/g, '.*')}$`).test(id)
   }
 
-  async local (target: string, fun: string, args: readonly string[], opts: LocalOptions = {}): Promise<Record<string, unknown>> {
+  async local(target: string, fun: string, args: readonly string[], opts: LocalOptions = {}): Promise<Record<string, unknown>> {
     const tgtType = opts.tgtType ?? 'glob'
     const kwarg = (opts.kwarg ?? {}) as { files: PublishFile[], apply: string, force_apply: boolean }
     this.calls.push({ target, tgtType, fun, bytes: Buffer.byteLength(JSON.stringify(kwarg)), files: kwarg.files, forceApply: kwarg.force_apply })
@@ -52,7 +52,7 @@ export class FakeDnsmasqMinions {
     return out
   }
 
-  #publish (m: FakeMinion, { files, apply, force_apply: force }: { files: PublishFile[], apply: string, force_apply: boolean }): unknown {
+  #publish(m: FakeMinion, { files, apply, force_apply: force }: { files: PublishFile[], apply: string, force_apply: boolean }): unknown {
     const plan: Array<[string, string]> = []
     const report: Record<string, { status: string, hash: string | null }> = {}
     let stale = false

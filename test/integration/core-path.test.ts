@@ -30,7 +30,7 @@ const app = await lab.startSaltmasq(
 )
 const auth = lab.auth
 
-async function reservationsFile (): Promise<string> {
+async function reservationsFile(): Promise<string> {
   return await readFile(dns.reservationsConf, 'utf8').catch(() => '')
 }
 

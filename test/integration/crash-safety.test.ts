@@ -44,14 +44,14 @@ const env = {
 }
 
 /** The files a complete sync at mine size n writes: the only contents a file may ever have. */
-function versionsAt (n: number): { dhcpHosts: string, addnHosts: string } {
+function versionsAt(n: number): { dhcpHosts: string, addnHosts: string } {
   const stamp = '2026-01-01T00:00:00.000Z'
   const list: Reservation[] = Array.from({ length: n }, (_, k) => ({ minionId: `vm${k}`, ip: ipOf(k), firstSeen: stamp, lastSeen: stamp }))
   return renderHostsFiles(list, { domain: 'lab' })
 }
 const validVersions = { dhcpHosts: new Set<string>(), addnHosts: new Set<string>() }
 let allowed = -1
-function allowUpTo (steps: number): void {
+function allowUpTo(steps: number): void {
   for (let s = allowed + 1; s <= steps; s++) {
     const v = versionsAt(BASE + s * PER_STEP)
     validVersions.dhcpHosts.add(v.dhcpHosts)

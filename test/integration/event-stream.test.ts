@@ -23,7 +23,7 @@ let app: SaltmasqApp = await lab.startSaltmasq(env, logger)
 const reserved = () => app.saltmasq.ledger.current
 const stream = () => app.saltmasq.stream!.state
 
-async function connectedAndSynced (): Promise<void> {
+async function connectedAndSynced(): Promise<void> {
   await waitFor('the event stream connected', () => stream().connected, 30_000, 20)
   await waitFor('the sync after the connect', () => app.saltmasq.scheduler.lastResult !== null, 30_000, 20)
   await app.saltmasq.scheduler.idle()

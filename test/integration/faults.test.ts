@@ -36,7 +36,7 @@ const reserved = () => [...app.saltmasq.ledger.current.keys()].sort()
  * /ready as a probe sees it: the background probe has caught up, and the answer comes at once
  * (whatever salt-api is doing) — the median of five must be well under 100 ms.
  */
-async function ready (t: Test): Promise<{ statusCode: number, body: { reason?: string } }> {
+async function ready(t: Test): Promise<{ statusCode: number, body: { reason?: string } }> {
   await app.saltmasq.readiness.refresh()
   const times: number[] = []
   let res = await app.inject({ method: 'GET', url: '/ready', headers: lab.auth })

@@ -31,7 +31,7 @@ const stream = () => app.saltmasq.stream!.state
 const snapshot = () => JSON.stringify([...ledger.current.values()].map((r) => [r.minionId, r.ip]))
 
 /** A minion's own load, sent as that minion (an attacker holding only the key of `evil01`). */
-async function asEvil (load: Record<string, unknown>): Promise<void> {
+async function asEvil(load: Record<string, unknown>): Promise<void> {
   await salt.asMinion('evil01', { cmd: '_minion_event', tok: 'x', ...load })
 }
 
@@ -40,7 +40,7 @@ async function asEvil (load: Record<string, unknown>): Promise<void> {
  * reactor posts a sentinel event the master fires after them (one reactor, events in order;
  * the stream is faster than the reactor), then the claims they made are read for.
  */
-async function settle (): Promise<void> {
+async function settle(): Promise<void> {
   const sentinel = `sentinel${Date.now()}`
   await salt.fireCloudEvents('destroyed', 1, sentinel)
   await waitFor('the sentinel through the reactor', () => hookArrivals.includes(`salt/cloud/${sentinel}/destroyed`), 60_000, 20)
@@ -103,7 +103,7 @@ t.test('mine squatting: a gateway in EXCLUDED_ADDRESSES and another machine\'s a
   t.equal(snapshot(), before, 'nothing changed')
 })
 
-t.test("mine squatting by MAC (MINE_FUNCTION=network.interfaces): another machine's MAC is never taken", async (t) => {
+t.test('mine squatting by MAC (MINE_FUNCTION=network.interfaces): another machine\'s MAC is never taken', async (t) => {
   // A second saltmasq reserving by MAC, with files of its own, against the same master.
   const dir = join(lab.dir, 'by-mac')
   await mkdir(dir, { recursive: true })
@@ -141,7 +141,7 @@ t.test('a pending key filed under a destroyed machine\'s id does not keep its re
   t.pass('released: a pending key is not an accepted one')
 })
 
-t.test("a genuine destroy the way salt-cloud does it: the event, the key deleted after it; released within a second of the key's deletion", async (t) => {
+t.test('a genuine destroy the way salt-cloud does it: the event, the key deleted after it; released within a second of the key\'s deletion', async (t) => {
   await salt.fireCloudEvents('destroyed', 1, 'db005')
   await new Promise((resolve) => setTimeout(resolve, 1500))
   t.ok(ledger.has('db005'), 'kept while the key is accepted')

@@ -19,7 +19,7 @@ import { SaltLab } from '../../src/lab/salt-lab.js'
 import { SaltmasqProcess } from '../../src/lab/saltmasq-process.js'
 
 /** The shell block after `<!-- install:<name> -->` in the README. */
-async function readmeBlock (name: string): Promise<string> {
+async function readmeBlock(name: string): Promise<string> {
   const readme = await readFile(join(repoRoot, 'README.md'), 'utf8')
   const m = new RegExp(`<!-- install:${name} -->\\n\`\`\`sh\\n([\\s\\S]*?)\`\`\``).exec(readme)
   if (m === null) throw new Error(`no install:${name} block in the README`)
@@ -60,7 +60,7 @@ const installEnv = {
 }
 
 /** Runs a README block from the checkout, as the README says, with `env`. */
-async function runBlock (name: string, env: NodeJS.ProcessEnv): Promise<string> {
+async function runBlock(name: string, env: NodeJS.ProcessEnv): Promise<string> {
   const script = join(tmp, `install-${name}.sh`)
   await writeFile(script, `set -euo pipefail\ncd ${JSON.stringify(repoRoot)}\n${await readmeBlock(name)}`)
   return await mustRun('bash', [script], { env, timeoutMs: 300_000 })

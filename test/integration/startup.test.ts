@@ -18,7 +18,7 @@ t.teardown(async () => {
 })
 
 /** What a .env for this machine holds (JSON values quoted, as .env.example shows). */
-function dotenv (port: number, state: string): string {
+function dotenv(port: number, state: string): string {
   return [
     `SALT_API_URL=${api.url}`, 'SALT_API_USER=saltmasq', `SALT_API_PASSWORD=${api.password}`, 'SALT_API_EAUTH=sharedsecret',
     `WEBHOOK_TOKEN=${TOKEN}`, 'MANAGED_SUBNETS=10.0.0.0/16', 'DNSMASQ_MINION=dns', `PORT=${port}`,
@@ -28,7 +28,7 @@ function dotenv (port: number, state: string): string {
 }
 
 /** Runs the server until `until` says so (or it exits); returns its output and exit code. */
-async function start (cwd: string, env: Record<string, string>, args: string[] = [], until?: (port: number) => Promise<boolean>, port = 0) {
+async function start(cwd: string, env: Record<string, string>, args: string[] = [], until?: (port: number) => Promise<boolean>, port = 0) {
   const { spawn } = await import('node:child_process')
   const child = spawn(process.execPath, [server, ...args], { cwd, env: { PATH: process.env.PATH!, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
@@ -50,7 +50,7 @@ async function start (cwd: string, env: Record<string, string>, args: string[] =
   return { stdout, stderr, code }
 }
 
-async function get (port: number, path: string): Promise<{ status: number, body: any }> {
+async function get(port: number, path: string): Promise<{ status: number, body: any }> {
   try {
     const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } })
     return { status: res.status, body: await res.json() }

@@ -21,7 +21,7 @@ interface Reservation { minionId: string, ip: string, staleSince?: string }
 
 export type LabFormat = 'hostsdir' | 'hostsfile'
 
-export async function provePromises (format: LabFormat): Promise<void> {
+export async function provePromises(format: LabFormat): Promise<void> {
   const token = randomBytes(24).toString('hex')
   const tmp = await mkdtemp(join(tmpdir(), 'smq-lab-'))
   let net: NetLab | undefined
@@ -37,7 +37,7 @@ export async function provePromises (format: LabFormat): Promise<void> {
     if (process.env.SALTMASQ_KEEP_LAB === undefined) await rm(tmp, { recursive: true, force: true })
   })
 
-  function randomMac (): string {
+  function randomMac(): string {
     return ['02', ...[...randomBytes(5)].map((b) => b.toString(16).padStart(2, '0'))].join(':')
   }
 
@@ -91,7 +91,7 @@ export async function provePromises (format: LabFormat): Promise<void> {
   }
   svc = await SaltmasqProcess.start(svcEnv, join(tmp, 'saltmasq.log'), net.master)
 
-  async function boot (machine: Machine): Promise<string> {
+  async function boot(machine: Machine): Promise<string> {
     const ip = await machine.dhcp()
     await salt!.startMinion({ id: machine.hostname, netns: machine })
     await salt!.waitForMinions([machine.hostname])
@@ -99,16 +99,16 @@ export async function provePromises (format: LabFormat): Promise<void> {
     return ip
   }
 
-  async function reservations (): Promise<Reservation[]> {
+  async function reservations(): Promise<Reservation[]> {
     return (await svc!.request('GET', '/reservations')).body.reservations as Reservation[]
   }
 
-  async function reservedIp (id: string): Promise<string | undefined> {
+  async function reservedIp(id: string): Promise<string | undefined> {
     return (await reservations()).find((r) => r.minionId === id)?.ip
   }
 
   /** Every DHCP reservation dnsmasq is given, one line each, whatever the format. */
-  async function publishedDhcpLines (): Promise<string[]> {
+  async function publishedDhcpLines(): Promise<string[]> {
     // hostsfile: the base file and the delta files beside it; hostsdir: a file per reservation.
     const texts = [
       ...(format === 'hostsfile' ? [await readFile(dns!.dhcpHostsFile, 'utf8')] : []),
@@ -118,16 +118,16 @@ export async function provePromises (format: LabFormat): Promise<void> {
   }
 
   /** How often dnsmasq has read the base dhcp-hostsfile (at start and on each SIGHUP). */
-  async function baseReads (): Promise<number> {
+  async function baseReads(): Promise<number> {
     return (await dns!.log()).split(`read ${dns!.dhcpHostsFile}\n`).length - 1
   }
 
   /** How often dnsmasq has been told to re-read everything (SIGHUP logs "cleared cache"; so does start-up). */
-  async function cacheClears (): Promise<number> {
+  async function cacheClears(): Promise<number> {
     return ((await dns!.log()).match(/cleared cache/g) ?? []).length
   }
 
-  async function assertSamePid (t: Test, why: string): Promise<void> {
+  async function assertSamePid(t: Test, why: string): Promise<void> {
     t.equal(await dns!.pid(), dnsmasqPid, `dnsmasq never restarted: same pid ${why}`)
   }
 

@@ -51,7 +51,7 @@ interface Site {
   own: string
 }
 
-async function addSite (name: string, labIp: string, subnet: string): Promise<Site> {
+async function addSite(name: string, labIp: string, subnet: string): Promise<Site> {
   const gateway = `${subnet}.1`
   const ns = await net!.addSegment(labIp, gateway)
   const own = join(tmp, name, 'hosts')
@@ -63,7 +63,7 @@ async function addSite (name: string, labIp: string, subnet: string): Promise<Si
   return site
 }
 
-function randomMac (): string {
+function randomMac(): string {
   return ['02', ...[...randomBytes(5)].map((b) => b.toString(16).padStart(2, '0'))].join(':')
 }
 
@@ -122,26 +122,26 @@ const svcEnv = {
 }
 svc = await SaltmasqProcess.start(svcEnv, join(tmp, 'saltmasq.log'), net.master, NOBODY)
 
-async function reservations (): Promise<Reservation[]> {
+async function reservations(): Promise<Reservation[]> {
   return (await svc!.request('GET', '/reservations')).body.reservations as Reservation[]
 }
 
-async function minions (): Promise<MinionStatus[]> {
+async function minions(): Promise<MinionStatus[]> {
   return (await svc!.request('GET', '/reservations')).body.dnsmasqMinions as MinionStatus[]
 }
 
 /** The DHCP lines a site's dnsmasq is given. */
-async function dhcpLines (site: Site): Promise<string[]> {
+async function dhcpLines(site: Site): Promise<string[]> {
   return (await readFile(join(site.own, 'dhcp-hosts'), 'utf8').catch(() => '')).split('\n').filter((l) => l !== '' && !l.startsWith('#'))
 }
 
 /** What every site must hold: one line per reservation saltmasq has, nothing else. */
-async function expectedLines (): Promise<string[]> {
+async function expectedLines(): Promise<string[]> {
   return (await reservations()).map((r) => `${r.minionId},${r.ip}`).sort()
 }
 
 /** A machine on a site: dynamic address from that site's dnsmasq, then a minion whose mine reports it. */
-async function boot (name: string, site: Site): Promise<{ machine: Machine, ip: string }> {
+async function boot(name: string, site: Site): Promise<{ machine: Machine, ip: string }> {
   const machine = await net!.addMachine(name, site.ns)
   const ip = await machine.dhcp()
   await salt!.startMinion({ id: name, ips: [ip], netns: net!.master })
@@ -150,7 +150,7 @@ async function boot (name: string, site: Site): Promise<{ machine: Machine, ip: 
   return { machine, ip }
 }
 
-async function created (name: string): Promise<void> {
+async function created(name: string): Promise<void> {
   await salt!.fireEvent(`salt/cloud/${name}/created`, { name, event: 'created instance' })
   await waitFor(`${name} reserved`, async () => (await reservations()).some((r) => r.minionId === name), 60_000, 100)
 }

@@ -39,7 +39,7 @@ killOnExit(files.pid)
 await net.master.mustRun('dnsmasq', [`--conf-file=${files.conf}`])
 await waitFor('dnsmasq running', async () => await livePid(files.pid), 10_000, 50)
 
-async function leaseFileV6 (): Promise<string[]> {
+async function leaseFileV6(): Promise<string[]> {
   const text = await readFile(files.leases, 'utf8').catch(() => '')
   const lines = text.split('\n').filter((l) => l !== '')
   return lines.slice(lines.findIndex((l) => l.startsWith('duid ')) + 1)

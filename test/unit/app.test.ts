@@ -10,10 +10,9 @@ import { STANDIN_URL, type SaltApiStandIn } from '../../src/lab/salt-api-standin
 import { auth, setup, TOKEN } from '../helpers/unit-app.js'
 
 /** The local-client calls made, in order (the background probe and key list reads left out). */
-function localCalls (fake: SaltApiStandIn): unknown[] {
+function localCalls(fake: SaltApiStandIn): unknown[] {
   return fake.calls.map((c) => c.body).filter((b) => Array.isArray(b) && (b as Array<{ client?: string }>).some((x) => x.client === 'local'))
 }
-
 
 t.test('health needs no token', async (t) => {
   const { app } = await setup(t)
@@ -78,7 +77,7 @@ t.test('a url-encoded event (http.query with a dict body) is accepted too', asyn
     method: 'POST',
     url: '/hooks/salt',
     headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' },
-    payload: `tag=${encodeURIComponent('salt/cloud/web01/destroyed')}&data=${encodeURIComponent("{'name': 'web01'}")}`,
+    payload: `tag=${encodeURIComponent('salt/cloud/web01/destroyed')}&data=${encodeURIComponent('{\'name\': \'web01\'}')}`,
   })
   t.equal(res.statusCode, 202)
   t.same(res.json(), { accepted: true, event: 'destroyed', minionId: 'web01' })
@@ -95,7 +94,7 @@ t.test('a cloud event relayed from a minion is refused with 403 and acted on onl
   t.match(forged.json(), { code: 'SALTMASQ_EVENT_FROM_MINION', message: /came from minion evil01, not from the master/ })
   const asForm = await app.inject({
     method: 'POST', url: '/hooks/salt', headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' },
-    payload: `tag=${encodeURIComponent('salt/cloud/web01/destroyed')}&data=${encodeURIComponent("{'cmd': '_minion_event', 'id': 'evil01'}")}`,
+    payload: `tag=${encodeURIComponent('salt/cloud/web01/destroyed')}&data=${encodeURIComponent('{\'cmd\': \'_minion_event\', \'id\': \'evil01\'}')}`,
   })
   t.equal(asForm.statusCode, 403, 'a url-encoded body that says the same')
   await app.saltmasq.scheduler.idle()
@@ -220,7 +219,7 @@ t.test('/ready is 503 with the reason when salt-api refuses the login', async (t
 
 t.test('without a token, /ready and /metrics name no minion and carry no error text', async (t) => {
   const { app, fake } = await setup(t, { DNSMASQ_PUBLISH: 'salt', RESERVATIONS_FORMAT: 'hostsfile', DNSMASQ_MINION: 'dns*' })
-  fake.mine = { web01: ['10.0.0.5'], 'evil-minion': ['10.0.0.6'] }
+  fake.mine = { 'web01': ['10.0.0.5'], 'evil-minion': ['10.0.0.6'] }
   await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
   const open = await app.inject({ method: 'GET', url: '/ready' })
   t.notMatch(open.body, /web01|evil-minion|dns|error/)
@@ -307,7 +306,7 @@ t.test('conf format: when dnsmasq --test rejects the new file, the previous one 
 
 t.test('hostsdir format: a file per reservation in each directory, and no call to dnsmasq at all', async (t) => {
   const { app, fake, dir } = await setup(t, { RESERVATIONS_FORMAT: 'hostsdir', DNS_DOMAIN: 'lab' })
-  fake.mine = { web01: ['10.0.0.5'], 'db.example.com': ['10.0.0.6'] }
+  fake.mine = { 'web01': ['10.0.0.5'], 'db.example.com': ['10.0.0.6'] }
   const result = (await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })).json()
   t.equal(result.applied, false)
   t.equal(result.entriesWritten, 4)

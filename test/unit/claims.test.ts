@@ -10,11 +10,11 @@ import { KeyWatch, MASS_RELEASE_HOLD_MS, type KeyListRead } from '../../src/sync
 const logger = pino({ level: 'silent' })
 const now = new Date('2026-01-01T00:00:00Z')
 
-function mine (entries: Record<string, string[]>): MineSnapshot {
+function mine(entries: Record<string, string[]>): MineSnapshot {
   return new Map(Object.entries(entries).map(([id, list]) => [id, { addresses: list.map((ip) => ({ ip })) }]))
 }
 
-function reserve (subnets: Subnets, m: MineSnapshot, previous: Ledger = emptyLedger()) {
+function reserve(subnets: Subnets, m: MineSnapshot, previous: Ledger = emptyLedger()) {
   return updateLedger(previous, { mine: m, destroyed: new Set(), subnets, byMac: false, keys: null, keyGoneAfterMs: 0, now })
 }
 
@@ -52,7 +52,7 @@ t.test('a newcomer listing hundreds of addresses: outside ones are ignored, insi
   t.match(reason, /and 492 more/)
 })
 
-function ledgerOf (ids: string[]): Ledger {
+function ledgerOf(ids: string[]): Ledger {
   const subnets = new Subnets(['10.0.0.0/16'])
   return reserve(subnets, mine(Object.fromEntries(ids.map((id, i) => [id, [`10.0.${1 + (i >> 8)}.${(i & 255) + 1}`]])))).ledger
 }

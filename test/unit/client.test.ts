@@ -6,16 +6,16 @@ import { SaltApiStandIn, STANDIN_URL as SALT_URL } from '../../src/lab/salt-api-
 
 const logger = pino({ level: 'silent' })
 
-function client (dispatcher: MockAgent, password = 'salt-secret', timeoutMs = 2000, retries = 0) {
+function client(dispatcher: MockAgent, password = 'salt-secret', timeoutMs = 2000, retries = 0) {
   return new SaltClient({ url: SALT_URL, username: 'saltmasq', password, eauth: 'pam', timeoutMs, logger, dispatcher, retries, retryBaseMs: 1 })
 }
 
 /** The stand-in, with `faults` answering POST / before it does. */
-function agentWith (faults: (pool: ReturnType<MockAgent['get']>) => void): MockAgent {
+function agentWith(faults: (pool: ReturnType<MockAgent['get']>) => void): MockAgent {
   return new SaltApiStandIn().mockAgent(faults)
 }
 
-function fakeSaltApi () {
+function fakeSaltApi() {
   const api = new SaltApiStandIn()
   return Object.assign(api, { agent: api.mockAgent() })
 }
@@ -53,7 +53,7 @@ t.test('bad credentials: a clear error that names the settings, never the passwo
 })
 
 t.test('netapi_enable_clients errors (400 with HTML) name the fix', async (t) => {
-  const html = "<html><body><h2>400 Bad Request</h2><p>Client disabled: 'runner'. Add to 'netapi_enable_clients' master config option to enable.</p></body></html>"
+  const html = '<html><body><h2>400 Bad Request</h2><p>Client disabled: \'runner\'. Add to \'netapi_enable_clients\' master config option to enable.</p></body></html>'
   const agent = agentWith((pool) => pool.intercept({ path: '/', method: 'POST' }).reply(400, html))
   await t.rejects(client(agent).mineGet('*', 'x'), { code: 'SALTMASQ_SALT_CLIENT_DISABLED', message: /Client disabled: 'runner'.*netapi_enable_clients/ })
 })

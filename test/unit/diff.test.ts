@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { auth, setup } from '../helpers/unit-app.js'
 
-async function snapshotDir (dir: string): Promise<Record<string, string>> {
+async function snapshotDir(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {}
   const walk = async (d: string): Promise<void> => {
     for (const e of await readdir(d, { withFileTypes: true })) {
@@ -20,10 +20,10 @@ async function snapshotDir (dir: string): Promise<Record<string, string>> {
 // hostsfile twice: every change applied by SIGHUP, and additions as delta files (no apply; the
 // name in a DNS delta file too, as the fleet is small).
 const VARIANTS = {
-  conf: { env: { RESERVATIONS_FORMAT: 'conf' }, added: 'dhcp-host=web02,10.0.0.6', apply: 'checked-apply', dnsLine: false },
-  hostsfile: { env: { RESERVATIONS_FORMAT: 'hostsfile', HOSTSFILE_DELTAS: 'false' }, added: 'web02,10.0.0.6', apply: 'apply', dnsLine: true },
+  'conf': { env: { RESERVATIONS_FORMAT: 'conf' }, added: 'dhcp-host=web02,10.0.0.6', apply: 'checked-apply', dnsLine: false },
+  'hostsfile': { env: { RESERVATIONS_FORMAT: 'hostsfile', HOSTSFILE_DELTAS: 'false' }, added: 'web02,10.0.0.6', apply: 'apply', dnsLine: true },
   'hostsfile+deltas': { env: { RESERVATIONS_FORMAT: 'hostsfile' }, added: 'web02,10.0.0.6', apply: 'none', dnsLine: true },
-  hostsdir: { env: { RESERVATIONS_FORMAT: 'hostsdir' }, added: 'web02,10.0.0.6', apply: 'none', dnsLine: true },
+  'hostsdir': { env: { RESERVATIONS_FORMAT: 'hostsdir' }, added: 'web02,10.0.0.6', apply: 'none', dnsLine: true },
 } as const
 
 for (const [format, variant] of Object.entries(VARIANTS)) {

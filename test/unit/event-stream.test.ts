@@ -13,7 +13,7 @@ import { SaltApiStandIn } from '../../src/lab/salt-api-standin.js'
 const TOKEN = 'unit-test-webhook-token-0123456789abcdef'
 const auth = { authorization: `Bearer ${TOKEN}` }
 
-async function setup (t: Test, env: Record<string, string> = {}, standin: ConstructorParameters<typeof SaltApiStandIn>[0] = {}) {
+async function setup(t: Test, env: Record<string, string> = {}, standin: ConstructorParameters<typeof SaltApiStandIn>[0] = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'smq-stream-'))
   const api = new SaltApiStandIn(standin)
   api.mine = { web01: ['10.0.0.5'] }
@@ -180,11 +180,11 @@ t.test('a bus too busy to trust (salt-api may drop events) gets full syncs while
 })
 
 /** The bytes rest_cherrypy writes for an event whose tag a minion chose: the tag line unescaped. */
-function asSaltApiWrites (tag: string, data: unknown): string {
+function asSaltApiWrites(tag: string, data: unknown): string {
   return `tag: ${tag}\ndata: ${JSON.stringify({ data, tag })}\n\n`
 }
 
-t.test("a minion's tag cannot make a record: CR and LF injections, pretagged bare data and oversized records change nothing", async (t) => {
+t.test('a minion\'s tag cannot make a record: CR and LF injections, pretagged bare data and oversized records change nothing', async (t) => {
   const { api, ledger, scheduler, stream, settled } = await setup(t)
   api.mine = { web01: ['10.0.0.5'], db03: ['10.0.0.7'] }
   await settled()

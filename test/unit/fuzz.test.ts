@@ -45,7 +45,7 @@ t.teardown(async () => {
 const LABEL = /^(?!..--)[A-Za-z0-9]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/
 const HOSTNAME = { test: (name: string) => name.split('.').every((l) => LABEL.test(l)) && !/^(\d+[smhdw]?|infinite|ignore)$/i.test(name) && !isIPv4(name) }
 const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/
-function dhcpHostProblem (line: string): string | null {
+function dhcpHostProblem(line: string): string | null {
   const f = line.split(',')
   const [mac, ip, name] = f.length === 3 ? f : [undefined, f[0] === undefined ? '' : f[1], f[0]]
   if (f.length !== 2 && f.length !== 3) return 'field count'
@@ -55,13 +55,13 @@ function dhcpHostProblem (line: string): string | null {
   if (name === undefined || !HOSTNAME.test(name) || name.length > 253) return 'name'
   return null
 }
-function hostsProblem (line: string): string | null {
+function hostsProblem(line: string): string | null {
   const [ip, ...names] = line.split(' ')
   if (ip === undefined || !(isIPv4(ip) || isIPv6(ip))) return 'address'
   if (names.length === 0 || !names.every((n) => HOSTNAME.test(n))) return 'name'
   return null
 }
-async function fileProblems (): Promise<string[]> {
+async function fileProblems(): Promise<string[]> {
   const out: string[] = []
   for (const [file, check] of [['dhcp-hosts', dhcpHostProblem], ['addn-hosts', hostsProblem]] as const) {
     const text = await readFile(join(dir, file), 'utf8').catch(() => '')

@@ -7,7 +7,7 @@ import t, { type Test } from 'tap'
 import { HostsDirectory } from '../../src/dnsmasq/hosts-directory.js'
 import { HEADER } from '../../src/dnsmasq/lines.js'
 
-async function tempDir (t: Test): Promise<string> {
+async function tempDir(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'smq-hostsdir-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   return join(dir, 'dhcp-hosts.d')

@@ -14,7 +14,7 @@ const at = '2026-11-26T00:00:00.000Z'
 const r = (minionId: string, ip: string, mac?: string): Reservation => ({ minionId, ip, ...(mac === undefined ? {} : { mac }), firstSeen: at, lastSeen: at })
 const sorted = (rs: Reservation[]): Reservation[] => [...rs].sort((a, b) => a.minionId < b.minionId ? -1 : 1)
 
-async function setup (t: Test, env: Record<string, string> = {}) {
+async function setup(t: Test, env: Record<string, string> = {}) {
   const dir = t.testdir({ 'dhcp-hosts.d': {}, 'hosts.d': {} })
   let now = 1_000_000
   const applies: number[] = []

@@ -26,7 +26,7 @@ const PATH_DOWN = [
 const rank = new Map(PATH_DOWN.flatMap((rooms, i) => rooms.map((room) => [room, i] as const)))
 const src = join(repoRoot, 'src')
 
-async function sources (dir: string): Promise<string[]> {
+async function sources(dir: string): Promise<string[]> {
   const out: string[] = []
   for (const e of await readdir(dir, { withFileTypes: true })) {
     if (e.isDirectory()) out.push(...await sources(join(dir, e.name)))
@@ -36,7 +36,7 @@ async function sources (dir: string): Promise<string[]> {
 }
 
 /** The room of a source file: its first folder under src/, or the file itself at the top. */
-function roomOf (file: string): string {
+function roomOf(file: string): string {
   return relative(src, file).split('/')[0]!
 }
 

@@ -7,11 +7,11 @@ const subnets = new Subnets(['10.0.0.0/16', 'fd00::/64'])
 const t0 = new Date('2026-01-01T00:00:00Z')
 const t1 = new Date('2026-01-01T01:00:00Z')
 
-function mine (entries: Record<string, Array<string | { ip: string, mac?: string }>>): MineSnapshot {
+function mine(entries: Record<string, Array<string | { ip: string, mac?: string }>>): MineSnapshot {
   return new Map(Object.entries(entries).map(([id, list]) => [id, { addresses: list.map((a) => (typeof a === 'string' ? { ip: a } : a)) }]))
 }
 
-function step (ledger: Ledger, m: MineSnapshot, extra: Partial<LedgerInput> = {}) {
+function step(ledger: Ledger, m: MineSnapshot, extra: Partial<LedgerInput> = {}) {
   return updateLedger(ledger, { mine: m, destroyed: new Set(), subnets, byMac: false, keys: null, keyGoneAfterMs: 0, now: t0, ...extra })
 }
 
@@ -76,7 +76,7 @@ t.test('destroyed removes the reservation and the IP can be taken again later', 
 
 t.test('conflicts: the older reservation wins, the newcomer is reported', async (t) => {
   const first = step(emptyLedger(), mine({ web01: ['10.0.0.5'] }))
-  const u = step(first.ledger, mine({ web01: ['10.0.0.5'], web02: ['10.0.0.5'], 'WEB01.other': ['10.0.0.8'] }))
+  const u = step(first.ledger, mine({ 'web01': ['10.0.0.5'], 'web02': ['10.0.0.5'], 'WEB01.other': ['10.0.0.8'] }))
   t.same(ips(u.ledger), { web01: '10.0.0.5' })
   t.same(u.conflicts, [
     { minionId: 'WEB01.other', reason: 'name-taken', heldBy: 'web01' },

@@ -3,7 +3,7 @@
 import t from 'tap'
 import { applyHunks, lineDelta, splitLines } from '../../src/dnsmasq/line-delta.js'
 
-function seeded (seed: number): () => number {
+function seeded(seed: number): () => number {
   let x = seed
   return () => {
     x = (x * 1103515245 + 12345) % 2 ** 31

@@ -8,7 +8,7 @@ import { waitFor } from '../../src/lab/processes.js'
 import { auth, setup, TOKEN } from '../helpers/unit-app.js'
 
 /** The value of one sample (`name{labels} value`), or undefined when the text has none. */
-function sample (text: string, series: string): number | undefined {
+function sample(text: string, series: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `))
   return line === undefined ? undefined : Number(line.slice(series.length + 1))
 }
@@ -20,7 +20,7 @@ t.test('open without METRICS_TOKEN, in Prometheus text format', async (t) => {
   t.match(res.headers['content-type'], /^text\/plain; version=0\.0\.4/)
   t.match(res.body, /^# HELP saltmasq_syncs_total /m)
   t.match(res.body, /^# TYPE saltmasq_sync_duration_seconds histogram$/m)
-  t.match(res.body, /^saltmasq_process_resident_memory_bytes \d+/m, "the process's own metrics too")
+  t.match(res.body, /^saltmasq_process_resident_memory_bytes \d+/m, 'the process\'s own metrics too')
   t.equal(sample(res.body, 'saltmasq_last_successful_sync_timestamp_seconds'), 0, 'no sync yet')
 })
 

@@ -7,7 +7,7 @@ import { repoRoot } from '../../src/lab/paths.js'
 import { setup } from '../helpers/unit-app.js'
 
 /** `METHOD /path` → needs the bearer token, from the README's "HTTP interface" table. */
-async function readmeRoutes (): Promise<Map<string, boolean>> {
+async function readmeRoutes(): Promise<Map<string, boolean>> {
   const readme = await readFile(join(repoRoot, 'README.md'), 'utf8')
   const section = readme.split(/^## HTTP interface$/m)[1]!.split(/^#{2,3} /m)[0]!
   const routes = new Map<string, boolean>()

@@ -11,7 +11,7 @@ import { lineDelta } from '../../src/dnsmasq/line-delta.js'
 import { run } from '../../src/lab/processes.js'
 import { saltFiles, venvBin } from '../../src/lab/paths.js'
 
-async function call (settings: Record<string, unknown>, expr: string): Promise<{ result: boolean, comment: string }> {
+async function call(settings: Record<string, unknown>, expr: string): Promise<{ result: boolean, comment: string }> {
   const script = [
     'import json, sys',
     `sys.path.insert(0, ${JSON.stringify(join(saltFiles, 'states', '_modules'))})`,
@@ -19,7 +19,7 @@ async function call (settings: Record<string, unknown>, expr: string): Promise<{
     `settings = json.loads(${JSON.stringify(JSON.stringify(settings))})`,
     // The service functions record that they were called (in the result of `calls()`).
     'service_calls = []',
-    "saltmasq.__salt__ = {'config.get': lambda key, default=None: settings.get(key, default), 'service.reload': lambda name: service_calls.append('reload ' + name) or True, 'service.restart': lambda name: service_calls.append('restart ' + name) or True}",
+    'saltmasq.__salt__ = {\'config.get\': lambda key, default=None: settings.get(key, default), \'service.reload\': lambda name: service_calls.append(\'reload \' + name) or True, \'service.restart\': lambda name: service_calls.append(\'restart \' + name) or True}',
     'calls = lambda: service_calls',
     `print(json.dumps(${expr}))`,
   ].join('\n')
@@ -30,7 +30,7 @@ async function call (settings: Record<string, unknown>, expr: string): Promise<{
 
 t.test('no function takes a path argument', async (t) => {
   const res = await run(join(venvBin, 'python3'), ['-c', `import inspect, sys; sys.path.insert(0, ${JSON.stringify(join(saltFiles, 'states', '_modules'))}); import saltmasq; print([str(inspect.signature(f)) for f in (saltmasq.reload, saltmasq.check, saltmasq.release_lease, saltmasq.publish)])`])
-  t.equal(res.stdout.trim(), "['()', '()', '(ip, interface)', \"(files, apply='none', force_apply=False)\"]")
+  t.equal(res.stdout.trim(), '[\'()\', \'()\', \'(ip, interface)\', "(files, apply=\'none\', force_apply=False)"]')
 })
 
 t.test('reload by pid file refuses a pid that is not dnsmasq, and says why', async (t) => {
@@ -58,17 +58,17 @@ t.test('reload asks the service manager when told to (or under systemd)', async 
     `sys.path.insert(0, ${JSON.stringify(join(saltFiles, 'states', '_modules'))})`,
     'import saltmasq',
     'calls = []',
-    "saltmasq.__salt__ = {'config.get': lambda key, default=None: {'saltmasq:dnsmasq:reload': 'service'}.get(key, default), 'service.reload': lambda name: calls.append(name) or True}",
+    'saltmasq.__salt__ = {\'config.get\': lambda key, default=None: {\'saltmasq:dnsmasq:reload\': \'service\'}.get(key, default), \'service.reload\': lambda name: calls.append(name) or True}',
     'print(json.dumps([saltmasq.reload(), calls]))',
   ].join('\n')])
   t.same(JSON.parse(out.stdout), [{ result: true, comment: 'service.reload dnsmasq' }, ['dnsmasq']])
 })
 
 t.test('release_lease reads the configured lease file', async (t) => {
-  const dir = t.testdir({ 'leases': '' })
-  const res = await call({ 'saltmasq:dnsmasq:leasefile': join(dir, 'leases') }, "saltmasq.release_lease('10.0.0.5', 'br0')")
+  const dir = t.testdir({ leases: '' })
+  const res = await call({ 'saltmasq:dnsmasq:leasefile': join(dir, 'leases') }, 'saltmasq.release_lease(\'10.0.0.5\', \'br0\')')
   t.match(res, { result: true, comment: 'released 0 lease(s) of 10.0.0.5' })
-  t.match(await call({}, "saltmasq.release_lease('10.0.0.5', 'br0; rm -rf /')"), { result: false, comment: /not an interface name/ })
+  t.match(await call({}, 'saltmasq.release_lease(\'10.0.0.5\', \'br0; rm -rf /\')'), { result: false, comment: /not an interface name/ })
 })
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex')
@@ -99,7 +99,7 @@ t.test('publish writes whole files, then deltas against the content it confirmed
 
   // Hand-edited: the delta does not apply, nothing is written, the caller is told to send it whole.
   await writeFile(path, `${v2}evil,10.0.0.99\n`)
-  const edited = await call(settings, `saltmasq.publish([${delta.replace(sha256(v1), sha256(v2)).replace("[[2, 1, ['web02,10.0.0.6']]]", '[]')}], apply='reload')`) as unknown as Record<string, unknown>
+  const edited = await call(settings, `saltmasq.publish([${delta.replace(sha256(v1), sha256(v2)).replace('[[2, 1, [\'web02,10.0.0.6\']]]', '[]')}], apply='reload')`) as unknown as Record<string, unknown>
   t.match(edited, { result: false, stale: true, applied: false, files: { 'dhcp-hosts': { status: 'stale', hash: sha256(`${v2}evil,10.0.0.99\n`) } } })
   t.equal(await readFile(path, 'utf8'), `${v2}evil,10.0.0.99\n`, 'nothing written on a stale base')
   const bad = await call(settings, `saltmasq.publish([{'role': 'dhcp-hosts', 'hash': '${sha256(v1)}', 'base': '${sha256(`${v2}evil,10.0.0.99\n`)}', 'hunks': [[1, 0, ['x\\nport=0']]]}])`) as unknown as Record<string, unknown>
@@ -107,7 +107,7 @@ t.test('publish writes whole files, then deltas against the content it confirmed
 })
 
 t.test('publish writes only the path each role is set to, and only reservation lines: never a directive, whatever the caller sends', async (t) => {
-  const dir = t.testdir({ hosts: {}, 'dnsmasq.d': {} })
+  const dir = t.testdir({ 'hosts': {}, 'dnsmasq.d': {} })
   const dhcp = join(dir, 'hosts', 'dhcp-hosts')
   const conf = join(dir, 'dnsmasq.d', 'reservations.conf')
   const addn = join(dir, 'hosts', 'addn-hosts')
@@ -167,7 +167,7 @@ t.test('publish with checked-restart puts the previous file back when dnsmasq --
   t.match(accepted, [{ result: true, applied: true }, ['restart dnsmasq']])
 })
 
-t.test("the module applies saltmasq's own deltas to the same bytes saltmasq rendered", async (t) => {
+t.test('the module applies saltmasq\'s own deltas to the same bytes saltmasq rendered', async (t) => {
   const dir = t.testdir()
   const path = join(dir, 'addn-hosts')
   const settings = { 'saltmasq:dnsmasq:files': { 'addn-hosts': path } }

@@ -18,7 +18,7 @@ const DHCP = 'dhcp-hosts'
 const ADDN = 'addn-hosts'
 
 /** `n` machines, and `extra` ones after them; a machine's address never depends on the others. */
-function fleet (n: number, extra: string[] = []): Reservation[] {
+function fleet(n: number, extra: string[] = []): Reservation[] {
   const at = (i: number, net: number): string => `10.${net + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`
   const machines = [
     ...Array.from({ length: n }, (_, i) => ({ minionId: `vm${String(i).padStart(6, '0')}`, ip: at(i, 1) })),
@@ -27,7 +27,7 @@ function fleet (n: number, extra: string[] = []): Reservation[] {
   return machines.sort((a, b) => a.minionId < b.minionId ? -1 : 1).map((m) => ({ ...m, firstSeen: '2026-11-26T00:00:00.000Z', lastSeen: '2026-11-26T00:00:00.000Z' }))
 }
 
-async function setup (t: Test, ids = ['dns-a', 'dns-b'], env: Record<string, string> = {}) {
+async function setup(t: Test, ids = ['dns-a', 'dns-b'], env: Record<string, string> = {}) {
   const dir = t.testdir()
   const minions = new FakeDnsmasqMinions(ids)
   let now = Date.parse('2026-11-26T05:00:00Z')
@@ -41,7 +41,7 @@ async function setup (t: Test, ids = ['dns-a', 'dns-b'], env: Record<string, str
   return { minions, dir, open, tick: (ms: number) => { now += ms }, config }
 }
 
-function holds (minions: FakeDnsmasqMinions, id: string, rs: Reservation[]): boolean {
+function holds(minions: FakeDnsmasqMinions, id: string, rs: Reservation[]): boolean {
   const want = renderHostsFiles(rs)
   const m = minions.minion(id)
   return m.files.get(DHCP) === want.dhcpHosts && m.files.get(ADDN) === want.addnHosts

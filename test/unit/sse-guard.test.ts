@@ -1,7 +1,7 @@
 import t from 'tap'
 import { SseGuard } from '../../src/events/sse-guard.js'
 
-function run (chunks: string[], max: number): { records: string[], dropped: number } {
+function run(chunks: string[], max: number): { records: string[], dropped: number } {
   const guard = new SseGuard(max)
   let held = ''
   const records: string[] = []

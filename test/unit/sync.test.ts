@@ -14,7 +14,7 @@ import { systemClock } from '../../src/util/clock.js'
 
 const logger = pino({ level: 'silent' })
 
-async function setup (t: Test, env: Record<string, string> = {}, latencyMs = 0, maxBacklog?: number) {
+async function setup(t: Test, env: Record<string, string> = {}, latencyMs = 0, maxBacklog?: number) {
   const dir = await mkdtemp(join(tmpdir(), 'smq-sync-'))
   const api = new SaltApiStandIn({ latencyMs })
   const config = loadConfig({
@@ -33,7 +33,6 @@ async function setup (t: Test, env: Record<string, string> = {}, latencyMs = 0, 
   })
   return { ...sync, sync, api, count: (fun: string) => api.count(fun), dir, open }
 }
-
 
 t.test('a burst of 200 created events costs at most 2 mine reads and 2 applies, and reserves all 200', async (t) => {
   const { scheduler, ledger, api, count } = await setup(t, {}, 20)

@@ -8,7 +8,7 @@ import { LineRenderer } from '../lines.js'
 import { wholeFilesFormat, type WholeFiles } from './single-files.js'
 
 /** The one conf-dir file, whole (salt publishing sends the same). */
-export function confFiles (config: Config): (reservations: readonly HostEntry[]) => WholeFiles {
+export function confFiles(config: Config): (reservations: readonly HostEntry[]) => WholeFiles {
   const renderer = new LineRenderer()
   return (reservations) => [[config.files.conf, renderer.confFile(reservations)]]
 }

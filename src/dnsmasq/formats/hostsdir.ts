@@ -18,7 +18,7 @@ export const openHostsdir: OpenFormat = async (config) => {
   return {
     name: 'hostsdir',
     pacedApply: true,
-    get unownedFiles () { return unowned() },
+    get unownedFiles() { return unowned() },
     legacyOwedMarker: join(dhcp.path, '.saltmasq-reload-owed'),
     prepare: async (reservations) => {
       const entries = renderEntries(reservations, domain)

@@ -29,7 +29,7 @@ export const DELTA_BOUNDS = { files: 32, lines: 5000 }
 export const DNS_DELTA_MAX_RESERVATIONS = 10_000
 
 /** delta-000001, delta-000002…: names dnsmasq reads (no dot, no ~) and that sort by age. */
-function nextDeltaName (existing: Iterable<string>): string {
+function nextDeltaName(existing: Iterable<string>): string {
   let last = 0
   for (const name of existing) {
     const m = /^delta-(\d+)$/.exec(name)
@@ -38,12 +38,12 @@ function nextDeltaName (existing: Iterable<string>): string {
   return `delta-${String(last + 1).padStart(6, '0')}`
 }
 
-function rendererFor (config: Config): LineRenderer {
+function rendererFor(config: Config): LineRenderer {
   return new LineRenderer(config.dnsDomain === undefined ? {} : { domain: config.dnsDomain })
 }
 
 /** The base files, whole: the dhcp-hostsfile first, then addn-hosts (salt publishing sends the same). */
-export function hostsfileFiles (config: Config, renderer = rendererFor(config)): (reservations: readonly HostEntry[]) => WholeFiles {
+export function hostsfileFiles(config: Config, renderer = rendererFor(config)): (reservations: readonly HostEntry[]) => WholeFiles {
   return (reservations) => {
     const files = renderer.hostsFiles(reservations)
     return [[config.files.dhcpHosts, files.dhcpHosts], [config.files.addnHosts, files.addnHosts]]
@@ -69,7 +69,7 @@ export const openHostsfile: OpenFormat = async (config) => {
     name: 'hostsfile',
     // Only compactions (removals, changes, bounds) are applied; they are paced.
     pacedApply: true,
-    get unownedFiles () { return [...deltas.unowned.map((name) => join(deltas.path, name)), ...dnsDeltas.unowned.map((name) => join(dnsDeltas.path, name))] },
+    get unownedFiles() { return [...deltas.unowned.map((name) => join(deltas.path, name)), ...dnsDeltas.unowned.map((name) => join(dnsDeltas.path, name))] },
     prepare: async (reservations) => {
       const sorted = inOrder(reservations)
       // Whole files only for a compaction: a sync that adds or changes nothing joins no 50,000 lines.
@@ -104,7 +104,7 @@ export const openHostsfile: OpenFormat = async (config) => {
 }
 
 /** Nothing to write: what is on disk already holds every reservation (addn-hosts waits for a compaction). */
-function noChange (): PendingWrite {
+function noChange(): PendingWrite {
   return {
     need: 'none',
     lines: () => [],
@@ -113,7 +113,7 @@ function noChange (): PendingWrite {
 }
 
 /** The new lines as one more delta file (and their names as another): read through inotify, with no signal. */
-function deltaWrite (deltas: HostsDirectory, added: string[], dnsDeltas: HostsDirectory, names: string[]): PendingWrite {
+function deltaWrite(deltas: HostsDirectory, added: string[], dnsDeltas: HostsDirectory, names: string[]): PendingWrite {
   const name = nextDeltaName([...deltas.owned.keys(), ...dnsDeltas.owned.keys()])
   const file = (lines: string[]): string => HEADER + lines.map((l) => `${l}\n`).join('')
   const plan = deltas.plan(new Map([...deltas.owned, [name, file(added)]]))
@@ -140,7 +140,7 @@ function deltaWrite (deltas: HostsDirectory, added: string[], dnsDeltas: HostsDi
  * Everything into the base files, the delta files removed, one SIGHUP. The base is written
  * first: a crash before the delta files go leaves lines twice, which dnsmasq takes once.
  */
-async function compaction (base: PendingWrite, dirs: readonly HostsDirectory[]): Promise<PendingWrite> {
+async function compaction(base: PendingWrite, dirs: readonly HostsDirectory[]): Promise<PendingWrite> {
   const clears = dirs.map((dir) => [dir, dir.plan(new Map())] as const)
   return {
     need: 'apply',

@@ -11,7 +11,7 @@ import { lineChanges } from '../lines.js'
 export type WholeFiles = ReadonlyArray<readonly [string, string]>
 
 /** The write that makes each path hold its content; `need` is what dnsmasq needs if any changed. */
-export async function prepareFiles (wanted: WholeFiles, need: Exclude<ApplyNeed, 'none'>): Promise<PendingWrite> {
+export async function prepareFiles(wanted: WholeFiles, need: Exclude<ApplyNeed, 'none'>): Promise<PendingWrite> {
   const changes: Array<{ path: string, content: string, previous: string | null }> = []
   for (const [path, content] of wanted) {
     const previous = await readIfExists(path)
@@ -40,7 +40,7 @@ export async function prepareFiles (wanted: WholeFiles, need: Exclude<ApplyNeed,
  * A format that renders its whole files every sync and writes those that changed; `dhcpSource`
  * is the file its DHCP reservations are read back from when the state file is lost.
  */
-export function wholeFilesFormat (name: FormatName, render: (reservations: readonly HostEntry[]) => WholeFiles, need: Exclude<ApplyNeed, 'none'>, dhcpSource: string): Format {
+export function wholeFilesFormat(name: FormatName, render: (reservations: readonly HostEntry[]) => WholeFiles, need: Exclude<ApplyNeed, 'none'>, dhcpSource: string): Format {
   return {
     name,
     pacedApply: false,
