@@ -7,9 +7,9 @@ import { join } from 'node:path'
 import { pino } from 'pino'
 import { request } from 'undici'
 import type { SaltmasqApp } from '../src/app.js'
-import { Lab } from '../src/lab/lab.js'
+import { Lab } from '../lab/lab.js'
 import type { SyncResult } from '../src/sync/result.js'
-import { sleep } from '../src/lab/processes.js'
+import { sleep } from '../lab/processes.js'
 import { median, round } from './stats.js'
 
 export interface LatencyRow {

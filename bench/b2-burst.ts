@@ -4,8 +4,8 @@
 // time to the last reservation. The seed path: dnsmasq restarts counted for the same burst.
 import { readFile } from 'node:fs/promises'
 import { pino } from 'pino'
-import { Lab } from '../src/lab/lab.js'
-import { sleep } from '../src/lab/processes.js'
+import { Lab } from '../lab/lab.js'
+import { sleep } from '../lab/processes.js'
 import { startSeedLab } from './seed-path.js'
 import { round } from './stats.js'
 

@@ -7,8 +7,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FormatName } from '../src/config.js'
-import { repoRoot } from '../src/lab/paths.js'
-import { NetLab } from '../src/lab/netns.js'
+import { repoRoot } from '../lab/paths.js'
+import { NetLab } from '../lab/netns.js'
 import type { WorkerArgs, WorkerResult } from './b5-worker.js'
 
 export type FormatRow = WorkerResult

@@ -14,9 +14,9 @@ import { renderConfFile, renderEntries, renderHostsFiles } from '../src/dnsmasq/
 import { openPublisher, type Published } from '../src/dnsmasq/publisher.js'
 import type { Reservation } from '../src/ledger/ledger.js'
 import { systemClock } from '../src/util/clock.js'
-import { DhcpDnsmasq } from '../src/lab/dhcp-dnsmasq.js'
-import { Namespace } from '../src/lab/netns.js'
-import { livePid, mustRun } from '../src/lab/processes.js'
+import { DhcpDnsmasq } from '../lab/dhcp-dnsmasq.js'
+import { Namespace } from '../lab/netns.js'
+import { livePid, mustRun } from '../lab/processes.js'
 import { median, round } from './stats.js'
 
 export interface WorkerArgs {

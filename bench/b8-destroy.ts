@@ -4,8 +4,8 @@
 // dnsmasq told); with the key removed first, from the event. The event alone releases nothing:
 // saltmasq waits for the key list.
 import { pino } from 'pino'
-import { Lab } from '../src/lab/lab.js'
-import { sleep, waitFor } from '../src/lab/processes.js'
+import { Lab } from '../lab/lab.js'
+import { sleep, waitFor } from '../lab/processes.js'
 import { median, round } from './stats.js'
 
 export interface DestroyRow { order: string, runs: number, medianMs: number, minMs: number, maxMs: number }

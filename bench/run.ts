@@ -4,7 +4,7 @@
 import { cpus, totalmem } from 'node:os'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { repoRoot } from '../src/lab/paths.js'
+import { repoRoot } from '../lab/paths.js'
 import { benchAccept } from './b4-accept.js'
 import { benchLatency, benchStreamLatency, type LatencyRow } from './b1-latency.js'
 import { benchBurstSaltmasq, benchBurstSeed, benchBurstStream, benchSeedLatency } from './b2-burst.js'

@@ -4,10 +4,10 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Lab } from '../src/lab/lab.js'
-import { repoRoot, venvBin } from '../src/lab/paths.js'
-import { removeOnExit } from '../src/lab/processes.js'
-import type { LabMinion } from '../src/lab/salt-lab.js'
+import { Lab } from '../lab/lab.js'
+import { repoRoot, venvBin } from '../lab/paths.js'
+import { removeOnExit } from '../lab/processes.js'
+import type { LabMinion } from '../lab/salt-lab.js'
 
 /** A lab whose reactor is the seed's, not saltmasq's; its files go when the lab stops. */
 export async function startSeedLab(minions: LabMinion[], dnsMinionConfig: string[] = []): Promise<Lab> {

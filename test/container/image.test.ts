@@ -6,9 +6,9 @@
 import { chown, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { Lab } from '../../src/lab/lab.js'
-import { Podman } from '../../src/lab/podman.js'
-import { freePort, waitFor } from '../../src/lab/processes.js'
+import { Lab } from '../../lab/lab.js'
+import { Podman } from '../../lab/podman.js'
+import { freePort, waitFor } from '../../lab/processes.js'
 import { saltmasqVersion } from '../../src/util/version.js'
 
 const lab = await Lab.start({ minions: [{ id: 'web01', ips: ['10.77.0.11'] }], reactor: false })

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import { pino } from 'pino'
 import { buildApp } from '../../src/app.js'
-import { SaltApiStandIn, STANDIN_URL } from '../../src/lab/salt-api-standin.js'
+import { SaltApiStandIn, STANDIN_URL } from '../../lab/salt-api-standin.js'
 
 export const TOKEN = 'unit-test-webhook-token-0123456789abcdef'
 export const auth = { authorization: `Bearer ${TOKEN}` }

@@ -6,8 +6,8 @@ import { join } from 'node:path'
 import t from 'tap'
 import { pino } from 'pino'
 import { buildApp } from '../../src/app.js'
-import { Lab } from '../../src/lab/lab.js'
-import { run, waitFor } from '../../src/lab/processes.js'
+import { Lab } from '../../lab/lab.js'
+import { run, waitFor } from '../../lab/processes.js'
 
 const lab = await Lab.start({
   minions: [

@@ -7,9 +7,9 @@ import { join } from 'node:path'
 import t from 'tap'
 import { renderHostsFiles } from '../../src/dnsmasq/lines.js'
 import type { Reservation } from '../../src/ledger/ledger.js'
-import { sleep, waitFor } from '../../src/lab/processes.js'
-import { SaltApiStandIn } from '../../src/lab/salt-api-standin.js'
-import { SaltmasqProcess } from '../../src/lab/saltmasq-process.js'
+import { sleep, waitFor } from '../../lab/processes.js'
+import { SaltApiStandIn } from '../../lab/salt-api-standin.js'
+import { SaltmasqProcess } from '../../lab/saltmasq-process.js'
 
 const TOKEN = 'crash-safety-webhook-token-0123456789abcdef'
 const BASE = 1500

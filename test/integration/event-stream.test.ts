@@ -8,9 +8,9 @@ import { join } from 'node:path'
 import t from 'tap'
 import { pino } from 'pino'
 import type { SaltmasqApp } from '../../src/app.js'
-import { Lab } from '../../src/lab/lab.js'
-import { waitFor } from '../../src/lab/processes.js'
-import { SaltmasqProcess } from '../../src/lab/saltmasq-process.js'
+import { Lab } from '../../lab/lab.js'
+import { waitFor } from '../../lab/processes.js'
+import { SaltmasqProcess } from '../../lab/saltmasq-process.js'
 
 const KEY_GONE_S = 6
 const lab = await Lab.start({ minions: [{ id: 'web01', ips: ['10.77.0.11'] }], reactor: false })

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { pino } from 'pino'
-import { Lab } from '../../src/lab/lab.js'
-import { waitFor } from '../../src/lab/processes.js'
+import { Lab } from '../../lab/lab.js'
+import { waitFor } from '../../lab/processes.js'
 
 const lab = await Lab.start({
   minions: [

@@ -5,8 +5,8 @@
 // job on the master (Salt's cost, not saltmasq's; the README's threat model says so).
 import t from 'tap'
 import { pino } from 'pino'
-import { Lab } from '../../src/lab/lab.js'
-import { waitFor } from '../../src/lab/processes.js'
+import { Lab } from '../../lab/lab.js'
+import { waitFor } from '../../lab/processes.js'
 
 const lab = await Lab.start({ minions: [{ id: 'web01', ips: ['10.77.0.11'] }], reactor: false })
 t.teardown(async () => { await lab.stop() })

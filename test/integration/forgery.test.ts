@@ -9,8 +9,8 @@ import { join } from 'node:path'
 import t from 'tap'
 import { pino } from 'pino'
 import { buildApp } from '../../src/app.js'
-import { Lab } from '../../src/lab/lab.js'
-import { waitFor } from '../../src/lab/processes.js'
+import { Lab } from '../../lab/lab.js'
+import { waitFor } from '../../lab/processes.js'
 
 const GATEWAY = '10.77.0.1'
 const CONFIRM_S = 25

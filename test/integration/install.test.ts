@@ -11,12 +11,12 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { parseEnv } from 'node:util'
 import t from 'tap'
-import { DhcpDnsmasq } from '../../src/lab/dhcp-dnsmasq.js'
-import { LAB_SUBNET, MASTER_IP, NetLab } from '../../src/lab/netns.js'
-import { repoRoot, venvBin } from '../../src/lab/paths.js'
-import { mustRun, run, waitFor } from '../../src/lab/processes.js'
-import { SaltLab } from '../../src/lab/salt-lab.js'
-import { SaltmasqProcess } from '../../src/lab/saltmasq-process.js'
+import { DhcpDnsmasq } from '../../lab/dhcp-dnsmasq.js'
+import { LAB_SUBNET, MASTER_IP, NetLab } from '../../lab/netns.js'
+import { repoRoot, venvBin } from '../../lab/paths.js'
+import { mustRun, run, waitFor } from '../../lab/processes.js'
+import { SaltLab } from '../../lab/salt-lab.js'
+import { SaltmasqProcess } from '../../lab/saltmasq-process.js'
 
 /** The shell block after `<!-- install:<name> -->` in the README. */
 async function readmeBlock(name: string): Promise<string> {

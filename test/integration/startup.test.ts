@@ -4,9 +4,9 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { repoRoot } from '../../src/lab/paths.js'
-import { freePort, mustRun, run, waitFor } from '../../src/lab/processes.js'
-import { SaltApiStandIn } from '../../src/lab/salt-api-standin.js'
+import { repoRoot } from '../../lab/paths.js'
+import { freePort, mustRun, run, waitFor } from '../../lab/processes.js'
+import { SaltApiStandIn } from '../../lab/salt-api-standin.js'
 
 const TOKEN = 'startup-test-webhook-token-0123456789abcdef'
 const server = join(repoRoot, 'dist', 'src', 'server.js')

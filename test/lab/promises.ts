@@ -11,11 +11,11 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { DhcpDnsmasq } from '../../src/lab/dhcp-dnsmasq.js'
-import { LAB_SUBNET, MASTER_IP, NetLab, type Machine } from '../../src/lab/netns.js'
-import { waitFor } from '../../src/lab/processes.js'
-import { SaltLab } from '../../src/lab/salt-lab.js'
-import { SaltmasqProcess } from '../../src/lab/saltmasq-process.js'
+import { DhcpDnsmasq } from '../../lab/dhcp-dnsmasq.js'
+import { LAB_SUBNET, MASTER_IP, NetLab, type Machine } from '../../lab/netns.js'
+import { waitFor } from '../../lab/processes.js'
+import { SaltLab } from '../../lab/salt-lab.js'
+import { SaltmasqProcess } from '../../lab/saltmasq-process.js'
 
 interface Reservation { minionId: string, ip: string, staleSince?: string }
 

@@ -9,11 +9,11 @@ import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/p
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { DhcpDnsmasq } from '../../src/lab/dhcp-dnsmasq.js'
-import { MASTER_IP, NetLab, type Machine, type Namespace } from '../../src/lab/netns.js'
-import { run, waitFor } from '../../src/lab/processes.js'
-import { SaltLab } from '../../src/lab/salt-lab.js'
-import { SaltmasqProcess } from '../../src/lab/saltmasq-process.js'
+import { DhcpDnsmasq } from '../../lab/dhcp-dnsmasq.js'
+import { MASTER_IP, NetLab, type Machine, type Namespace } from '../../lab/netns.js'
+import { run, waitFor } from '../../lab/processes.js'
+import { SaltLab } from '../../lab/salt-lab.js'
+import { SaltmasqProcess } from '../../lab/saltmasq-process.js'
 
 interface Reservation { minionId: string, ip: string }
 interface MinionStatus { minion: string, state: string, behindSince: string | null, reason: string | null }

@@ -6,9 +6,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { NetLab } from '../../src/lab/netns.js'
-import { saltFiles, venvBin } from '../../src/lab/paths.js'
-import { killOnExit, livePid, stopPid, waitFor } from '../../src/lab/processes.js'
+import { NetLab } from '../../lab/netns.js'
+import { saltFiles, venvBin } from '../../lab/paths.js'
+import { killOnExit, livePid, stopPid, waitFor } from '../../lab/processes.js'
 
 const tmp = await mkdtemp(join(tmpdir(), 'smq-v6-'))
 const net = await NetLab.create(tmp)

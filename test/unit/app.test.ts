@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { pino } from 'pino'
-import { waitFor } from '../../src/lab/processes.js'
+import { waitFor } from '../../lab/processes.js'
 import { buildApp } from '../../src/app.js'
-import { STANDIN_URL, type SaltApiStandIn } from '../../src/lab/salt-api-standin.js'
+import { STANDIN_URL, type SaltApiStandIn } from '../../lab/salt-api-standin.js'
 import { auth, setup, TOKEN } from '../helpers/unit-app.js'
 
 /** The local-client calls made, in order (the background probe and key list reads left out). */

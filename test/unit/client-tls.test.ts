@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { pino } from 'pino'
-import { SaltApiStandIn } from '../../src/lab/salt-api-standin.js'
+import { SaltApiStandIn } from '../../lab/salt-api-standin.js'
 import { SaltClient } from '../../src/salt/client.js'
 
 const dir = await mkdtemp(join(tmpdir(), 'smq-tls-'))

@@ -2,7 +2,7 @@ import t from 'tap'
 import { MockAgent } from 'undici'
 import { pino } from 'pino'
 import { SaltClient } from '../../src/salt/client.js'
-import { SaltApiStandIn, STANDIN_URL as SALT_URL } from '../../src/lab/salt-api-standin.js'
+import { SaltApiStandIn, STANDIN_URL as SALT_URL } from '../../lab/salt-api-standin.js'
 
 const logger = pino({ level: 'silent' })
 

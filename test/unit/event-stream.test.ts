@@ -7,8 +7,8 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { pino } from 'pino'
 import { buildApp } from '../../src/app.js'
-import { waitFor } from '../../src/lab/processes.js'
-import { SaltApiStandIn } from '../../src/lab/salt-api-standin.js'
+import { waitFor } from '../../lab/processes.js'
+import { SaltApiStandIn } from '../../lab/salt-api-standin.js'
 
 const TOKEN = 'unit-test-webhook-token-0123456789abcdef'
 const auth = { authorization: `Bearer ${TOKEN}` }

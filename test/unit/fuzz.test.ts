@@ -13,7 +13,7 @@ import t from 'tap'
 import { pino } from 'pino'
 import { buildApp } from '../../src/app.js'
 import { renderConfFile } from '../../src/dnsmasq/lines.js'
-import { SaltApiStandIn, STANDIN_URL } from '../../src/lab/salt-api-standin.js'
+import { SaltApiStandIn, STANDIN_URL } from '../../lab/salt-api-standin.js'
 
 const RUNS = 5000
 const TOKEN = 'fuzz-webhook-token-0123456789abcdefghij'

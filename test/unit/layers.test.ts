@@ -5,7 +5,7 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { dirname, join, relative, resolve } from 'node:path'
 import t from 'tap'
-import { repoRoot } from '../../src/lab/paths.js'
+import { repoRoot } from '../../lab/paths.js'
 
 /** Top to bottom. A room may import only rooms below it. */
 const PATH_DOWN = [

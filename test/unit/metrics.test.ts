@@ -3,8 +3,8 @@
 import t from 'tap'
 import { pino } from 'pino'
 import { buildApp } from '../../src/app.js'
-import { SaltApiStandIn } from '../../src/lab/salt-api-standin.js'
-import { waitFor } from '../../src/lab/processes.js'
+import { SaltApiStandIn } from '../../lab/salt-api-standin.js'
+import { waitFor } from '../../lab/processes.js'
 import { auth, setup, TOKEN } from '../helpers/unit-app.js'
 
 /** The value of one sample (`name{labels} value`), or undefined when the text has none. */

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { repoRoot } from '../../src/lab/paths.js'
+import { repoRoot } from '../../lab/paths.js'
 import { NODE_FLAGS } from '../../src/start/node-flags.js'
 
 const read = async (path: string): Promise<string> => await readFile(join(repoRoot, path), 'utf8')

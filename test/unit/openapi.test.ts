@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { repoRoot } from '../../src/lab/paths.js'
+import { repoRoot } from '../../lab/paths.js'
 import { setup } from '../helpers/unit-app.js'
 
 /** `METHOD /path` → needs the bearer token, from the README's "HTTP interface" table. */

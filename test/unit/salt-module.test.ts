@@ -8,8 +8,8 @@ import { lstat, readdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { lineDelta } from '../../src/dnsmasq/line-delta.js'
-import { run } from '../../src/lab/processes.js'
-import { saltFiles, venvBin } from '../../src/lab/paths.js'
+import { run } from '../../lab/processes.js'
+import { saltFiles, venvBin } from '../../lab/paths.js'
 
 async function call(settings: Record<string, unknown>, expr: string): Promise<{ result: boolean, comment: string }> {
   const script = [

@@ -2,7 +2,7 @@
 // network namespace, with HTTP requests made from that namespace. `npm test` builds dist first.
 import { join } from 'node:path'
 import type { Namespace } from './netns.js'
-import { NODE_FLAGS } from '../start/node-flags.js'
+import { NODE_FLAGS } from '../src/start/node-flags.js'
 import { repoRoot } from './paths.js'
 import { freePort, startDaemon, stopDaemon, waitFor, type Daemon } from './processes.js'
 

@@ -16,4 +16,4 @@ function findRepoRoot(): string {
 export const repoRoot = findRepoRoot()
 export const venvBin = join(process.env.SALTMASQ_VENV ?? join(repoRoot, '.venv'), 'bin')
 export const saltFiles = join(repoRoot, 'salt')
-export const labScripts = join(repoRoot, 'src', 'lab', 'scripts')
+export const labScripts = join(repoRoot, 'lab', 'scripts')
