@@ -7,7 +7,7 @@
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { loadConfig } from '../src/config.js'
-import { openPublisher } from '../src/dnsmasq/publisher.js'
+import { openPublisher } from '../src/dnsmasq/open-publisher.js'
 import type { Reservation } from '../src/ledger/reservation.js'
 import { Lab } from '../lab/lab.js'
 import { SaltClient } from '../src/salt/client.js'

@@ -1,17 +1,15 @@
 // Publishing reservations to dnsmasq, two ways (DNSMASQ_PUBLISH): `local` writes the files on
 // this host and has dnsmasq told through Salt; `salt` sends them through salt-api to every
 // dnsmasq minion the target matches, which writes them and tells its dnsmasq in the same call.
-// The sync pass sees only this interface.
+// The sync pass sees only this interface; open-publisher.ts picks the implementation.
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import type { HostEntry } from '../ledger/reservation.js'
 import type { LocalClient } from '../salt/local-call.js'
 import type { Clock } from '../util/clock.js'
 import type { ApplyNeed, FileLines, FormatChange } from './format.js'
-import { LocalPublisher } from './local-publisher.js'
 import type { MinionStatus } from './minion-records.js'
 import type { Owed } from './owed-apply.js'
-import { SaltPublisher } from './salt-publisher.js'
 
 export interface Published extends FormatChange {
   /** dnsmasq was told (reload or restart) in this publish (on any dnsmasq minion). */
@@ -54,8 +52,4 @@ export interface Publisher {
   publish: (reservations: readonly HostEntry[]) => Promise<Published>
   /** Frees the leases of destroyed machines; a failure is reported, never fatal. */
   release: (removed: readonly HostEntry[]) => Promise<Released>
-}
-
-export async function openPublisher(opts: PublisherOptions): Promise<Publisher> {
-  return opts.config.dnsmasq.publish === 'salt' ? await SaltPublisher.open(opts) : await LocalPublisher.open(opts)
 }

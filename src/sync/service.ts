@@ -2,7 +2,8 @@
 // pass) and readiness. The app builds it once; the tests and benchmarks build the same thing.
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
-import { openPublisher, type Publisher } from '../dnsmasq/publisher.js'
+import { openPublisher } from '../dnsmasq/open-publisher.js'
+import type { Publisher } from '../dnsmasq/publisher.js'
 import type { SaltClient } from '../salt/client.js'
 import type { Clock } from '../util/clock.js'
 import { dryRun, type Diff } from './diff.js'

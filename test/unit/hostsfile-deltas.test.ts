@@ -7,7 +7,7 @@ import t, { type Test } from 'tap'
 import { pino } from 'pino'
 import { loadConfig } from '../../src/config.js'
 import { DELTA_BOUNDS } from '../../src/dnsmasq/formats/hostsfile.js'
-import { openPublisher } from '../../src/dnsmasq/publisher.js'
+import { openPublisher } from '../../src/dnsmasq/open-publisher.js'
 import type { Reservation } from '../../src/ledger/reservation.js'
 
 const at = '2026-11-26T00:00:00.000Z'

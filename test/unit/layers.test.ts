@@ -9,7 +9,7 @@ import { repoRoot } from '../../lab/paths.js'
 
 /** Top to bottom. A room may import only rooms below it. */
 const PATH_DOWN = [
-  ['server.ts', 'lab'], // what runs the app: the process entry, the demo and test labs
+  ['server.ts'], // the process entry
   ['start'], // the process entry's helpers: the env file, start-up errors, --help
   ['app.ts'], // wires the rooms below
   ['http'],
@@ -56,4 +56,30 @@ t.test('no import points back up the data path, so no two rooms depend on each o
     }
   }
   t.same(upward, [], 'imports that point up (or sideways) the path')
+})
+
+/** The relative imports of one source file, as source paths (type-only imports included: they are still a circle to read). */
+async function importsOf(file: string): Promise<string[]> {
+  const text = await readFile(file, 'utf8')
+  return [...text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)]
+    .map((m) => resolve(dirname(file), m[1]!).replace(/\.js$/, '.ts'))
+}
+
+t.test('no import circle between files of src/, even inside one room', async (t) => {
+  const files = await sources(src)
+  const graph = new Map(await Promise.all(files.map(async (f) => [f, await importsOf(f)] as const)))
+  const circles: string[] = []
+  const state = new Map<string, 'open' | 'done'>()
+  const visit = (file: string, path: string[]): void => {
+    if (state.get(file) === 'done') return
+    if (state.get(file) === 'open') {
+      circles.push([...path.slice(path.indexOf(file)), file].map((f) => relative(src, f)).join(' → '))
+      return
+    }
+    state.set(file, 'open')
+    for (const next of graph.get(file) ?? []) visit(next, [...path, file])
+    state.set(file, 'done')
+  }
+  for (const f of files) visit(f, [])
+  t.same(circles, [], 'import circles')
 })

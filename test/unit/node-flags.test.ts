@@ -14,5 +14,5 @@ t.test('npm start, the image, the systemd unit and the lab start node with NODE_
   t.same(JSON.parse(cmd ?? 'null'), ['node', ...NODE_FLAGS, 'dist/src/server.js'], 'the image')
   const exec = /^ExecStart=(.*)$/m.exec(await read('salt/states/saltmasq/files/saltmasq.service.jinja'))?.[1]
   t.equal(exec, `{{ node }} ${NODE_FLAGS.join(' ')} {{ install_dir }}/dist/src/server.js`, 'the systemd unit')
-  t.match(await read('src/lab/saltmasq-process.ts'), /\[\.\.\.NODE_FLAGS, join\(repoRoot, 'dist', 'src', 'server\.js'\)\]/, 'the lab')
+  t.match(await read('lab/saltmasq-process.ts'), /\[\.\.\.NODE_FLAGS, join\(repoRoot, 'dist', 'src', 'server\.js'\)\]/, 'the lab')
 })
