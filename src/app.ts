@@ -53,7 +53,7 @@ async function readCa(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8')
   } catch (err) {
-    throw new errors.BadConfig('SALT_API_CA_FILE', `cannot read ${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    throw new errors.SALTMASQ_BAD_CONFIG('SALT_API_CA_FILE', `cannot read ${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
   }
 }
 

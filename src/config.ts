@@ -187,7 +187,7 @@ function optionalFunction(fun: string, argsName: string, argsText: string): Salt
 function hmacKey(secret: string): Buffer {
   if (secret.startsWith('whsec_')) {
     const key = Buffer.from(secret.slice('whsec_'.length), 'base64')
-    if (key.length < 16) throw new errors.BadConfig('WEBHOOK_HMAC_SECRET', 'a whsec_ secret must hold at least 16 bytes of base64')
+    if (key.length < 16) throw new errors.SALTMASQ_BAD_CONFIG('WEBHOOK_HMAC_SECRET', 'a whsec_ secret must hold at least 16 bytes of base64')
     return key
   }
   return Buffer.from(secret, 'utf8')
@@ -198,10 +198,10 @@ function jsonStringArray(name: string, text: string): string[] {
   try {
     value = JSON.parse(text)
   } catch {
-    throw new errors.BadConfig(name, `must be a JSON array of strings, got ${text}`)
+    throw new errors.SALTMASQ_BAD_CONFIG(name, `must be a JSON array of strings, got ${text}`)
   }
   if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
-    throw new errors.BadConfig(name, `must be a JSON array of strings, got ${text}`)
+    throw new errors.SALTMASQ_BAD_CONFIG(name, `must be a JSON array of strings, got ${text}`)
   }
   return value
 }
@@ -215,39 +215,39 @@ export function toConfig(env: Env): Config {
   try {
     subnets = new Subnets(commaList(env.MANAGED_SUBNETS))
   } catch (err) {
-    throw new errors.BadConfig('MANAGED_SUBNETS', (err as Error).message)
+    throw new errors.SALTMASQ_BAD_CONFIG('MANAGED_SUBNETS', (err as Error).message)
   }
   try {
     subnets = new Subnets(subnets.cidrs, commaList(env.EXCLUDED_ADDRESSES))
   } catch (err) {
-    throw new errors.BadConfig('EXCLUDED_ADDRESSES', (err as Error).message)
+    throw new errors.SALTMASQ_BAD_CONFIG('EXCLUDED_ADDRESSES', (err as Error).message)
   }
   const cloudEventMinions = commaList(env.CLOUD_EVENT_MINIONS)
   for (const id of cloudEventMinions) {
     const problem = hostNameProblem(id)
-    if (problem !== null) throw new errors.BadConfig('CLOUD_EVENT_MINIONS', `'${id}' is not a minion id saltmasq could reserve: ${problem}`)
+    if (problem !== null) throw new errors.SALTMASQ_BAD_CONFIG('CLOUD_EVENT_MINIONS', `'${id}' is not a minion id saltmasq could reserve: ${problem}`)
   }
   if (env.DNS_DOMAIN !== undefined && hostNameProblem(env.DNS_DOMAIN) !== null) {
-    throw new errors.BadConfig('DNS_DOMAIN', `'${env.DNS_DOMAIN}' is not a valid domain name`)
+    throw new errors.SALTMASQ_BAD_CONFIG('DNS_DOMAIN', `'${env.DNS_DOMAIN}' is not a valid domain name`)
   }
   const format = env.RESERVATIONS_FORMAT
   if (format === 'hostsdir' && resolve(env.DHCP_HOSTSDIR) === resolve(env.DNS_HOSTSDIR)) {
     // dnsmasq would read each file twice, once as DHCP hosts and once as DNS hosts.
-    throw new errors.BadConfig('DNS_HOSTSDIR', 'must not be the same directory as DHCP_HOSTSDIR')
+    throw new errors.SALTMASQ_BAD_CONFIG('DNS_HOSTSDIR', 'must not be the same directory as DHCP_HOSTSDIR')
   }
   if (env.DNSMASQ_PUBLISH === 'salt' && format === 'hostsdir') {
-    throw new errors.BadConfig('DNSMASQ_PUBLISH', 'salt publishing takes RESERVATIONS_FORMAT hostsfile or conf: a file per reservation is a Salt call per change and a directory to keep in step on every minion')
+    throw new errors.SALTMASQ_BAD_CONFIG('DNSMASQ_PUBLISH', 'salt publishing takes RESERVATIONS_FORMAT hostsfile or conf: a file per reservation is a Salt call per change and a directory to keep in step on every minion')
   }
   if (env.DNSMASQ_PUBLISH === 'salt' && env.DNSMASQ_PUBLISH_WAIT_S * 2000 >= env.SALT_API_TIMEOUT_MS) {
-    throw new errors.BadConfig('DNSMASQ_PUBLISH_WAIT_S', `${env.DNSMASQ_PUBLISH_WAIT_S} s twice over is longer than SALT_API_TIMEOUT_MS (${env.SALT_API_TIMEOUT_MS} ms): a publish to a minion that is down would time out for every minion`)
+    throw new errors.SALTMASQ_BAD_CONFIG('DNSMASQ_PUBLISH_WAIT_S', `${env.DNSMASQ_PUBLISH_WAIT_S} s twice over is longer than SALT_API_TIMEOUT_MS (${env.SALT_API_TIMEOUT_MS} ms): a publish to a minion that is down would time out for every minion`)
   }
   if (format === 'hostsfile' && env.HOSTSFILE_DELTAS && env.DNSMASQ_PUBLISH === 'local') {
     const deltaDir = resolve(env.DHCP_HOSTSDIR)
     const bases = [dirname(resolve(env.DHCP_HOSTSFILE)), dirname(resolve(env.ADDN_HOSTS_FILE))]
     // dnsmasq would read the base files as delta files too, or one delta as DHCP and DNS hosts.
-    if (bases.includes(deltaDir)) throw new errors.BadConfig('DHCP_HOSTSDIR', 'the delta directory of the hostsfile format must not hold DHCP_HOSTSFILE or ADDN_HOSTS_FILE')
+    if (bases.includes(deltaDir)) throw new errors.SALTMASQ_BAD_CONFIG('DHCP_HOSTSDIR', 'the delta directory of the hostsfile format must not hold DHCP_HOSTSFILE or ADDN_HOSTS_FILE')
     const dnsDir = resolve(env.DNS_HOSTSDIR)
-    if (bases.includes(dnsDir) || dnsDir === deltaDir) throw new errors.BadConfig('DNS_HOSTSDIR', 'the DNS delta directory of the hostsfile format must not hold the base files nor be DHCP_HOSTSDIR')
+    if (bases.includes(dnsDir) || dnsDir === deltaDir) throw new errors.SALTMASQ_BAD_CONFIG('DNS_HOSTSDIR', 'the DNS delta directory of the hostsfile format must not hold the base files nor be DHCP_HOSTSDIR')
   }
   // Parsed whatever the format, so a bad value is caught before someone switches formats.
   const check = optionalFunction(env.DNSMASQ_TEST_FUNCTION, 'DNSMASQ_TEST_ARGS', env.DNSMASQ_TEST_ARGS)

@@ -16,9 +16,9 @@ export const HEADER = '# Managed by saltmasq. Any change made here will be overw
 
 function checked(r: HostEntry): HostEntry {
   const nameProblem = hostNameProblem(r.minionId)
-  if (nameProblem !== null) throw new errors.RenderRefused(`host name '${r.minionId}': ${nameProblem}`)
-  if (canonicalIp(r.ip) !== r.ip) throw new errors.RenderRefused(`address '${r.ip}' of ${r.minionId}`)
-  if (r.mac !== undefined && canonicalMac(r.mac) !== r.mac) throw new errors.RenderRefused(`MAC '${r.mac}' of ${r.minionId}`)
+  if (nameProblem !== null) throw new errors.SALTMASQ_RENDER_REFUSED(`host name '${r.minionId}': ${nameProblem}`)
+  if (canonicalIp(r.ip) !== r.ip) throw new errors.SALTMASQ_RENDER_REFUSED(`address '${r.ip}' of ${r.minionId}`)
+  if (r.mac !== undefined && canonicalMac(r.mac) !== r.mac) throw new errors.SALTMASQ_RENDER_REFUSED(`MAC '${r.mac}' of ${r.minionId}`)
   return r
 }
 
@@ -41,7 +41,7 @@ function lines(body: string[]): string {
 function checkedDomain(options: RenderOptions): string | undefined {
   if (options.domain !== undefined) {
     const problem = hostNameProblem(options.domain)
-    if (problem !== null) throw new errors.RenderRefused(`domain '${options.domain}': ${problem}`)
+    if (problem !== null) throw new errors.SALTMASQ_RENDER_REFUSED(`domain '${options.domain}': ${problem}`)
   }
   return options.domain
 }
@@ -123,7 +123,7 @@ export function renderEntries(reservations: readonly HostEntry[], options: Rende
   const out: RenderedEntries = { dhcpHosts: new Map(), dnsHosts: new Map() }
   for (const r of reservations) {
     checked(r)
-    if (!SAFE_FILE_NAME.test(r.minionId)) throw new errors.RenderRefused(`file name '${r.minionId}'`)
+    if (!SAFE_FILE_NAME.test(r.minionId)) throw new errors.SALTMASQ_RENDER_REFUSED(`file name '${r.minionId}'`)
     out.dhcpHosts.set(r.minionId, lines([dhcpHostFields(r)]))
     out.dnsHosts.set(r.minionId, lines([hostsLine(r, domain)]))
   }

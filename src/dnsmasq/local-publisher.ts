@@ -96,7 +96,7 @@ export class LocalPublisher implements Publisher {
         await undo()
         // What was owed before this change (already checked) stays owed.
         if (owedBefore === null) await this.#owed.clear()
-        if ((err as { code?: string }).code === 'SALTMASQ_APPLY_FAILED') throw new errors.CheckFailed(this.#minion.checks ?? 'check', (err as Error).message)
+        if ((err as { code?: string }).code === 'SALTMASQ_APPLY_FAILED') throw new errors.SALTMASQ_DNSMASQ_CHECK_FAILED(this.#minion.checks ?? 'check', (err as Error).message)
         throw err
       }
     }

@@ -3,7 +3,8 @@
 // whether it is behind (a call it did not confirm) and owes dnsmasq an apply. Kept beside the
 // state file and rewritten only when it changes; marked before a call that changes files, so a
 // crash mid-call makes the next call tell dnsmasq again rather than leave files untaken.
-import { Type, type Static } from 'typebox'
+import type { Static } from 'typebox'
+import type { MinionStatusSchema } from '../http/schemas.js'
 import { readIfExists, writeFileAtomic } from '../store/atomic-file.js'
 
 export interface MinionRecord {
@@ -18,13 +19,6 @@ export interface MinionRecord {
   confirmedAt: number | null
 }
 
-export const MinionStatusSchema = Type.Object({
-  minion: Type.String(),
-  state: Type.Union([Type.Literal('current'), Type.Literal('behind')]),
-  behindSince: Type.Union([Type.String(), Type.Null()]),
-  reason: Type.Union([Type.String(), Type.Null()], { description: 'why it is behind: its answer, or that it did not answer' }),
-  confirmedAt: Type.Union([Type.String(), Type.Null()], { description: 'when it last confirmed holding the reservations' }),
-}, { description: 'a dnsmasq minion saltmasq publishes to through Salt (DNSMASQ_PUBLISH=salt)' })
 
 export type MinionStatus = Static<typeof MinionStatusSchema>
 

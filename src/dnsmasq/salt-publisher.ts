@@ -67,7 +67,7 @@ function wholeFiles(config: Config): { render: (rs: readonly HostEntry[]) => Who
       return { render: confFiles(config), apply: 'checked-restart' }
     default:
       // Refused by the config already (a directory of files per call is not worth the payload).
-      throw new errors.BadConfig('DNSMASQ_PUBLISH', `salt publishing takes RESERVATIONS_FORMAT hostsfile or conf, not ${config.format}`)
+      throw new errors.SALTMASQ_BAD_CONFIG('DNSMASQ_PUBLISH', `salt publishing takes RESERVATIONS_FORMAT hostsfile or conf, not ${config.format}`)
   }
 }
 
@@ -292,8 +292,8 @@ export class SaltPublisher implements Publisher {
     const minions = this.dnsmasqMinions
     const lagging = minions.filter((s) => s.state === 'behind')
     for (const s of lagging) this.#log.warn({ minion: s.minion, behindSince: s.behindSince, reason: s.reason }, 'dnsmasq minion behind: it is caught up at the next sync')
-    if (minions.length === 0) throw new errors.ApplyNoMinion(this.#target.target, 'saltmasq.publish')
-    if (lagging.length === minions.length) throw new errors.NoMinionCurrent(this.#target.target, lagging.map((s) => `${s.minion}: ${s.reason ?? 'behind'}`).join('; '))
+    if (minions.length === 0) throw new errors.SALTMASQ_APPLY_NO_MINION(this.#target.target, 'saltmasq.publish')
+    if (lagging.length === minions.length) throw new errors.SALTMASQ_NO_DNSMASQ_MINION_CURRENT(this.#target.target, lagging.map((s) => `${s.minion}: ${s.reason ?? 'behind'}`).join('; '))
     const applyDueInMs = lagging.length === 0 ? null : 1000 + backoffDelay(this.#catchUps++, 1000, 60_000)
     if (lagging.length === 0) this.#catchUps = 0
     return {

@@ -69,14 +69,14 @@ export default fp<AuthOptions>(async (app, opts) => {
   function checkSignature(request: FastifyRequest, key: Buffer, rawBody: string): void {
     const id = header(request, 'webhook-id')
     const problem = signatureProblem({ id, timestamp: header(request, 'webhook-timestamp'), signature: header(request, 'webhook-signature') }, rawBody, key, Math.floor(now() / 1000))
-    if (problem !== null) throw new errors.BadSignature(problem)
+    if (problem !== null) throw new errors.SALTMASQ_BAD_SIGNATURE(problem)
     const nowMs = now()
     // Insertion order is expiry order: drop from the front what has expired (or overflows).
     for (const [seenId, expires] of seen) {
       if (expires > nowMs && seen.size < MAX_SEEN_IDS) break
       seen.delete(seenId)
     }
-    if (seen.has(id!)) throw new errors.BadSignature(`webhook-id '${id}' was already used`)
+    if (seen.has(id!)) throw new errors.SALTMASQ_BAD_SIGNATURE(`webhook-id '${id}' was already used`)
     seen.set(id!, nowMs + 2 * TOLERANCE_S * 1000)
   }
 
@@ -90,7 +90,7 @@ export default fp<AuthOptions>(async (app, opts) => {
       request.signed = true
       return
     }
-    if (!bearerOk(request.headers.authorization)) throw new errors.Unauthorized()
+    if (!bearerOk(request.headers.authorization)) throw new errors.SALTMASQ_UNAUTHORIZED()
   })
 
   if (opts.hmacSecret !== null) {

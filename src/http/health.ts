@@ -5,9 +5,9 @@
 // in the background), so it is instant even while salt-api hangs.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { MinionStatusSchema } from '../dnsmasq/minion-records.js'
 import type { ReadinessMonitor } from '../sync/readiness.js'
 import { bearerCheck } from './auth.js'
+import { MinionStatusSchema } from './schemas.js'
 
 const Detail = Type.Object({
   saltApi: Type.Object({

@@ -15,7 +15,7 @@ const metrics: FastifyPluginAsyncTypebox<{ metrics: Metrics, token: string | nul
       response: { 200: Type.String() },
     },
     onRequest: async (request) => {
-      if (!allowed(request.headers.authorization)) throw new errors.Unauthorized()
+      if (!allowed(request.headers.authorization)) throw new errors.SALTMASQ_UNAUTHORIZED()
     },
   }, async (_request, reply) => {
     const text = await opts.metrics.registry.metrics()

@@ -5,16 +5,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { errors } from '../errors.js'
 import type { EventIntake } from '../events/intake.js'
-import { StreamStateSchema, type SaltEventStream } from '../events/salt-event-stream.js'
-import { MinionStatusSchema, type MinionStatus } from '../dnsmasq/minion-records.js'
+import type { SaltEventStream } from '../events/salt-event-stream.js'
+import type { MinionStatus } from '../dnsmasq/minion-records.js'
 import { listReservations } from '../ledger/ledger.js'
-import { ReservationSchema } from '../ledger/reservation.js'
 import { hostNameProblem } from '../ledger/validate.js'
-import { DiffSchema, type Diff } from '../sync/diff.js'
+import type { Diff } from '../sync/diff.js'
 import type { DurableLedger } from '../sync/durable-ledger.js'
-import { SyncResultSchema } from '../sync/result.js'
 import type { SyncScheduler } from '../sync/scheduler.js'
-import { ErrorReply, WaitQuery } from './schemas.js'
+import { DiffSchema, ErrorReply, MinionStatusSchema, ReservationSchema, StreamStateSchema, SyncResultSchema, WaitQuery } from './schemas.js'
 
 const Counts = Type.Object({ accepted: Type.Integer(), refused: Type.Integer(), ignored: Type.Integer(), invalid: Type.Integer() })
 
@@ -75,8 +73,8 @@ const reservations: FastifyPluginAsyncTypebox<ReservationsOptions> = async (app,
   }, async (request, reply) => {
     const { minionId } = request.params
     const problem = hostNameProblem(minionId)
-    if (problem !== null) throw new errors.BadMinionId(minionId, problem)
-    if (!ledger.has(minionId)) throw new errors.NotFound(minionId)
+    if (problem !== null) throw new errors.SALTMASQ_BAD_MINION_ID(minionId, problem)
+    if (!ledger.has(minionId)) throw new errors.SALTMASQ_NO_RESERVATION(minionId)
     const run = scheduler.release(minionId)
     if (request.query.wait) return await run
     run.catch(() => undefined)

@@ -2,9 +2,8 @@
 // result; otherwise 202 at once.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { SyncResultSchema } from '../sync/result.js'
 import type { SyncScheduler } from '../sync/scheduler.js'
-import { ErrorReply, WaitQuery } from './schemas.js'
+import { ErrorReply, SyncResultSchema, WaitQuery } from './schemas.js'
 
 const resync: FastifyPluginAsyncTypebox<{ scheduler: SyncScheduler, rateLimit: number }> = async (app, { scheduler, rateLimit }) => {
   app.post('/resync', {

@@ -29,12 +29,12 @@ const webhook: FastifyPluginAsyncTypebox<{ intake: EventIntake, rateLimit: numbe
   }, async (request, reply) => {
     const { tag, data } = request.body
     // Only salt-cloud's events come this way (the intake also takes salt/key from the stream).
-    if (!tag.startsWith('salt/cloud/')) throw new errors.BadTag(tag)
+    if (!tag.startsWith('salt/cloud/')) throw new errors.SALTMASQ_BAD_TAG(tag)
     const taken = intake.take('webhook', tag, data)
     switch (taken.outcome) {
-      case 'invalid': throw new errors.BadMinionId(taken.minionId, taken.reason)
-      case 'refused': throw new errors.EventFromMinion(taken.reason)
-      case 'ignored': throw new errors.BadTag(tag)
+      case 'invalid': throw new errors.SALTMASQ_BAD_MINION_ID(taken.minionId, taken.reason)
+      case 'refused': throw new errors.SALTMASQ_EVENT_FROM_MINION(taken.reason)
+      case 'ignored': throw new errors.SALTMASQ_BAD_TAG(tag)
     }
     // The sync reports its own outcome in the log and on /ready; the reactor only needs to know
     // the event was taken.

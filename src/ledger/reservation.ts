@@ -1,37 +1,16 @@
-// The shapes the ledger speaks in, defined once in TypeBox: the HTTP schemas use them as they
-// are and the TypeScript types are derived from them, so the two cannot drift apart.
-import { Type, type Static } from 'typebox'
+// The shapes the ledger speaks in: derived from the API's schemas (http/schemas.ts), so the two
+// cannot drift apart.
+import type { Static } from 'typebox'
+import type { ConflictSchema, RemovalSchema, ReservationSchema, SkippedSchema } from '../http/schemas.js'
 import { canonicalIp, canonicalMac, hostNameProblem } from './validate.js'
 
-export const ReservationSchema = Type.Object({
-  minionId: Type.String(),
-  ip: Type.String(),
-  mac: Type.Optional(Type.String()),
-  firstSeen: Type.String({ description: 'when the reservation was made (ISO 8601)' }),
-  lastSeen: Type.String({ description: 'the last sync that found the minion in the mine' }),
-  staleSince: Type.Optional(Type.String({ description: 'set while the minion is missing from the mine; the reservation is kept' })),
-  keyGoneSince: Type.Optional(Type.String({ description: 'set while the master has no key for the minion; past DESTROY_WHEN_KEY_GONE_S the reservation is released' })),
-})
 export type Reservation = Static<typeof ReservationSchema>
+export type Removal = Static<typeof RemovalSchema>
+export type Conflict = Static<typeof ConflictSchema>
+export type Skipped = Static<typeof SkippedSchema>
 
 /** What dnsmasq is told of a reservation: the rest is saltmasq's own record. */
 export type HostEntry = Pick<Reservation, 'minionId' | 'ip' | 'mac'>
-
-/** A reservation that went, and why: its destroyed event (or an operator's delete), or its key gone for DESTROY_WHEN_KEY_GONE_S. */
-export const RemovalSchema = Type.Intersect([ReservationSchema, Type.Object({ reason: Type.Union([Type.Literal('destroyed'), Type.Literal('key-gone')]) })])
-export type Removal = Static<typeof RemovalSchema>
-
-export const ConflictSchema = Type.Object({
-  minionId: Type.String(),
-  reason: Type.Union([Type.Literal('ip-taken'), Type.Literal('mac-taken'), Type.Literal('name-taken')]),
-  heldBy: Type.String(),
-  ip: Type.Optional(Type.String()),
-  mac: Type.Optional(Type.String()),
-})
-export type Conflict = Static<typeof ConflictSchema>
-
-export const SkippedSchema = Type.Object({ minionId: Type.String(), reason: Type.String() })
-export type Skipped = Static<typeof SkippedSchema>
 
 /** The one order reservations are kept, rendered and listed in. */
 export function byMinionId(a: string, b: string): number {

@@ -25,18 +25,18 @@ export function parseLedger(path: string, text: string): { ledger: Ledger, versi
   try {
     parsed = JSON.parse(text)
   } catch (err) {
-    throw new errors.StateCorrupt(path, (err as Error).message)
+    throw new errors.SALTMASQ_STATE_CORRUPT(path, (err as Error).message)
   }
   const state = parsed as { version?: unknown, seenAt?: unknown, reservations?: unknown }
   if ((state.version !== 1 && state.version !== 2) || !Array.isArray(state.reservations)) {
-    throw new errors.StateCorrupt(path, 'expected {"version": 2, "seenAt": ..., "reservations": [...]}')
+    throw new errors.SALTMASQ_STATE_CORRUPT(path, 'expected {"version": 2, "seenAt": ..., "reservations": [...]}')
   }
-  if (state.version === 2 && state.seenAt !== null && typeof state.seenAt !== 'string') throw new errors.StateCorrupt(path, 'seenAt must be a string or null')
+  if (state.version === 2 && state.seenAt !== null && typeof state.seenAt !== 'string') throw new errors.SALTMASQ_STATE_CORRUPT(path, 'seenAt must be a string or null')
   const v1 = state.version === 1
   const entries: Held[] = []
   for (const entry of state.reservations as unknown[]) {
     const problem = reservationProblem(entry, { lastSeen: v1 ? 'required' : 'optional' })
-    if (problem !== null) throw new errors.StateCorrupt(path, `bad reservation ${JSON.stringify(entry)}: ${problem}`)
+    if (problem !== null) throw new errors.SALTMASQ_STATE_CORRUPT(path, `bad reservation ${JSON.stringify(entry)}: ${problem}`)
     entries.push(entry as Held)
   }
   let seenAt = v1 ? null : state.seenAt as string | null

@@ -41,10 +41,10 @@ export function localFailure(value: unknown): string | null {
 export async function callOnMinions(client: LocalClient, target: string, call: SaltFunction, leadingArgs: readonly string[] = [], opts: LocalOptions = {}): Promise<string[]> {
   const results = await client.local(target, call.fun, [...leadingArgs, ...call.args], opts)
   const minions = Object.keys(results).sort()
-  if (minions.length === 0) throw new errors.ApplyNoMinion(target, call.fun)
+  if (minions.length === 0) throw new errors.SALTMASQ_APPLY_NO_MINION(target, call.fun)
   for (const minion of minions) {
     const failure = localFailure(results[minion])
-    if (failure !== null) throw new errors.ApplyFailed(call.fun, minion, failure)
+    if (failure !== null) throw new errors.SALTMASQ_APPLY_FAILED(call.fun, minion, failure)
   }
   return minions
 }

@@ -1,10 +1,10 @@
 // Turns the return of the mine.get runner into a mine snapshot. Pure: whatever a minion put in
 // its mine is untrusted input, so anything malformed is reported, never thrown.
-import { Type, type Static } from 'typebox'
+import type { Static } from 'typebox'
+import type { MineProblemSchema } from '../http/schemas.js'
 import type { MineAddress, MineSnapshot } from '../ledger/ledger.js'
 import { canonicalIp, canonicalMac } from '../ledger/validate.js'
 
-export const MineProblemSchema = Type.Object({ minionId: Type.String(), reason: Type.String() })
 export type MineProblem = Static<typeof MineProblemSchema>
 
 export interface ParsedMine {

@@ -4,6 +4,7 @@
 // the minion's key accepted. Until then the list is read again (one read for every claim
 // waiting), quickly at first, since salt-cloud deletes the key right after the event, or after
 // a whole `-d a b c` batch; a claim the key list never confirms is dropped after confirmMs.
+import { systemTimers, type Timers } from '../util/timers.js'
 import type { Logger } from 'pino'
 import type { Clock } from '../util/clock.js'
 import type { KeyListRead } from './key-watch.js'
@@ -20,16 +21,6 @@ export function recheckDelay(ageMs: number): number {
   if (ageMs < 5_000) return 250
   if (ageMs < 60_000) return 1_000
   return 15_000
-}
-
-export interface Timers {
-  setTimeout: (fn: () => void, ms: number) => NodeJS.Timeout
-  clearTimeout: (timer: NodeJS.Timeout) => void
-}
-
-export const systemTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (timer) => { clearTimeout(timer) },
 }
 
 export interface DestroyClaimsOptions<R> {

@@ -1,28 +1,11 @@
 // The dry run behind GET /reservations/diff: what a sync would change right now. It reads the
 // mine and the key list as a sync does and runs the same ledger rules, then asks the format
 // which lines of which files would change; it saves, writes and applies nothing.
-import { Type, type Static } from 'typebox'
-import { ConflictSchema, RemovalSchema, ReservationSchema, SkippedSchema } from '../ledger/reservation.js'
-import { MineProblemSchema, parseMine } from '../salt/mine.js'
+import type { Static } from 'typebox'
+import type { DiffSchema } from '../http/schemas.js'
+import { parseMine } from '../salt/mine.js'
 import { applyRules, type PassDeps } from './pass.js'
 
-export const DiffSchema = Type.Object({
-  at: Type.String(),
-  added: Type.Array(ReservationSchema),
-  removed: Type.Array(RemovalSchema, { description: 'only key-gone removals: destroyed events and DELETE act at once' }),
-  unchanged: Type.Integer({ description: 'reservations that stay as they are' }),
-  stale: Type.Array(Type.Object({ minionId: Type.String(), ip: Type.String(), staleSince: Type.String() })),
-  conflicts: Type.Array(ConflictSchema),
-  skipped: Type.Array(SkippedSchema),
-  mineProblems: Type.Array(MineProblemSchema),
-  keyListProblem: Type.Union([Type.String(), Type.Null()]),
-  files: Type.Array(Type.Object({ path: Type.String(), added: Type.Array(Type.String()), removed: Type.Array(Type.String()) }), {
-    description: 'the lines each file would gain and lose (comments left out)',
-  }),
-  apply: Type.Union([Type.Literal('none'), Type.Literal('apply'), Type.Literal('checked-apply')], {
-    description: 'what dnsmasq would be told: nothing, a reload or restart, or a check and then one (an owed apply included)',
-  }),
-})
 export type Diff = Static<typeof DiffSchema>
 
 export type DiffDeps = Omit<PassDeps, 'logger'>

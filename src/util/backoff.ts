@@ -4,7 +4,3 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number, ran
   const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30))
   return Math.round(ceiling * random())
 }
-
-export async function sleep(ms: number): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, ms))
-}

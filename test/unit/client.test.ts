@@ -151,7 +151,7 @@ t.test('a refused login is tried again only after minutes, doubling, never in a 
   const log = pino({ level: 'info' }, { write: (line: string) => { lines.push(line) } })
   const c = new SaltClient({ url: SALT_URL, username: 'saltmasq', password: 'wrong', eauth: 'pam', timeoutMs: 2000, logger: log, dispatcher: fake.agent, retries: 3, retryBaseMs: 1, now: () => now })
   await t.rejects(c.probe(), { code: 'SALTMASQ_SALT_AUTH_FAILED' })
-  for (let i = 0; i < 20; i++) await t.rejects(c.mineGet('*', 'x'), { code: 'SALTMASQ_SALT_AUTH_FAILED', message: /not trying again for \d+ s.*pam_faillock.*SALT_API_PASSWORD/ })
+  for (let i = 0; i < 20; i++) await t.rejects(c.mineGet('*', 'x'), { code: 'SALTMASQ_SALT_AUTH_PAUSED', message: /not trying again for \d+ s.*pam_faillock.*SALT_API_PASSWORD/ })
   t.equal(fake.logins, 1, 'twenty calls in the first minute: one login attempt')
   now += 60_000
   await t.rejects(c.probe(), { code: 'SALTMASQ_SALT_AUTH_FAILED' })
