@@ -29,9 +29,14 @@ import { openSyncService, type SyncService } from './sync/service.js'
 import { systemClock, type Clock } from './util/clock.js'
 import { saltmasqVersion } from './util/version.js'
 
-export interface BuildOptions {
-  /** Raw environment variables (process.env in production). */
-  env: Record<string, string | undefined>
+export type BuildOptions = BuildCommon & (
+  /** Raw environment variables, checked here (@fastify/env). */
+  | { env: Record<string, string | undefined>, config?: never }
+  /** A configuration the caller already checked (the process entry, for its own error lines). */
+  | { config: Config, env?: never }
+)
+
+interface BuildCommon {
   logger?: Logger
   /** undici dispatcher for salt-api; tests may pass a MockAgent. */
   dispatcher?: Dispatcher
@@ -59,15 +64,25 @@ async function readCa(path: string): Promise<string> {
 
 export async function buildApp(opts: BuildOptions) {
   const app = Fastify({
-    loggerInstance: opts.logger ?? pino(loggerOptions(opts.env.LOG_LEVEL)),
+    loggerInstance: opts.logger ?? pino(loggerOptions(opts.config?.logLevel ?? opts.env?.LOG_LEVEL)),
     bodyLimit: BODY_LIMIT,
     connectionTimeout: 30_000,
     requestTimeout: 120_000,
     keepAliveTimeout: 5_000,
+    // Probes come every few seconds: one debug line per request, not Fastify's two at info.
+    disableRequestLogging: true,
   }).withTypeProvider<TypeBoxTypeProvider>()
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.debug({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request')
+  })
 
-  await app.register(fastifyEnv, { schema: envSchema, data: opts.env, env: false, dotenv: false })
-  const config = toConfig(app.getEnvs<Env>())
+  let config: Config
+  if (opts.config === undefined) {
+    await app.register(fastifyEnv, { schema: envSchema, data: opts.env, env: false, dotenv: false })
+    config = toConfig(app.getEnvs<Env>())
+  } else {
+    config = opts.config
+  }
   app.log.level = config.logLevel
   const clock = opts.clock ?? systemClock
   const logger = app.log

@@ -42,24 +42,22 @@ try {
   cannotStart(describeConfigError(err, env), { code: (err as { code?: string }).code })
 }
 logger.level = config.logLevel
-// A sync's garbage grows with the fleet (the mine's JSON alone is ~5 MB at 50,000 minions). V8's
-// own policy, on a machine where the heap may reach 2 GB or more, lets the heap grow to up to 4×
-// what the last full GC left before collecting again: at 50,000 reservations, ~60 MB live became
-// ~300 MB of heap (B3). Growth bounded to 20% costs a full GC most syncs (~10 ms, mostly
-// concurrent). V8 reads this flag each time it sets the next limit, so it can be set now.
+// Bounds V8's heap growth between full GCs: at 50,000 reservations the default let ~60 MB live
+// become ~300 MB of heap (docs/performance.md). V8 reads the flag each time, so it can be set now.
 if (config.heapGrowthPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowthPercent}`)
 
 let app: Awaited<ReturnType<typeof buildApp>>
 try {
-  app = await buildApp({ env, logger })
+  app = await buildApp({ config, logger })
 } catch (err) {
   const e = err as { code?: string, path?: string, message: string }
   const variable = e.path === undefined ? null : variableForPath(e.path, config)
   cannotStart([variable === null ? e.message : `${variable}: ${e.message}`], { code: e.code, err: e.code?.startsWith('SALTMASQ_') === true ? undefined : err })
 }
 
-closeWithGrace({ delay: 15_000, logger }, async ({ err }) => {
+closeWithGrace({ delay: 15_000, logger }, async ({ err, signal }) => {
   if (err !== undefined) logger.error({ err }, 'closing after an unexpected error')
+  else logger.info({ signal }, 'shutting down: finishing the sync in flight')
   await app.close()
 })
 

@@ -92,8 +92,12 @@ export class SaltTransport {
     return this.#opts.timeoutMs
   }
 
+  /**
+   * Called once the passes are done: a call still in flight (a mine.update waiting on slow
+   * minions) is cut off rather than waited for, so a shutdown takes no longer than the passes.
+   */
   async close(): Promise<void> {
-    if (this.#ownsDispatcher) await this.#dispatcher.close()
+    if (this.#ownsDispatcher) await this.#dispatcher.destroy()
   }
 
   /** POSTs JSON to salt-api and reads the whole answer within `timeoutMs`. */

@@ -33,8 +33,12 @@ export class DurableLedger {
       return new DurableLedger(path, ledger, version !== 2)
     }
     const { source, text: dhcpHosts } = await published.readBack()
-    if (dhcpHosts === null) return new DurableLedger(path, emptyLedger(), true)
-    const { entries, unreadable } = parseDhcpHosts(dhcpHosts)
+    const { entries, unreadable } = parseDhcpHosts(dhcpHosts ?? '')
+    if (entries.length === 0 && unreadable.length === 0) {
+      // A first start: nothing to rebuild, nothing to warn about.
+      log.info({ stateFile: path }, 'no state file and no reservations published yet: starting with an empty ledger')
+      return new DurableLedger(path, emptyLedger(), true)
+    }
     const stamp = new Date(clock()).toISOString()
     // The ledger keeps minion-id order (updateLedger relies on it); directory order is arbitrary.
     entries.sort((a, b) => byMinionId(a.minionId, b.minionId))
