@@ -22,7 +22,7 @@ export async function dryRun(deps: DiffDeps): Promise<Diff> {
     at: new Date(now).toISOString(),
     added: update.added,
     removed: update.removed,
-    unchanged: update.unchanged.length,
+    kept: update.kept.length,
     stale: update.stale.map((r) => ({ minionId: r.minionId, ip: r.ip, staleSince: r.staleSince! })),
     conflicts: update.conflicts,
     skipped: update.skipped,

@@ -3,7 +3,8 @@
 // file, it is rebuilt from the reservations dnsmasq was last given, so losing the file loses no
 // address.
 import type { Logger } from 'pino'
-import { emptyLedger, Ledger, type LedgerUpdate } from '../ledger/ledger.js'
+import { emptyLedger, Ledger } from '../ledger/ledger.js'
+import type { LedgerUpdate } from '../ledger/update.js'
 import { byMinionId } from '../ledger/reservation.js'
 import { parseLedger, serializeLedger } from '../ledger/state-file.js'
 import { parseDhcpHosts } from '../dnsmasq/lines.js'

@@ -4,7 +4,8 @@
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import type { Publisher } from '../dnsmasq/publisher.js'
-import { MAX_CANDIDATES, updateLedger, type Ledger, type LedgerUpdate, type MineAddress, type MineSnapshot } from '../ledger/ledger.js'
+import type { Ledger, MineAddress, MineSnapshot } from '../ledger/ledger.js'
+import { MAX_CANDIDATES, updateLedger, type LedgerUpdate } from '../ledger/update.js'
 import type { SaltClient } from '../salt/client.js'
 import { parseMine } from '../salt/mine.js'
 import type { Clock } from '../util/clock.js'
@@ -101,7 +102,7 @@ export async function runPass(deps: PassDeps, request: PassRequest): Promise<Pas
     durationMs: deps.clock() - started,
     added: update.added,
     removed: update.removed,
-    unchanged: update.unchanged,
+    kept: update.kept,
     stale: update.stale.map((r) => ({ minionId: r.minionId, ip: r.ip, staleSince: r.staleSince! })),
     conflicts: update.conflicts,
     skipped: update.skipped,

@@ -155,7 +155,7 @@ t.test('resync?wait=true returns the diff; without wait it answers 202', async (
 
   fake.mine = { web01: ['10.0.0.5'] }
   const second = (await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })).json()
-  t.same(second.unchanged, ['db01', 'web01'])
+  t.same(second.kept, ['db01', 'web01'])
   t.same(second.stale.map((s: { minionId: string }) => s.minionId), ['db01'], 'gone from the mine: kept, marked stale')
   t.equal(second.applied, false)
 

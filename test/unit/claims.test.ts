@@ -2,7 +2,8 @@
 // guard, and destroyed events that wait for the key list to confirm them.
 import t from 'tap'
 import { pino } from 'pino'
-import { emptyLedger, MAX_CANDIDATES, updateLedger, type Ledger, type MineSnapshot } from '../../src/ledger/ledger.js'
+import { emptyLedger, type Ledger, type MineSnapshot } from '../../src/ledger/ledger.js'
+import { MAX_CANDIDATES, updateLedger } from '../../src/ledger/update.js'
 import { Subnets } from '../../src/ledger/validate.js'
 import { DestroyClaims, recheckDelay } from '../../src/sync/destroy-claims.js'
 import { KeyWatch, MASS_RELEASE_HOLD_MS, type KeyListRead } from '../../src/sync/key-watch.js'

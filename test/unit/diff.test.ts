@@ -42,7 +42,7 @@ for (const [format, variant] of Object.entries(VARIANTS)) {
     t.same(diff.stale.map((r: { minionId: string }) => r.minionId), ['web01'], 'web01 left the mine: kept, stale')
     t.match(diff.conflicts, [{ minionId: 'zz01' }])
     t.match(diff.skipped, [{ minionId: 'bad' }])
-    t.equal(diff.unchanged, 1)
+    t.equal(diff.kept, 1)
     t.equal(diff.apply, variant.apply)
     const lines = diff.files.flatMap((f: { added: string[] }) => f.added)
     t.ok(lines.includes(variant.added), `the ${format} line for web02 would be added: ${JSON.stringify(lines)}`)

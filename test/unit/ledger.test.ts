@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import t from 'tap'
-import { emptyLedger, listReservations, updateLedger, type Ledger, type LedgerInput, type MineSnapshot } from '../../src/ledger/ledger.js'
+import { emptyLedger, listReservations, type Ledger, type MineSnapshot } from '../../src/ledger/ledger.js'
+import { updateLedger, type LedgerInput } from '../../src/ledger/update.js'
 import { Subnets } from '../../src/ledger/validate.js'
 
 const subnets = new Subnets(['10.0.0.0/16', 'fd00::/64'])
@@ -40,7 +41,7 @@ t.test('sticky: the IP never changes while the mine says something else', async 
   const first = step(emptyLedger(), mine({ web01: ['10.0.0.5'] }))
   const second = updateLedger(first.ledger, { mine: mine({ web01: ['10.0.0.99'] }), destroyed: new Set(), subnets, byMac: false, keys: null, keyGoneAfterMs: 0, now: t1 })
   t.same(ips(second.ledger), { web01: '10.0.0.5' })
-  t.same(second.unchanged, ['web01'])
+  t.same(second.kept, ['web01'])
   t.equal(listReservations(second.ledger)[0]?.lastSeen, t1.toISOString(), 'seen by the last sync')
   t.equal(second.ledger.get('web01')?.firstSeen, t0.toISOString())
   t.equal(second.ledger.get('web01'), first.ledger.get('web01'), 'the entry is kept as it was, not copied')
