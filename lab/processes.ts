@@ -6,6 +6,7 @@ import { constants } from 'node:os'
 import { dirname } from 'node:path'
 import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
+import { sleep } from '../src/util/timers.js'
 
 export interface Daemon {
   name: string
@@ -152,9 +153,7 @@ export async function freePort(): Promise<number> {
   })
 }
 
-export async function sleep(ms: number): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, ms))
-}
+export { sleep }
 
 /** Polls `probe` until it returns a value other than undefined/false, or fails naming `what`. */
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, intervalMs = 250): Promise<T> {

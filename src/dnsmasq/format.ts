@@ -3,13 +3,20 @@
 // the publisher and the sync pass call it and never ask which format is configured.
 import type { Config, FormatName } from '../config.js'
 import type { HostEntry } from '../ledger/reservation.js'
+import type { OwedNeed } from '../store/owed-apply.js'
 
 /**
  * What dnsmasq needs once the files are written: nothing (it reads them through inotify), an
  * apply (a reload or restart through Salt), or a syntax check on the dnsmasq minion and then
  * an apply, putting the previous files back if the check fails.
  */
-export type ApplyNeed = 'none' | 'apply' | 'checked-apply'
+export type ApplyNeed = 'none' | OwedNeed
+
+/** The DHCP reservations dnsmasq was last given, as dhcp-host lines, and where they are (null: none). */
+export interface ReadBack {
+  source: string
+  text: string | null
+}
 
 export interface FormatChange {
   /** Files written or removed; for a directory of files, the directories that changed. */
@@ -51,7 +58,7 @@ export interface Format {
   /** Works out what publishing `reservations` (sorted by minion id) takes; touches nothing. */
   prepare: (reservations: readonly HostEntry[]) => Promise<PendingWrite>
   /** The DHCP reservations this format last published, as dhcp-host lines, and where they are. */
-  readBack: () => Promise<{ source: string, text: string | null }>
+  readBack: () => Promise<ReadBack>
   /** Files in saltmasq's directories that it did not write (left alone, reported). */
   readonly unownedFiles: string[]
   /**

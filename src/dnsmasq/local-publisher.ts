@@ -9,10 +9,10 @@ import type { HostEntry } from '../ledger/reservation.js'
 import type { Clock } from '../util/clock.js'
 import { msSince } from '../util/elapsed.js'
 import { DnsmasqMinion, releaseLeases } from './dnsmasq-minion.js'
-import type { ApplyNeed, FileLines, Format } from './format.js'
+import type { ApplyNeed, FileLines, Format, ReadBack } from './format.js'
 import { FORMATS } from './formats/index.js'
-import { OwedApply, type Owed } from './owed-apply.js'
-import type { MinionStatus } from './minion-records.js'
+import { OwedApply, type Owed } from '../store/owed-apply.js'
+import type { MinionStatus } from '../store/minion-records.js'
 import type { Published, Publisher, PublisherOptions, Released } from './publisher.js'
 
 export class LocalPublisher implements Publisher {
@@ -50,7 +50,7 @@ export class LocalPublisher implements Publisher {
   }
 
   /** The DHCP reservations dnsmasq was last given, and where they are (to rebuild a lost ledger). */
-  async readBack(): Promise<{ source: string, text: string | null }> {
+  async readBack(): Promise<ReadBack> {
     return await this.#format.readBack()
   }
 

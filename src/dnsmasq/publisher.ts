@@ -7,9 +7,9 @@ import type { Config } from '../config.js'
 import type { HostEntry } from '../ledger/reservation.js'
 import type { LocalClient } from '../salt/local-call.js'
 import type { Clock } from '../util/clock.js'
-import type { ApplyNeed, FileLines, FormatChange } from './format.js'
-import type { MinionStatus } from './minion-records.js'
-import type { Owed } from './owed-apply.js'
+import type { ApplyNeed, FileLines, FormatChange, ReadBack } from './format.js'
+import type { MinionStatus } from '../store/minion-records.js'
+import type { Owed } from '../store/owed-apply.js'
 
 export interface Published extends FormatChange {
   /** dnsmasq was told (reload or restart) in this publish (on any dnsmasq minion). */
@@ -41,7 +41,7 @@ export interface PublisherOptions {
 
 export interface Publisher {
   /** The DHCP reservations dnsmasq was last given, and where they are (to rebuild a lost ledger). */
-  readBack: () => Promise<{ source: string, text: string | null }>
+  readBack: () => Promise<ReadBack>
   /** What was published before this process started (the saved ledger): deltas start from it. */
   remember: (reservations: readonly HostEntry[]) => void
   /** The apply dnsmasq is owed, if any, and whether it is only waiting for its turn. */

@@ -16,14 +16,14 @@ import { backoffDelay } from '../util/backoff.js'
 import type { Clock } from '../util/clock.js'
 import { msSince } from '../util/elapsed.js'
 import { DnsmasqMinion, releaseLeases } from './dnsmasq-minion.js'
-import type { ApplyNeed, FileLines } from './format.js'
+import type { ApplyNeed, FileLines, ReadBack } from './format.js'
 import { confFiles } from './formats/conf.js'
 import { hostsfileFiles } from './formats/hostsfile.js'
 import type { WholeFiles } from './formats/single-files.js'
 import { lineChanges } from './lines.js'
 import { type Hunk, lineDelta, sha256, splitLines } from './line-delta.js'
-import { MinionRecords, minionStatus, type MinionStatus } from './minion-records.js'
-import type { Owed } from './owed-apply.js'
+import { MinionRecords, minionStatus, type MinionStatus } from '../store/minion-records.js'
+import type { Owed } from '../store/owed-apply.js'
 import type { Published, Publisher, PublisherOptions, Released } from './publisher.js'
 
 /** What the minion does once files changed: the format's apply, made there in the same call. */
@@ -126,7 +126,7 @@ export class SaltPublisher implements Publisher {
   }
 
   /** Salt publishing keeps no dnsmasq files here: a lost state file is not rebuilt from them. */
-  async readBack(): Promise<{ source: string, text: string | null }> {
+  async readBack(): Promise<ReadBack> {
     return { source: `saltmasq.publish on ${this.#config.dnsmasq.minion}`, text: null }
   }
 

@@ -11,7 +11,7 @@ import type { SaltClient } from '../salt/client.js'
 import { errors } from '../errors.js'
 import { backoffDelay } from '../util/backoff.js'
 import { sleep } from '../util/timers.js'
-import type { Clock } from '../util/clock.js'
+import { type Clock, iso } from '../util/clock.js'
 import { EventIntake } from './intake.js'
 import { checkRecord, RecordReader, type StreamRecord } from './stream-records.js'
 
@@ -42,9 +42,6 @@ const BUSY_RESYNC_MS = 10_000
 /** The longest wait between two tries to connect (logins have their own, longer pause). */
 const MAX_RETRY_MS = 2000
 
-function iso(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString()
-}
 
 export class SaltEventStream {
   readonly #opts: EventStreamOptions

@@ -6,7 +6,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { EventSource, IntakeOutcome } from '../events/intake.js'
 import type { StreamState } from '../events/salt-event-stream.js'
-import type { MinionStatus } from '../dnsmasq/minion-records.js'
+import type { MinionStatus } from '../store/minion-records.js'
 import type { Ledger } from '../ledger/ledger.js'
 import type { SaltCall } from '../salt/client.js'
 import type { SyncResult } from '../sync/result.js'

@@ -6,13 +6,14 @@ import type { Logger } from 'pino'
 import { emptyLedger, Ledger } from '../ledger/ledger.js'
 import type { LedgerUpdate } from '../ledger/update.js'
 import { byMinionId } from '../ledger/reservation.js'
-import { parseLedger, serializeLedger } from '../ledger/state-file.js'
+import { parseLedger, serializeLedger } from '../store/ledger-file.js'
+import type { ReadBack } from '../dnsmasq/format.js'
 import { parseDhcpHosts } from '../dnsmasq/lines.js'
 import { readIfExists, writeFileAtomic } from '../store/atomic-file.js'
 import type { Clock } from '../util/clock.js'
 
 export interface PublishedSource {
-  readBack: () => Promise<{ source: string, text: string | null }>
+  readBack: () => Promise<ReadBack>
 }
 
 export class DurableLedger {

@@ -1,8 +1,8 @@
 // Whether saltmasq can do its job right now, answered from what it already knows, never by a
 // call made while the probe waits: a readiness probe must answer at once even when salt-api
 // hangs. salt-api is probed in the background (and every successful sync counts as contact).
-import type { MinionStatus } from '../dnsmasq/minion-records.js'
-import type { Clock } from '../util/clock.js'
+import type { MinionStatus } from '../store/minion-records.js'
+import { type Clock, iso } from '../util/clock.js'
 
 export interface ReadinessSources {
   /** One salt-api round trip, no retries (it runs in the background). */
@@ -43,9 +43,6 @@ export interface ReadinessReport {
   }
 }
 
-function iso(ms: number): string {
-  return new Date(ms).toISOString()
-}
 
 export class ReadinessMonitor {
   readonly #src: ReadinessSources

@@ -1,6 +1,6 @@
 // The folder tree reads as the data path, and imports only point down it: events come in
 // (http/), the sync side decides and runs (sync/), reading Salt (salt/) and applying the
-// ledger's rules (ledger/), publishing to dnsmasq (dnsmasq/), on crash-safe files (store/).
+// ledger's rules (ledger/), publishing to dnsmasq (dnsmasq/), saving what it keeps (store/).
 // Read from the sources, so a new import that points back up the path fails here.
 import { readdir, readFile } from 'node:fs/promises'
 import { dirname, join, relative, resolve } from 'node:path'
@@ -18,9 +18,9 @@ const PATH_DOWN = [
   ['sync'],
   ['dnsmasq'],
   ['config.ts'],
+  ['store'], // everything saltmasq saves, in the shapes of the rooms below
   ['salt'],
   ['ledger'],
-  ['store'],
   ['errors.ts', 'logger.ts', 'util', 'http/schemas.ts'], // leaves every room may use (the API's shapes among them)
 ]
 const rank = new Map(PATH_DOWN.flatMap((rooms, i) => rooms.map((room) => [room, i] as const)))

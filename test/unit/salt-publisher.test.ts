@@ -138,7 +138,7 @@ t.test('after a restart the next addition is still a delta, and a crash mid-call
   const { minions, open, dir } = await setup(t)
   const first = await open()
   await first.publish(fleet(2000))
-  const record = JSON.parse(await readFile(join(dir, 'state.json.minions'), 'utf8')) as Record<string, { applyOwed: boolean }>
+  const record = (JSON.parse(await readFile(join(dir, 'state.json.minions'), 'utf8')) as { minions: Record<string, { applyOwed: boolean }> }).minions
   t.same(Object.keys(record), ['dns-a', 'dns-b'])
   t.equal(record['dns-a']!.applyOwed, false)
 
@@ -151,7 +151,7 @@ t.test('after a restart the next addition is still a delta, and a crash mid-call
   minions.afterCall = () => { throw new Error('killed mid-call') }
   await t.rejects((await open()).publish(fleet(2000, ['after-restart', 'mid-crash'])))
   minions.afterCall = null
-  const owedOnDisk = JSON.parse(await readFile(join(dir, 'state.json.minions'), 'utf8')) as Record<string, { applyOwed: boolean }>
+  const owedOnDisk = (JSON.parse(await readFile(join(dir, 'state.json.minions'), 'utf8')) as { minions: Record<string, { applyOwed: boolean }> }).minions
   t.equal(owedOnDisk['dns-a']!.applyOwed, true, 'marked before the call')
   const applies = minions.minion('dns-a').applies
   const after = await open()

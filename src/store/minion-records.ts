@@ -3,31 +3,42 @@
 // whether it is behind (a call it did not confirm) and owes dnsmasq an apply. Kept beside the
 // state file and rewritten only when it changes; marked before a call that changes files, so a
 // crash mid-call makes the next call tell dnsmasq again rather than leave files untaken.
-import type { Static } from 'typebox'
+// The file is `{"version": 1, "minions": {id: record}}`; a bare map (before 0.2) is read alike.
+import { Type, type Static } from 'typebox'
 import type { MinionStatusSchema } from '../http/schemas.js'
-import { readIfExists, writeFileAtomic } from '../store/atomic-file.js'
+import { readIfExists, writeFileAtomic } from './atomic-file.js'
+import { schemaProblem } from './json-file.js'
+import { iso } from '../util/clock.js'
 
-export interface MinionRecord {
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
+
+export const MinionRecordSchema = Type.Object({
   /** sha256 of each file (by path) as the minion last confirmed it; null: it had no such file */
-  files: Record<string, string | null>
+  files: Type.Record(Type.String(), Nullable(Type.String())),
   /** Files may have changed there without dnsmasq taking them in: the next call forces an apply. */
-  applyOwed: boolean
+  applyOwed: Type.Boolean(),
   /** epoch ms of the first call it did not confirm since it was last current; null when current */
-  behindSince: number | null
-  reason: string | null
+  behindSince: Nullable(Type.Number()),
+  reason: Nullable(Type.String()),
   /** epoch ms of its last confirmed call */
-  confirmedAt: number | null
-}
+  confirmedAt: Nullable(Type.Number()),
+})
+export type MinionRecord = Static<typeof MinionRecordSchema>
+
+export const MinionRecordsFile = Type.Object({
+  version: Type.Literal(1),
+  minions: Type.Record(Type.String(), MinionRecordSchema),
+})
 
 
 export type MinionStatus = Static<typeof MinionStatusSchema>
 
-const iso = (ms: number | null): string | null => ms === null ? null : new Date(ms).toISOString()
 
 export function minionStatus(minion: string, r: MinionRecord): MinionStatus {
   return { minion, state: r.behindSince === null ? 'current' : 'behind', behindSince: iso(r.behindSince), reason: r.reason, confirmedAt: iso(r.confirmedAt) }
 }
 
+/** The records in `text`; a record that does not match is dropped (that minion gets whole files once). */
 function parsed(text: string | null): Map<string, MinionRecord> {
   const out = new Map<string, MinionRecord>()
   if (text === null) return out
@@ -38,21 +49,17 @@ function parsed(text: string | null): Map<string, MinionRecord> {
     return out
   }
   if (typeof value !== 'object' || value === null) return out
-  for (const [minion, raw] of Object.entries(value as Record<string, Partial<MinionRecord>>)) {
-    if (typeof raw !== 'object' || raw === null) continue
-    out.set(minion, {
-      files: typeof raw.files === 'object' && raw.files !== null ? raw.files : {},
-      applyOwed: raw.applyOwed !== false,
-      behindSince: typeof raw.behindSince === 'number' ? raw.behindSince : null,
-      reason: typeof raw.reason === 'string' ? raw.reason : null,
-      confirmedAt: typeof raw.confirmedAt === 'number' ? raw.confirmedAt : null,
-    })
+  const minions = (value as { version?: unknown }).version === 1 ? (value as { minions?: unknown }).minions : value
+  if (typeof minions !== 'object' || minions === null) return out
+  for (const [minion, raw] of Object.entries(minions)) {
+    if (schemaProblem(MinionRecordSchema, raw) === null) out.set(minion, raw as MinionRecord)
   }
   return out
 }
 
 function serialized(records: ReadonlyMap<string, MinionRecord>): string {
-  return JSON.stringify(Object.fromEntries([...records].sort(([a], [b]) => a < b ? -1 : 1)))
+  const minions = Object.fromEntries([...records].sort(([a], [b]) => a < b ? -1 : 1))
+  return JSON.stringify({ version: 1, minions } satisfies Static<typeof MinionRecordsFile>)
 }
 
 export class MinionRecords {
