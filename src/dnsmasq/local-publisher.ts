@@ -34,7 +34,7 @@ export class LocalPublisher implements Publisher {
   }
 
   static async open(opts: PublisherOptions): Promise<LocalPublisher> {
-    const format = await FORMATS[opts.config.format](opts.config)
+    const format = await FORMATS[opts.config.format].open(opts.config)
     const owed = await OwedApply.open(`${opts.config.files.state}.apply-owed`, opts.clock(), format.legacyOwedMarker)
     if (owed.owed !== null) opts.logger.info({ owedSince: new Date(owed.owed.since).toISOString() }, 'an apply owed before saltmasq stopped will be made at the next sync')
     const unowned = format.unownedFiles
