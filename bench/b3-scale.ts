@@ -7,7 +7,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { renderHostsFiles } from '../src/dnsmasq/lines.js'
+import { LineRenderer } from '../src/dnsmasq/lines.js'
 import type { Reservation } from '../src/ledger/ledger.js'
 import { DhcpDnsmasq } from '../lab/dhcp-dnsmasq.js'
 import { SaltApiStandIn } from '../lab/salt-api-standin.js'
@@ -117,7 +117,7 @@ async function dnsmasqAt(n: number, runs: number, dir: string): Promise<{ reload
     await dns.writeConfig({ first: '10.99.0.100', last: '10.99.0.200' }, 'lab')
     const stamp = new Date().toISOString()
     const list: Reservation[] = Array.from({ length: n }, (_, k) => ({ minionId: `node${k}`, ip: `10.${k >> 16}.${(k >> 8) & 255}.${k & 255}`, firstSeen: stamp, lastSeen: stamp }))
-    const files = renderHostsFiles(list, { domain: 'lab' })
+    const files = new LineRenderer({ domain: 'lab' }).hostsFiles(list)
     await writeFile(join(dns.confDir, 'saltmasq.conf'), `dhcp-hostsfile=${dns.dhcpHostsFile}\naddn-hosts=${dns.addnHostsFile}\n`)
     await rm(dns.hostsDir, { recursive: true, force: true })
     await mkdir(dns.hostsDir, { recursive: true })

@@ -10,7 +10,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { loadConfig, type FormatName } from '../src/config.js'
-import { renderConfFile, renderEntries, renderHostsFiles } from '../src/dnsmasq/lines.js'
+import { LineRenderer } from '../src/dnsmasq/lines.js'
 import { openPublisher } from '../src/dnsmasq/open-publisher.js'
 import type { Published } from '../src/dnsmasq/publisher.js'
 import type { Reservation } from '../src/ledger/ledger.js'
@@ -146,23 +146,23 @@ async function main(args: WorkerArgs): Promise<WorkerResult> {
   await mkdir(dns.dnsHostsDir, { recursive: true })
   if (format === 'hostsdir') {
     await writeFile(join(dns.confDir, 'saltmasq.conf'), `dhcp-hostsdir=${dns.dhcpHostsDir}\nhostsdir=${dns.dnsHostsDir}\n`)
-    const entries = renderEntries(fleet, { domain: 'lab' })
+    const entries = new LineRenderer({ domain: 'lab' }).entries(fleet)
     for (const [kind, path] of [['dhcpHosts', dns.dhcpHostsDir], ['dnsHosts', dns.dnsHostsDir]] as const) {
       const list = [...entries[kind]]
       for (let i = 0; i < list.length; i += 256) await Promise.all(list.slice(i, i + 256).map(async ([name, text]) => { await writeFile(join(path, name), text) }))
     }
   } else if (format === 'hostsfile') {
     await writeFile(join(dns.confDir, 'saltmasq.conf'), `dhcp-hostsfile=${dns.dhcpHostsFile}\naddn-hosts=${dns.addnHostsFile}\n${args.deltas === true ? `dhcp-hostsdir=${dns.dhcpHostsDir}\n` : ''}`)
-    const files = renderHostsFiles(fleet, { domain: 'lab' })
+    const files = new LineRenderer({ domain: 'lab' }).hostsFiles(fleet)
     await writeFile(dns.dhcpHostsFile, files.dhcpHosts)
     await writeFile(dns.addnHostsFile, files.addnHosts)
   } else {
     // conf format puts names in DNS only through leases (the seed's way); the fleet's names get
     // an addn-hosts of their own so the stall monitor has a name to ask for.
     const fleetHosts = join(dir, 'fleet-hosts')
-    await writeFile(fleetHosts, renderHostsFiles(fleet, { domain: 'lab' }).addnHosts)
+    await writeFile(fleetHosts, new LineRenderer({ domain: 'lab' }).hostsFiles(fleet).addnHosts)
     await writeFile(join(dns.confDir, 'saltmasq.conf'), `addn-hosts=${fleetHosts}\n`)
-    await writeFile(config.files.conf, renderConfFile(fleet))
+    await writeFile(config.files.conf, new LineRenderer().confFile(fleet))
   }
   const probe = resolver(200)
   const started = performance.now()

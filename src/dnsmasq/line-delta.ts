@@ -4,6 +4,9 @@
 // wrong delta is refused there rather than written.
 import { createHash } from 'node:crypto'
 import { diffArrays } from 'diff'
+import { splitLines } from './lines.js'
+
+export { splitLines }
 
 /** `[start, delete, insert]`: replace `delete` lines at `start` (in the base's lines) with `insert`. */
 export type Hunk = [number, number, string[]]
@@ -12,11 +15,6 @@ export function sha256(content: string): string {
   return createHash('sha256').update(content, 'utf8').digest('hex')
 }
 
-/** A file's lines, as the module splits them: every line ends in a newline. */
-export function splitLines(content: string): string[] {
-  if (content === '') return []
-  return (content.endsWith('\n') ? content.slice(0, -1) : content).split('\n')
-}
 
 /**
  * The hunks that make `base` into `next`, in order and apart; null when they would take more

@@ -11,6 +11,12 @@ export interface RenderOptions {
   domain?: string
 }
 
+/** A file's lines, as saltmasq and the minion module split them: every line ends in a newline. */
+export function splitLines(content: string): string[] {
+  if (content === '') return []
+  return (content.endsWith('\n') ? content.slice(0, -1) : content).split('\n')
+}
+
 /** First line of every file saltmasq writes; in a hosts directory it marks the files saltmasq owns. */
 export const HEADER = '# Managed by saltmasq. Any change made here will be overwritten.\n'
 
@@ -95,39 +101,28 @@ export class LineRenderer {
   confFile(reservations: readonly HostEntry[]): string {
     return lines(inOrder(reservations).map((r) => `dhcp-host=${this.#of(r).dhcp}`))
   }
-}
 
-/** A dhcp-hostsfile and an addn-hosts file, rendered afresh. */
-export function renderHostsFiles(reservations: readonly HostEntry[], options: RenderOptions = {}): { dhcpHosts: string, addnHosts: string } {
-  return new LineRenderer(options).hostsFiles(reservations)
-}
-
-/** A conf-dir file of `dhcp-host=` lines, rendered afresh. */
-export function renderConfFile(reservations: readonly HostEntry[]): string {
-  return new LineRenderer().confFile(reservations)
+  /**
+   * hostsdir format: the files for each reservation, named by minion id. dnsmasq skips names that
+   * start with '.' or end with '~' (and '#...#'), which is where atomic writes keep their
+   * temporaries; a valid minion id can be none of those, and this refuses one that would be.
+   */
+  entries(reservations: readonly HostEntry[]): RenderedEntries {
+    const out: RenderedEntries = { dhcpHosts: new Map(), dnsHosts: new Map() }
+    for (const r of reservations) {
+      if (!SAFE_FILE_NAME.test(r.minionId)) throw new errors.SALTMASQ_RENDER_REFUSED(`file name '${r.minionId}'`)
+      const { dhcp, hosts } = this.#of(r)
+      out.dhcpHosts.set(r.minionId, lines([dhcp]))
+      out.dnsHosts.set(r.minionId, lines([hosts]))
+    }
+    return out
+  }
 }
 
 /** One file per reservation, by file name, for each watched directory (dhcp-hostsdir, hostsdir). */
 export interface RenderedEntries {
   dhcpHosts: Map<string, string>
   dnsHosts: Map<string, string>
-}
-
-/**
- * hostsdir format: the files for each reservation, named by minion id. dnsmasq skips names that
- * start with '.' or end with '~' (and '#...#'), which is where atomic writes keep their
- * temporaries; a valid minion id can be none of those, and this refuses one that would be.
- */
-export function renderEntries(reservations: readonly HostEntry[], options: RenderOptions = {}): RenderedEntries {
-  const domain = checkedDomain(options)
-  const out: RenderedEntries = { dhcpHosts: new Map(), dnsHosts: new Map() }
-  for (const r of reservations) {
-    checked(r)
-    if (!SAFE_FILE_NAME.test(r.minionId)) throw new errors.SALTMASQ_RENDER_REFUSED(`file name '${r.minionId}'`)
-    out.dhcpHosts.set(r.minionId, lines([dhcpHostFields(r)]))
-    out.dnsHosts.set(r.minionId, lines([hostsLine(r, domain)]))
-  }
-  return out
 }
 
 const SAFE_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/
@@ -140,7 +135,7 @@ const SAFE_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/
 export function parseDhcpHosts(text: string): { entries: HostEntry[], unreadable: string[] } {
   const entries: HostEntry[] = []
   const unreadable: string[] = []
-  for (const raw of text.split('\n')) {
+  for (const raw of splitLines(text)) {
     const line = raw.trim()
     if (line === '' || line.startsWith('#')) continue
     const fields = line.replace(/^dhcp-host=/, '').split(',').map((f) => f.replace(/^\[(.*)\]$/, '$1'))
@@ -161,7 +156,7 @@ export function parseDhcpHosts(text: string): { entries: HostEntry[], unreadable
 
 /** The lines of a file saltmasq wrote, comments left out. */
 export function bodyLines(text: string | null): string[] {
-  return (text ?? '').split('\n').filter((l) => l !== '' && !l.startsWith('#'))
+  return splitLines(text ?? '').filter((l) => l !== '' && !l.startsWith('#'))
 }
 
 /** The lines `after` has and `before` lacks, and the other way round; comments left out. */

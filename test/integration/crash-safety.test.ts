@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { renderHostsFiles } from '../../src/dnsmasq/lines.js'
+import { LineRenderer } from '../../src/dnsmasq/lines.js'
 import type { Reservation } from '../../src/ledger/ledger.js'
 import { sleep, waitFor } from '../../lab/processes.js'
 import { SaltApiStandIn } from '../../lab/salt-api-standin.js'
@@ -47,7 +47,7 @@ const env = {
 function versionsAt(n: number): { dhcpHosts: string, addnHosts: string } {
   const stamp = '2026-01-01T00:00:00.000Z'
   const list: Reservation[] = Array.from({ length: n }, (_, k) => ({ minionId: `vm${k}`, ip: ipOf(k), firstSeen: stamp, lastSeen: stamp }))
-  return renderHostsFiles(list, { domain: 'lab' })
+  return new LineRenderer({ domain: 'lab' }).hostsFiles(list)
 }
 const validVersions = { dhcpHosts: new Set<string>(), addnHosts: new Set<string>() }
 let allowed = -1

@@ -12,7 +12,7 @@ import fc from 'fast-check'
 import t from 'tap'
 import { pino } from 'pino'
 import { buildApp } from '../../src/app.js'
-import { renderConfFile } from '../../src/dnsmasq/lines.js'
+import { LineRenderer } from '../../src/dnsmasq/lines.js'
 import { SaltApiStandIn, STANDIN_URL } from '../../lab/salt-api-standin.js'
 
 const RUNS = 5000
@@ -127,7 +127,7 @@ t.test('real dnsmasq --test accepts the conf-format rendering of everything rese
   const reservations = [...app.saltmasq.ledger.current.values()]
   t.ok(reservations.length > 0, `${reservations.length} reservations`)
   const conf = join(dir, 'fuzz.conf')
-  await writeFile(conf, `port=0\n${renderConfFile(reservations)}`)
+  await writeFile(conf, `port=0\n${new LineRenderer().confFile(reservations)}`)
   const text = await readFile(conf, 'utf8')
   const { stderr } = await promisify(execFile)('dnsmasq', ['--test', `--conf-file=${conf}`]).catch((err: { stderr: string }) => err)
   const line = /at line (\d+)/.exec(stderr)?.[1]

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { pino } from 'pino'
 import { loadConfig } from '../../src/config.js'
-import { renderHostsFiles } from '../../src/dnsmasq/lines.js'
+import { LineRenderer } from '../../src/dnsmasq/lines.js'
 import { openPublisher } from '../../src/dnsmasq/open-publisher.js'
 import type { Publisher } from '../../src/dnsmasq/publisher.js'
 import type { Reservation } from '../../src/ledger/reservation.js'
@@ -43,7 +43,7 @@ async function setup(t: Test, ids = ['dns-a', 'dns-b'], env: Record<string, stri
 }
 
 function holds(minions: FakeDnsmasqMinions, id: string, rs: Reservation[]): boolean {
-  const want = renderHostsFiles(rs)
+  const want = new LineRenderer().hostsFiles(rs)
   const m = minions.minion(id)
   return m.files.get(DHCP) === want.dhcpHosts && m.files.get(ADDN) === want.addnHosts
 }

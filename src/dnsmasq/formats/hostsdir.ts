@@ -5,12 +5,12 @@
 import { join } from 'node:path'
 import type { OpenFormat } from '../format.js'
 import { HostsDirectory } from '../hosts-directory.js'
-import { renderEntries } from '../lines.js'
+import { LineRenderer } from '../lines.js'
 
 export const openHostsdir: OpenFormat = async (config) => {
   const dhcp = await HostsDirectory.open(config.files.dhcpHostsDir)
   const dns = await HostsDirectory.open(config.files.dnsHostsDir)
-  const domain = config.dnsDomain === undefined ? {} : { domain: config.dnsDomain }
+  const renderer = new LineRenderer(config.dnsDomain === undefined ? {} : { domain: config.dnsDomain })
   const unowned = (): string[] => [
     ...dhcp.unowned.map((name) => join(dhcp.path, name)),
     ...dns.unowned.map((name) => join(dns.path, name)),
@@ -21,7 +21,7 @@ export const openHostsdir: OpenFormat = async (config) => {
     get unownedFiles() { return unowned() },
     legacyOwedMarker: join(dhcp.path, '.saltmasq-reload-owed'),
     prepare: async (reservations) => {
-      const entries = renderEntries(reservations, domain)
+      const entries = renderer.entries(reservations)
       const dhcpPlan = dhcp.plan(entries.dhcpHosts)
       const dnsPlan = dns.plan(entries.dnsHosts)
       return {
