@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { FormatName } from '../src/config.js'
+import type { FormatName } from '../src/config/index.js'
 import { repoRoot } from '../lab/paths.js'
 import { NetLab } from '../lab/netns.js'
 import type { WorkerArgs, WorkerResult } from './b5-worker.js'

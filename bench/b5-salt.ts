@@ -6,7 +6,7 @@
 // single addition (write + apply through salt-api) in the same lab, for the ratio.
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { loadConfig } from '../src/config.js'
+import { loadConfig } from '../src/config/index.js'
 import { openPublisher } from '../src/dnsmasq/open-publisher.js'
 import type { Reservation } from '../src/ledger/reservation.js'
 import { Lab } from '../lab/lab.js'

@@ -2,7 +2,7 @@
 // Three things are done there: apply (make dnsmasq take the files in), check (dnsmasq --test,
 // conf format) and release a destroyed machine's lease.
 import type { Logger } from 'pino'
-import type { Config } from '../config.js'
+import type { Config } from '../config/index.js'
 import type { HostEntry } from '../ledger/reservation.js'
 import { callOnMinions, type LocalClient } from '../salt/local-call.js'
 
@@ -33,11 +33,11 @@ export class DnsmasqMinion {
 
   /** The configured check, if any; throws SALTMASQ_APPLY_FAILED when dnsmasq rejects the files. */
   async check(): Promise<void> {
-    if (this.#settings.check !== null) await callOnMinions(this.#client, this.#settings.minion, this.#settings.check, [], this.#callOptions)
+    if (this.#settings.test !== null) await callOnMinions(this.#client, this.#settings.minion, this.#settings.test, [], this.#callOptions)
   }
 
   get checks(): string | null {
-    return this.#settings.check?.fun ?? null
+    return this.#settings.test?.fun ?? null
   }
 
   get releasesLeases(): boolean {

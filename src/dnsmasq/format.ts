@@ -1,7 +1,7 @@
 // What a format is: one way of handing reservations to dnsmasq (which files, and what dnsmasq
 // must be told to take them in). Each format is one module in ./formats/ behind this interface;
 // the publisher and the sync pass call it and never ask which format is configured.
-import type { Config, FormatName } from '../config.js'
+import type { Config, FormatName } from '../config/index.js'
 import type { HostEntry } from '../ledger/reservation.js'
 import type { OwedNeed } from '../store/owed-apply.js'
 

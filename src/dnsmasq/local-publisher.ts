@@ -30,7 +30,7 @@ export class LocalPublisher implements Publisher {
     this.#owed = owed
     this.#log = opts.logger
     this.#clock = opts.clock
-    this.#minIntervalMs = opts.config.applyMinIntervalMs
+    this.#minIntervalMs = opts.config.reloadMinIntervalMs
   }
 
   static async open(opts: PublisherOptions): Promise<LocalPublisher> {

@@ -2,7 +2,7 @@
 // arguments cross the master's event bus twice, at ~8 µs a byte on Salt 3008) or as hunks against
 // the content a minion last confirmed. The contents some minion may hold are kept by hash.
 import { deflateSync } from 'node:zlib'
-import type { Config } from '../config.js'
+import type { Config } from '../config/index.js'
 import { type Hunk, lineDelta, sha256, splitLines } from './line-delta.js'
 import type { WholeFiles } from './formats/single-files.js'
 

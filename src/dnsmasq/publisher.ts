@@ -3,7 +3,7 @@
 // dnsmasq minion the target matches, which writes them and tells its dnsmasq in the same call.
 // The sync pass sees only this interface; open-publisher.ts picks the implementation.
 import type { Logger } from 'pino'
-import type { Config } from '../config.js'
+import type { Config } from '../config/index.js'
 import type { HostEntry } from '../ledger/reservation.js'
 import type { LocalClient } from '../salt/local-call.js'
 import type { Clock } from '../util/clock.js'

@@ -5,7 +5,7 @@
 // minion that fails or does not answer is behind (publish-round.ts): recorded, reported, and
 // caught up at the next sync while the others go on being updated.
 import type { Logger } from 'pino'
-import type { Config } from '../config.js'
+import type { Config } from '../config/index.js'
 import { errors } from '../errors.js'
 import type { HostEntry } from '../ledger/reservation.js'
 import type { LocalClient } from '../salt/local-call.js'

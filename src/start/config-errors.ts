@@ -1,6 +1,6 @@
 // Start-up errors a person reads: one line per bad setting, naming the variable, the value it
 // has and what is allowed. The JSON log keeps the detail. Pure.
-import { envSchema } from '../config.js'
+import { envSchema } from '../config/index.js'
 
 interface AjvError {
   instancePath: string

@@ -1,6 +1,6 @@
 // Which setting a file path came from, so a start-up error about a file names the variable.
 import { dirname, relative } from 'node:path'
-import type { Config } from '../config.js'
+import type { Config } from '../config/index.js'
 
 const VARIABLES: Array<[keyof Config['files'], string]> = [
   ['state', 'STATE_FILE'],

@@ -2,7 +2,7 @@
 // the ledger (pure), save it, publish it to dnsmasq, release the leases of destroyed machines.
 // Returns what it did; the scheduler decides what happens next.
 import type { Logger } from 'pino'
-import type { Config } from '../config.js'
+import type { Config } from '../config/index.js'
 import type { Publisher } from '../dnsmasq/publisher.js'
 import type { Ledger, MineAddress, MineSnapshot } from '../ledger/ledger.js'
 import { MAX_CANDIDATES, updateLedger, type LedgerUpdate } from '../ledger/update.js'

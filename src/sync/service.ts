@@ -1,7 +1,7 @@
 // The sync side of saltmasq wired together: publisher, durable ledger, scheduler (running the
 // pass) and readiness. The app builds it once; the tests and benchmarks build the same thing.
 import type { Logger } from 'pino'
-import type { Config } from '../config.js'
+import type { Config } from '../config/index.js'
 import { openPublisher } from '../dnsmasq/open-publisher.js'
 import type { Publisher } from '../dnsmasq/publisher.js'
 import type { SaltClient } from '../salt/client.js'

@@ -17,7 +17,7 @@ const PATH_DOWN = [
   ['events'],
   ['sync'],
   ['dnsmasq'],
-  ['config.ts'],
+  ['config'],
   ['store'], // everything saltmasq saves, in the shapes of the rooms below
   ['salt'],
   ['ledger'],

@@ -1,7 +1,7 @@
 // conf format (the seed's way): `dhcp-host=` lines in one conf-dir file. dnsmasq reads conf
 // files only at start, so the apply is a restart, and the file is checked (`dnsmasq --test` on
 // the dnsmasq minion) first: a file dnsmasq rejects would keep it from starting again.
-import type { Config } from '../../config.js'
+import type { Config } from '../../config/index.js'
 import type { HostEntry } from '../../ledger/reservation.js'
 import type { OpenFormat } from '../format.js'
 import { LineRenderer } from '../lines.js'

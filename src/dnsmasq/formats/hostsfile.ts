@@ -14,7 +14,7 @@
 // Too many delta files or lines are compacted too, at a quiet moment (a sync that adds nothing),
 // and so is a batch of additions larger than the bounds (a first start).
 import { join } from 'node:path'
-import type { Config } from '../../config.js'
+import type { Config } from '../../config/index.js'
 import type { OpenFormat, PendingWrite } from '../format.js'
 import { HostsDirectory } from '../hosts-directory.js'
 import type { HostEntry } from '../../ledger/reservation.js'

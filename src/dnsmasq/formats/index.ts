@@ -1,6 +1,6 @@
 // Format name (RESERVATIONS_FORMAT) → its module. Adding a format: one module in this folder,
-// its name in FORMAT_NAMES (src/config.ts), and its entry here, which the compiler asks for.
-import type { Config, FormatName } from '../../config.js'
+// its name in FORMAT_NAMES (src/config/env.ts), and its entry here, which the compiler asks for.
+import type { Config, FormatName } from '../../config/index.js'
 import type { HostEntry } from '../../ledger/reservation.js'
 import type { OwedNeed } from '../../store/owed-apply.js'
 import type { OpenFormat } from '../format.js'

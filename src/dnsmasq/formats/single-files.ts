@@ -2,7 +2,7 @@
 // only files whose content changed are written (atomically), and their previous content is
 // kept so a failed check can put it back.
 import { readIfExists, restore, writeFileAtomic } from '../../store/atomic-file.js'
-import type { FormatName } from '../../config.js'
+import type { FormatName } from '../../config/index.js'
 import type { ApplyNeed, Format, PendingWrite } from '../format.js'
 import type { HostEntry } from '../../ledger/reservation.js'
 import { lineChanges } from '../lines.js'
