@@ -3,7 +3,7 @@
 // conf format) and release a destroyed machine's lease.
 import type { Logger } from 'pino'
 import type { Config } from '../config/index.js'
-import type { HostEntry } from '../ledger/reservation.js'
+import type { DnsmasqHost } from '../ledger/reservation.js'
 import { callOnMinions, type LocalClient } from '../salt/local-call.js'
 
 export class DnsmasqMinion {
@@ -53,7 +53,7 @@ export class DnsmasqMinion {
  * Frees the leases of destroyed machines on every dnsmasq minion, so their IP and name are free
  * at once. The reservation is already gone; a failure here is reported, never fatal.
  */
-export async function releaseLeases(minion: DnsmasqMinion, removed: readonly HostEntry[], log: Logger): Promise<{ released: string[], releaseFailures: Array<{ minionId: string, ip: string, reason: string }> }> {
+export async function releaseLeases(minion: DnsmasqMinion, removed: readonly DnsmasqHost[], log: Logger): Promise<{ released: string[], releaseFailures: Array<{ minionId: string, ip: string, reason: string }> }> {
   const out = { released: [] as string[], releaseFailures: [] as Array<{ minionId: string, ip: string, reason: string }> }
   if (!minion.releasesLeases) return out
   for (const r of removed) {

@@ -2,7 +2,7 @@
 // must be told to take them in). Each format is one module in ./formats/ behind this interface;
 // the publisher and the sync pass call it and never ask which format is configured.
 import type { Config, FormatName } from '../config/index.js'
-import type { HostEntry } from '../ledger/reservation.js'
+import type { DnsmasqHost } from '../ledger/reservation.js'
 import type { OwedNeed } from '../store/owed-apply.js'
 
 /**
@@ -56,7 +56,7 @@ export interface Format {
    */
   readonly pacedApply: boolean
   /** Works out what publishing `reservations` (sorted by minion id) takes; touches nothing. */
-  prepare: (reservations: readonly HostEntry[]) => Promise<PendingWrite>
+  prepare: (reservations: readonly DnsmasqHost[]) => Promise<PendingWrite>
   /** The DHCP reservations this format last published, as dhcp-host lines, and where they are. */
   readBack: () => Promise<ReadBack>
   /** Files in saltmasq's directories that it did not write (left alone, reported). */

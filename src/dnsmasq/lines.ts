@@ -3,7 +3,7 @@
 // parser would reject or that could smuggle in another directive, whatever validation happened
 // upstream.
 import { errors } from '../errors.js'
-import { byMinionId, type HostEntry } from '../ledger/reservation.js'
+import { byMinionId, type DnsmasqHost } from '../ledger/reservation.js'
 import { canonicalIp, canonicalMac, hostNameProblem, ipFamily } from '../ledger/validate.js'
 
 export interface RenderOptions {
@@ -20,7 +20,7 @@ export function splitLines(content: string): string[] {
 /** First line of every file saltmasq writes; in a hosts directory it marks the files saltmasq owns. */
 export const HEADER = '# Managed by saltmasq. Any change made here will be overwritten.\n'
 
-function checked(r: HostEntry): HostEntry {
+function checked(r: DnsmasqHost): DnsmasqHost {
   const nameProblem = hostNameProblem(r.minionId)
   if (nameProblem !== null) throw new errors.SALTMASQ_RENDER_REFUSED(`host name '${r.minionId}': ${nameProblem}`)
   if (canonicalIp(r.ip) !== r.ip) throw new errors.SALTMASQ_RENDER_REFUSED(`address '${r.ip}' of ${r.minionId}`)
@@ -29,12 +29,12 @@ function checked(r: HostEntry): HostEntry {
 }
 
 /** The part after `dhcp-host=`: `[mac,]ip,name` (IPv6 in brackets), as dnsmasq reads it. */
-function dhcpHostFields(r: HostEntry): string {
+function dhcpHostFields(r: DnsmasqHost): string {
   const ip = ipFamily(r.ip) === 'ipv6' ? `[${r.ip}]` : r.ip
   return r.mac === undefined ? `${r.minionId},${ip}` : `${r.mac},${ip},${r.minionId}`
 }
 
-function hostsLine(r: HostEntry, domain: string | undefined): string {
+function hostsLine(r: DnsmasqHost, domain: string | undefined): string {
   const names = [r.minionId]
   if (domain !== undefined && !r.minionId.includes('.')) names.push(`${r.minionId}.${domain}`)
   return `${r.ip} ${names.join(' ')}`
@@ -53,7 +53,7 @@ function checkedDomain(options: RenderOptions): string | undefined {
 }
 
 /** In minion-id order: the ledger hands them over sorted, so this is one pass and no copy. */
-export function inOrder<T extends HostEntry>(reservations: readonly T[]): readonly T[] {
+export function inOrder<T extends DnsmasqHost>(reservations: readonly T[]): readonly T[] {
   if (reservations.every((r, i) => i === 0 || reservations[i - 1]!.minionId < r.minionId)) return reservations
   return [...reservations].sort((a, b) => byMinionId(a.minionId, b.minionId))
 }
@@ -65,13 +65,13 @@ export function inOrder<T extends HostEntry>(reservations: readonly T[]): readon
  */
 export class LineRenderer {
   readonly #domain: string | undefined
-  readonly #memo = new WeakMap<HostEntry, { dhcp: string, hosts: string }>()
+  readonly #memo = new WeakMap<DnsmasqHost, { dhcp: string, hosts: string }>()
 
   constructor(options: RenderOptions = {}) {
     this.#domain = checkedDomain(options)
   }
 
-  #of(r: HostEntry): { dhcp: string, hosts: string } {
+  #of(r: DnsmasqHost): { dhcp: string, hosts: string } {
     let rendered = this.#memo.get(r)
     if (rendered === undefined) {
       checked(r)
@@ -82,23 +82,23 @@ export class LineRenderer {
   }
 
   /** The part after `dhcp-host=` (a dhcp-hostsfile line). */
-  dhcpLine(r: HostEntry): string {
+  dhcpLine(r: DnsmasqHost): string {
     return this.#of(r).dhcp
   }
 
   /** An addn-hosts line: `ip name [name.domain]`. */
-  hostsLine(r: HostEntry): string {
+  hostsLine(r: DnsmasqHost): string {
     return this.#of(r).hosts
   }
 
   /** A dhcp-hostsfile (`[mac,]ip,name` per reservation) and an addn-hosts file (`ip name [name.domain]`). */
-  hostsFiles(reservations: readonly HostEntry[]): { dhcpHosts: string, addnHosts: string } {
+  hostsFiles(reservations: readonly DnsmasqHost[]): { dhcpHosts: string, addnHosts: string } {
     const sorted = inOrder(reservations)
     return { dhcpHosts: lines(sorted.map((r) => this.#of(r).dhcp)), addnHosts: lines(sorted.map((r) => this.#of(r).hosts)) }
   }
 
   /** A conf-dir file of `dhcp-host=` lines (read by dnsmasq only at start). */
-  confFile(reservations: readonly HostEntry[]): string {
+  confFile(reservations: readonly DnsmasqHost[]): string {
     return lines(inOrder(reservations).map((r) => `dhcp-host=${this.#of(r).dhcp}`))
   }
 
@@ -107,7 +107,7 @@ export class LineRenderer {
    * start with '.' or end with '~' (and '#...#'), which is where atomic writes keep their
    * temporaries; a valid minion id can be none of those, and this refuses one that would be.
    */
-  entries(reservations: readonly HostEntry[]): RenderedEntries {
+  entries(reservations: readonly DnsmasqHost[]): RenderedEntries {
     const out: RenderedEntries = { dhcpHosts: new Map(), dnsHosts: new Map() }
     for (const r of reservations) {
       if (!SAFE_FILE_NAME.test(r.minionId)) throw new errors.SALTMASQ_RENDER_REFUSED(`file name '${r.minionId}'`)
@@ -132,8 +132,8 @@ const SAFE_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/
  * state file can be rebuilt from what dnsmasq is serving. Lines it cannot read are returned
  * apart, never guessed at.
  */
-export function parseDhcpHosts(text: string): { entries: HostEntry[], unreadable: string[] } {
-  const entries: HostEntry[] = []
+export function parseDhcpHosts(text: string): { entries: DnsmasqHost[], unreadable: string[] } {
+  const entries: DnsmasqHost[] = []
   const unreadable: string[] = []
   for (const raw of splitLines(text)) {
     const line = raw.trim()

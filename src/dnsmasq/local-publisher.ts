@@ -5,7 +5,7 @@
 // RELOAD_MIN_INTERVAL_S; the caller syncs again when `applyDueInMs` says.
 import type { Logger } from 'pino'
 import { errors } from '../errors.js'
-import type { HostEntry } from '../ledger/reservation.js'
+import type { DnsmasqHost } from '../ledger/reservation.js'
 import type { Clock } from '../util/clock.js'
 import { msSince } from '../util/elapsed.js'
 import { DnsmasqMinion, releaseLeases } from './dnsmasq-minion.js'
@@ -66,14 +66,14 @@ export class LocalPublisher implements Publisher {
   }
 
   /** What publishing `reservations` would change, line by line, and whether dnsmasq would be told; writes nothing. */
-  async preview(reservations: readonly HostEntry[]): Promise<{ files: FileLines[], apply: ApplyNeed }> {
+  async preview(reservations: readonly DnsmasqHost[]): Promise<{ files: FileLines[], apply: ApplyNeed }> {
     const pending = await this.#format.prepare(reservations)
     const needs = [pending.need, this.#owed.owed?.need ?? 'none']
     const apply: ApplyNeed = needs.includes('checked-apply') ? 'checked-apply' : needs.includes('apply') ? 'apply' : 'none'
     return { files: pending.lines(), apply }
   }
 
-  async publish(reservations: readonly HostEntry[]): Promise<Published> {
+  async publish(reservations: readonly DnsmasqHost[]): Promise<Published> {
     const started = performance.now()
     const pending = await this.#format.prepare(reservations)
     const prepareMs = msSince(started)
@@ -106,7 +106,7 @@ export class LocalPublisher implements Publisher {
     return { ...out, applied: true, applyMs: msSince(applyStarted) }
   }
 
-  async release(removed: readonly HostEntry[]): Promise<Released> {
+  async release(removed: readonly DnsmasqHost[]): Promise<Released> {
     return await releaseLeases(this.#minion, removed, this.#log)
   }
 }

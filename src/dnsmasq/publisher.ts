@@ -4,7 +4,7 @@
 // The sync pass sees only this interface; open-publisher.ts picks the implementation.
 import type { Logger } from 'pino'
 import type { Config } from '../config/index.js'
-import type { HostEntry } from '../ledger/reservation.js'
+import type { DnsmasqHost } from '../ledger/reservation.js'
 import type { LocalClient } from '../salt/local-call.js'
 import type { Clock } from '../util/clock.js'
 import type { ApplyNeed, FileLines, FormatChange, ReadBack } from './format.js'
@@ -43,13 +43,13 @@ export interface Publisher {
   /** The DHCP reservations dnsmasq was last given, and where they are (to rebuild a lost ledger). */
   readBack: () => Promise<ReadBack>
   /** What was published before this process started (the saved ledger): deltas start from it. */
-  remember: (reservations: readonly HostEntry[]) => void
+  remember: (reservations: readonly DnsmasqHost[]) => void
   /** The apply dnsmasq is owed, if any, and whether it is only waiting for its turn. */
   readonly owed: (Owed & { paced: boolean }) | null
   readonly dnsmasqMinions: MinionStatus[]
   /** What publishing `reservations` would change, line by line, and whether dnsmasq would be told; writes nothing. */
-  preview: (reservations: readonly HostEntry[]) => Promise<{ files: FileLines[], apply: ApplyNeed }>
-  publish: (reservations: readonly HostEntry[]) => Promise<Published>
+  preview: (reservations: readonly DnsmasqHost[]) => Promise<{ files: FileLines[], apply: ApplyNeed }>
+  publish: (reservations: readonly DnsmasqHost[]) => Promise<Published>
   /** Frees the leases of destroyed machines; a failure is reported, never fatal. */
-  release: (removed: readonly HostEntry[]) => Promise<Released>
+  release: (removed: readonly DnsmasqHost[]) => Promise<Released>
 }

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino'
 import type { Config } from '../config/index.js'
 import { errors } from '../errors.js'
-import type { HostEntry } from '../ledger/reservation.js'
+import type { DnsmasqHost } from '../ledger/reservation.js'
 import type { LocalClient } from '../salt/local-call.js'
 import { MinionRecords, minionStatus, type MinionStatus } from '../store/minion-records.js'
 import type { Owed, OwedNeed } from '../store/owed-apply.js'
@@ -34,7 +34,7 @@ export class SaltPublisher implements Publisher {
   readonly #log: Logger
   readonly #clock: Clock
   readonly #records: MinionRecords
-  readonly #render: (reservations: readonly HostEntry[]) => WholeFiles
+  readonly #render: (reservations: readonly DnsmasqHost[]) => WholeFiles
   readonly #need: OwedNeed
   readonly #roles: ReturnType<typeof fileRoles>
   readonly #versions: ContentVersions
@@ -71,7 +71,7 @@ export class SaltPublisher implements Publisher {
     return { source: `saltmasq.publish on ${this.#config.dnsmasq.minion}`, text: null }
   }
 
-  remember(reservations: readonly HostEntry[]): void {
+  remember(reservations: readonly DnsmasqHost[]): void {
     this.#rendered(reservations)
   }
 
@@ -86,7 +86,7 @@ export class SaltPublisher implements Publisher {
     return { need: this.#need, since: Math.min(...records.map((r) => r.behindSince ?? this.#clock())), paced: false }
   }
 
-  #rendered(reservations: readonly HostEntry[]): RenderedFile[] {
+  #rendered(reservations: readonly DnsmasqHost[]): RenderedFile[] {
     return this.#versions.keep(this.#render(reservations))
   }
 
@@ -112,7 +112,7 @@ export class SaltPublisher implements Publisher {
     return { answers: new Map(Object.entries(replies).map(([m, v]) => [m, answerOf(v, this.#roles.pathOf)])), bytes }
   }
 
-  async preview(reservations: readonly HostEntry[]): Promise<{ files: FileLines[], apply: ApplyNeed }> {
+  async preview(reservations: readonly DnsmasqHost[]): Promise<{ files: FileLines[], apply: ApplyNeed }> {
     const rendered = this.#rendered(reservations)
     const base = this.#commonBase()
     const files = rendered.filter((f) => base?.[f.path] !== f.hash)
@@ -121,7 +121,7 @@ export class SaltPublisher implements Publisher {
     return { files, apply: files.length === 0 && !owes ? 'none' : this.#need }
   }
 
-  async publish(reservations: readonly HostEntry[]): Promise<Published> {
+  async publish(reservations: readonly DnsmasqHost[]): Promise<Published> {
     const started = performance.now()
     const rendered = this.#rendered(reservations)
     const desired = Object.fromEntries(rendered.map((f) => [f.path, f.hash]))
@@ -215,7 +215,7 @@ export class SaltPublisher implements Publisher {
     this.#versions.prune(keep)
   }
 
-  async release(removed: readonly HostEntry[]): Promise<Released> {
+  async release(removed: readonly DnsmasqHost[]): Promise<Released> {
     return await releaseLeases(this.#leases, removed, this.#log)
   }
 }

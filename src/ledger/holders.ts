@@ -1,5 +1,5 @@
 // Who holds each IP, MAC and host name, so a newcomer never takes one that is held.
-import type { Held, Ledger } from './ledger.js'
+import type { StoredReservation, Ledger } from './ledger.js'
 import { hostNameKey } from './validate.js'
 
 /**
@@ -17,13 +17,13 @@ export class Holders {
     this.#parent = parent
   }
 
-  static of(held: Iterable<Held>): Holders {
+  static of(held: Iterable<StoredReservation>): Holders {
     const holders = new Holders()
     for (const r of held) holders.hold(r)
     return holders
   }
 
-  hold(r: Held): void {
+  hold(r: StoredReservation): void {
     this.#ip.set(r.ip, r.minionId)
     if (r.mac !== undefined) this.#mac.set(r.mac, r.minionId)
     this.#name.set(hostNameKey(r.minionId), r.minionId)
@@ -43,7 +43,7 @@ export class Holders {
 }
 
 /** Per reservations map: ledgers that share a map share its index. */
-const indexes = new WeakMap<ReadonlyMap<string, Held>, Holders>()
+const indexes = new WeakMap<ReadonlyMap<string, StoredReservation>, Holders>()
 
 export function holdersOf(ledger: Ledger): Holders {
   let holders = indexes.get(ledger.byId)

@@ -11,41 +11,41 @@ export type { Conflict, Removal, Reservation, Skipped }
  * reservation to say so, and an entry changes only when the reservation does. A stale one keeps
  * when the mine last had it.
  */
-export type Held = Omit<Reservation, 'lastSeen'> & { lastSeen?: string }
+export type StoredReservation = Omit<Reservation, 'lastSeen'> & { lastSeen?: string }
 
 /**
  * Reservations by minion id, in minion-id order, and when the mine was last read. Immutable: a
  * sync that changes no reservation makes a ledger over the same map, so at 50,000 reservations
  * it neither copies nor rebuilds one.
  */
-export class Ledger implements ReadonlyMap<string, Held> {
-  readonly #byId: ReadonlyMap<string, Held>
+export class Ledger implements ReadonlyMap<string, StoredReservation> {
+  readonly #byId: ReadonlyMap<string, StoredReservation>
   /** When the mine was last read: every reservation that is not stale was in it then. Null before the first read. */
   readonly seenAt: string | null
 
   /** `byId` in minion-id order; it is taken, not copied, and must not change afterwards. */
-  constructor(byId: ReadonlyMap<string, Held>, seenAt: string | null) {
+  constructor(byId: ReadonlyMap<string, StoredReservation>, seenAt: string | null) {
     this.#byId = byId
     this.seenAt = seenAt
   }
 
   get size(): number { return this.#byId.size }
-  get(minionId: string): Held | undefined { return this.#byId.get(minionId) }
+  get(minionId: string): StoredReservation | undefined { return this.#byId.get(minionId) }
   has(minionId: string): boolean { return this.#byId.has(minionId) }
   keys(): MapIterator<string> { return this.#byId.keys() }
-  values(): MapIterator<Held> { return this.#byId.values() }
-  entries(): MapIterator<[string, Held]> { return this.#byId.entries() }
-  [Symbol.iterator](): MapIterator<[string, Held]> { return this.#byId[Symbol.iterator]() }
-  forEach(fn: (value: Held, key: string, map: ReadonlyMap<string, Held>) => void): void {
+  values(): MapIterator<StoredReservation> { return this.#byId.values() }
+  entries(): MapIterator<[string, StoredReservation]> { return this.#byId.entries() }
+  [Symbol.iterator](): MapIterator<[string, StoredReservation]> { return this.#byId[Symbol.iterator]() }
+  forEach(fn: (value: StoredReservation, key: string, map: ReadonlyMap<string, StoredReservation>) => void): void {
     for (const [key, value] of this.#byId) fn(value, key, this)
   }
 
   /** The map itself, for what is kept per map (the holders' index). */
-  get byId(): ReadonlyMap<string, Held> { return this.#byId }
+  get byId(): ReadonlyMap<string, StoredReservation> { return this.#byId }
 }
 
 /** A held reservation as the API and the sync results show it. */
-export function asReservation(held: Held, seenAt: string | null): Reservation {
+export function asReservation(held: StoredReservation, seenAt: string | null): Reservation {
   return held.lastSeen !== undefined ? held as Reservation : { ...held, lastSeen: seenAt ?? held.firstSeen }
 }
 

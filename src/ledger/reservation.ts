@@ -10,7 +10,7 @@ export type Conflict = Static<typeof ConflictSchema>
 export type Skipped = Static<typeof SkippedSchema>
 
 /** What dnsmasq is told of a reservation: the rest is saltmasq's own record. */
-export type HostEntry = Pick<Reservation, 'minionId' | 'ip' | 'mac'>
+export type DnsmasqHost = Pick<Reservation, 'minionId' | 'ip' | 'mac'>
 
 /** The one order reservations are kept, rendered and listed in. */
 export function byMinionId(a: string, b: string): number {

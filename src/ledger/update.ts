@@ -7,7 +7,7 @@
 //   looked at); an IP, MAC or host name is never held twice: the older reservation wins and the
 //   newcomer is reported as a conflict.
 import { Holders, holdersOf, shareHolders } from './holders.js'
-import { asReservation, Ledger, type Held, type MineAddress, type MineSnapshot } from './ledger.js'
+import { asReservation, Ledger, type StoredReservation, type MineAddress, type MineSnapshot } from './ledger.js'
 import { byMinionId, type Conflict, type Removal, type Reservation, type Skipped } from './reservation.js'
 import { hostNameKey, hostNameProblem, type Subnets } from './validate.js'
 
@@ -92,7 +92,7 @@ export function updateLedger(previous: Ledger, input: LedgerInput): LedgerUpdate
 
 interface Reviewed {
   /** The reservations that stay, in minion-id order: the previous map itself when none changed. */
-  byId: ReadonlyMap<string, Held>
+  byId: ReadonlyMap<string, StoredReservation>
   removed: Removal[]
   kept: string[]
   stale: Reservation[]
@@ -104,7 +104,7 @@ interface Reviewed {
 function reviewReservations(previous: Ledger, input: LedgerInput): Reviewed {
   const out: Reviewed = { byId: previous.byId, removed: [], kept: [], stale: [], replaced: 0, keyGoneDueInMs: null }
   // Copy on write: most syncs change no reservation, and their ledger shares the previous map.
-  const replaced: Held[] = []
+  const replaced: StoredReservation[] = []
   for (const reservation of previous.values()) {
     const next = reviewOne(reservation, previous, input)
     if ('reason' in next) {
@@ -127,10 +127,10 @@ function reviewReservations(previous: Ledger, input: LedgerInput): Reviewed {
 }
 
 /** One reservation's fate: its removal, or what it becomes and when its key-gone clock is due. */
-function reviewOne(reservation: Held, previous: Ledger, input: LedgerInput): Removal | { held: Held, dueInMs: number | null } {
+function reviewOne(reservation: StoredReservation, previous: Ledger, input: LedgerInput): Removal | { held: StoredReservation, dueInMs: number | null } {
   const now = input.now.toISOString()
   const id = reservation.minionId
-  const shown = (held: Held): Reservation => asReservation(held, previous.seenAt)
+  const shown = (held: StoredReservation): Reservation => asReservation(held, previous.seenAt)
   if (input.destroyed.has(id)) return { ...shown(reservation), reason: 'destroyed' }
   // Most syncs change nothing: the entry is kept as it is, not copied.
   let held = reservation
@@ -161,7 +161,7 @@ function reviewOne(reservation: Held, previous: Ledger, input: LedgerInput): Rem
 }
 
 interface Reserved {
-  held: Held[]
+  held: StoredReservation[]
   added: Reservation[]
   conflicts: Conflict[]
   skipped: Skipped[]
@@ -197,7 +197,7 @@ function reserveNewcomers(newcomers: readonly string[], holders: Holders, input:
       out.conflicts.push(conflictFor(minionId, candidates.list[0]!, holders))
       continue
     }
-    const reservation: Held = { minionId, ip: free.ip, firstSeen: now }
+    const reservation: StoredReservation = { minionId, ip: free.ip, firstSeen: now }
     if (input.byMac && free.mac !== undefined) reservation.mac = free.mac
     out.held.push(reservation)
     holders.hold(reservation)
@@ -232,8 +232,8 @@ function addressSummary(addresses: readonly MineAddress[]): string {
 }
 
 /** `sorted` with `added` (in minion-id order too) merged in: one pass, no sort of the whole. */
-function merged(sorted: ReadonlyMap<string, Held>, added: readonly Held[]): Map<string, Held> {
-  const out = new Map<string, Held>()
+function merged(sorted: ReadonlyMap<string, StoredReservation>, added: readonly StoredReservation[]): Map<string, StoredReservation> {
+  const out = new Map<string, StoredReservation>()
   let i = 0
   for (const r of sorted.values()) {
     for (; i < added.length && added[i]!.minionId < r.minionId; i++) out.set(added[i]!.minionId, added[i]!)

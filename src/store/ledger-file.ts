@@ -4,7 +4,7 @@
 // when a reservation does; version 1 files are read and rewritten as version 2.
 import { Type, type Static } from 'typebox'
 import { errors } from '../errors.js'
-import { Ledger, type Held } from '../ledger/ledger.js'
+import { Ledger, type StoredReservation } from '../ledger/ledger.js'
 import { byMinionId, reservationProblem } from '../ledger/reservation.js'
 import { parseJson, schemaProblem } from './json-file.js'
 
@@ -22,7 +22,7 @@ export const LedgerFileV1 = Type.Object({
 })
 
 export function serializeLedger(ledger: Ledger): string {
-  const state: Static<typeof LedgerFileV2> & { reservations: Held[] } = {
+  const state: Static<typeof LedgerFileV2> & { reservations: StoredReservation[] } = {
     version: 2,
     seenAt: ledger.seenAt,
     reservations: [...ledger.values()],
@@ -39,11 +39,11 @@ export function parseLedger(path: string, text: string): { ledger: Ledger, versi
     throw new errors.SALTMASQ_STATE_CORRUPT(path, `expected {"version": 2, "seenAt": ..., "reservations": [...]}: ${problem}`)
   }
   const v1 = version === 1
-  const entries: Held[] = []
+  const entries: StoredReservation[] = []
   for (const entry of (state as { reservations: unknown[] }).reservations) {
     const bad = reservationProblem(entry, { lastSeen: v1 ? 'required' : 'optional' })
     if (bad !== null) throw new errors.SALTMASQ_STATE_CORRUPT(path, `bad reservation ${JSON.stringify(entry)}: ${bad}`)
-    entries.push(entry as Held)
+    entries.push(entry as StoredReservation)
   }
   const seenAt = v1 ? fromVersion1(entries) : (state as Static<typeof LedgerFileV2>).seenAt
   // saltmasq writes them in order; a hand-edited file may not be, and the ledger relies on it.
@@ -57,7 +57,7 @@ export function parseLedger(path: string, text: string): { ledger: Ledger, versi
  * Version 1 stamped every reservation the mine had with the sync's time: the latest is when the
  * mine was last read, and those entries were seen then (they lose their own lastSeen).
  */
-function fromVersion1(entries: Held[]): string | null {
+function fromVersion1(entries: StoredReservation[]): string | null {
   let seenAt: string | null = null
   for (const r of entries) if (r.staleSince === undefined && (seenAt === null || r.lastSeen! > seenAt)) seenAt = r.lastSeen!
   for (const [i, r] of entries.entries()) {

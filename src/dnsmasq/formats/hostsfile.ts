@@ -17,7 +17,7 @@ import { join } from 'node:path'
 import type { Config } from '../../config/index.js'
 import type { OpenFormat, PendingWrite } from '../format.js'
 import { HostsDirectory } from '../hosts-directory.js'
-import type { HostEntry } from '../../ledger/reservation.js'
+import type { DnsmasqHost } from '../../ledger/reservation.js'
 import { bodyLines, HEADER, inOrder, LineRenderer, lineChanges } from '../lines.js'
 import { readIfExists } from '../../store/atomic-file.js'
 import { prepareFiles, wholeFilesFormat, type WholeFiles } from './single-files.js'
@@ -43,7 +43,7 @@ function rendererFor(config: Config): LineRenderer {
 }
 
 /** The base files, whole: the dhcp-hostsfile first, then addn-hosts (salt publishing sends the same). */
-export function hostsfileFiles(config: Config, renderer = rendererFor(config)): (reservations: readonly HostEntry[]) => WholeFiles {
+export function hostsfileFiles(config: Config, renderer = rendererFor(config)): (reservations: readonly DnsmasqHost[]) => WholeFiles {
   return (reservations) => {
     const files = renderer.hostsFiles(reservations)
     return [[config.files.dhcpHosts, files.dhcpHosts], [config.files.addnHosts, files.addnHosts]]
@@ -80,7 +80,7 @@ export const openHostsfile: OpenFormat = async (config) => {
       const inBase = baseLines(base)
       const deltaLines = [...deltas.owned.values()].flatMap(bodyLines)
       const inDeltas = new Set(deltaLines)
-      const added: HostEntry[] = []
+      const added: DnsmasqHost[] = []
       for (const r of sorted) {
         const line = renderer.dhcpLine(r)
         if (!inBase.has(line) && !inDeltas.has(line)) added.push(r)

@@ -4,7 +4,7 @@
 import { readIfExists, restore, writeFileAtomic } from '../../store/atomic-file.js'
 import type { FormatName } from '../../config/index.js'
 import type { ApplyNeed, Format, PendingWrite } from '../format.js'
-import type { HostEntry } from '../../ledger/reservation.js'
+import type { DnsmasqHost } from '../../ledger/reservation.js'
 import { lineChanges } from '../lines.js'
 
 /** A format's files, whole, as [path, content]. */
@@ -40,7 +40,7 @@ export async function prepareFiles(wanted: WholeFiles, need: Exclude<ApplyNeed, 
  * A format that renders its whole files every sync and writes those that changed; `dhcpSource`
  * is the file its DHCP reservations are read back from when the state file is lost.
  */
-export function wholeFilesFormat(name: FormatName, render: (reservations: readonly HostEntry[]) => WholeFiles, need: Exclude<ApplyNeed, 'none'>, dhcpSource: string): Format {
+export function wholeFilesFormat(name: FormatName, render: (reservations: readonly DnsmasqHost[]) => WholeFiles, need: Exclude<ApplyNeed, 'none'>, dhcpSource: string): Format {
   return {
     name,
     pacedApply: false,
