@@ -1,7 +1,8 @@
 // B1: event → applied latency against the real lab (master, salt-api, minions, dnsmasq).
 // saltmasq: from the webhook request arriving to the apply (SIGHUP through salt-api) having
 // returned, and from the event leaving for the master bus (the reactor included) to the same
-// point, as the seed path is timed (bench/seed-path.ts, bench/b2-burst.ts). The floor: the bare salt-api round trips saltmasq needs (one mine.get, one apply),
+// point, as the seed path is timed (bench/seed-path.ts, bench/b2-burst.ts). The floor: the bare salt-api round trips
+// saltmasq needs (one mine.get, one apply),
 // timed with undici directly on an open session.
 import { join } from 'node:path'
 import { pino } from 'pino'
@@ -21,7 +22,13 @@ export interface LatencyRow {
 }
 
 function row(path: string, samples: number[]): LatencyRow {
-  return { path, runs: samples.length, medianMs: round(median(samples)), minMs: round(Math.min(...samples)), maxMs: round(Math.max(...samples)) }
+  return {
+    path,
+    runs: samples.length,
+    medianMs: round(median(samples)),
+    minMs: round(Math.min(...samples)),
+    maxMs: round(Math.max(...samples)),
+  }
 }
 
 /**
@@ -37,7 +44,11 @@ async function settle(app: SaltmasqApp): Promise<void> {
 
 /** A salt-api session of the bench's own (undici, no saltmasq code): its token. */
 async function bareSession({ salt }: Lab): Promise<string> {
-  const login = await request(`${salt.apiUrl}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: salt.apiUser, password: salt.apiPassword, eauth: salt.apiEauth }) })
+  const login = await request(`${salt.apiUrl}/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: salt.apiUser, password: salt.apiPassword, eauth: salt.apiEauth }),
+  })
   await login.body.dump()
   return login.headers['x-auth-token'] as string
 }
@@ -50,7 +61,11 @@ async function saltApiFloor(lab: Lab): Promise<() => Promise<{ mine: number, app
   const { salt, dns } = lab
   const sessionToken = await bareSession(lab)
   const call = async (chunk: unknown) => {
-    const res = await request(`${salt.apiUrl}/`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-token': sessionToken }, body: JSON.stringify([chunk]) })
+    const res = await request(`${salt.apiUrl}/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-auth-token': sessionToken },
+      body: JSON.stringify([chunk]),
+    })
     await res.body.json()
   }
   return async () => {
@@ -67,10 +82,17 @@ async function saltApiFloor(lab: Lab): Promise<() => Promise<{ mine: number, app
  * /events by a bare undici reader (no saltmasq code), which then makes the same two calls.
  * Returns a function that fires one event and resolves with event fired → both calls done.
  */
-async function eventStartedFloor(lab: Lab, floorSample: () => Promise<{ mine: number, apply: number }>): Promise<{ sample: () => Promise<number>, close: () => Promise<void> }> {
+async function eventStartedFloor(
+  lab: Lab,
+  floorSample: () => Promise<{ mine: number, apply: number }>,
+): Promise<{ sample: () => Promise<number>, close: () => Promise<void> }> {
   const { salt } = lab
   const token = await bareSession(lab)
-  const events = await request(`${salt.apiUrl}/events`, { headers: { 'x-auth-token': token, 'accept': 'text/event-stream' }, bodyTimeout: 0, headersTimeout: 10_000 })
+  const events = await request(`${salt.apiUrl}/events`, {
+    headers: { 'x-auth-token': token, 'accept': 'text/event-stream' },
+    bodyTimeout: 0,
+    headersTimeout: 10_000,
+  })
   let waiting: { tag: string, done: (at: number) => void } | null = null
   let buffered = ''
   events.body.setEncoding('utf8')
@@ -80,7 +102,9 @@ async function eventStartedFloor(lab: Lab, floorSample: () => Promise<{ mine: nu
       const { done } = waiting
       waiting = null
       buffered = ''
-      void floorSample().then(() => { done(Date.now()) })
+      void floorSample().then(() => {
+        done(Date.now())
+      })
     }
   })
   events.body.on('error', () => undefined)
@@ -88,11 +112,15 @@ async function eventStartedFloor(lab: Lab, floorSample: () => Promise<{ mine: nu
   return {
     sample: async () => {
       const id = `floor${n++}`
-      const finished = new Promise<number>((resolve) => { waiting = { tag: `saltmasq/lab/noop/${id}`, done: resolve } })
+      const finished = new Promise<number>((resolve) => {
+        waiting = { tag: `saltmasq/lab/noop/${id}`, done: resolve }
+      })
       const { at } = await lab.salt.fireCloudEvents('noop', 1, id)
       return (await finished) - at
     },
-    close: async () => { events.body.destroy() },
+    close: async () => {
+      events.body.destroy()
+    },
   }
 }
 
@@ -101,15 +129,26 @@ async function eventStartedFloor(lab: Lab, floorSample: () => Promise<{ mine: nu
  * its reservation (and only its) has ended, with the time from the event and that sync's result.
  * Hooks `app` once; poll-free.
  */
-function appliedOnEvent(app: SaltmasqApp, lab: Lab, what: string): () => Promise<{ fired: number, ms: number, result: SyncResult }> {
+function appliedOnEvent(
+  app: SaltmasqApp,
+  lab: Lab,
+  what: string,
+): () => Promise<{ fired: number, ms: number, result: SyncResult }> {
   let waiting: ((done: { at: number, result: SyncResult }) => void) | null = null
   app.saltmasq.scheduler.onSync((result) => {
-    if (waiting !== null && result.applied && result.added.map((a) => a.minionId).join(',') === 'bench01') waiting({ at: Date.now(), result })
+    if (waiting !== null && result.applied && result.added.map((a) => a.minionId).join(',') === 'bench01')
+      waiting({ at: Date.now(), result })
   })
   return async () => {
     const done = new Promise<{ at: number, result: SyncResult }>((resolve, reject) => {
-      const timer = setTimeout(() => { reject(new Error(`bench01: the event never led to ${what}`)) }, 60_000)
-      waiting = (d) => { clearTimeout(timer); waiting = null; resolve(d) }
+      const timer = setTimeout(() => {
+        reject(new Error(`bench01: the event never led to ${what}`))
+      }, 60_000)
+      waiting = (d) => {
+        clearTimeout(timer)
+        waiting = null
+        resolve(d)
+      }
     })
     const { at: fired } = await lab.salt.fireCloudEvents('created', 1, 'bench01')
     const { at, result } = await done
@@ -125,9 +164,20 @@ export async function benchLatency(events: number): Promise<LatencyRow[]> {
     let appliedAtEpoch = 0
     let appliedSeen = 0
     // The reload path: every addition applied by SIGHUP (the delta files are B5's).
-    const app = await lab.startSaltmasq(lab.saltmasqEnv('hostsfile', { RECONCILE_INTERVAL_S: '0', LOG_LEVEL: 'error', EVENT_STREAM: 'false', HOSTSFILE_DELTAS: 'false' }), pino({ level: 'error' }), (app) => {
-      app.addHook('onRequest', async (req) => { if (req.url === '/hooks/salt') hookAt = performance.now() })
-    })
+    const app = await lab.startSaltmasq(
+      lab.saltmasqEnv('hostsfile', {
+        RECONCILE_INTERVAL_S: '0',
+        LOG_LEVEL: 'error',
+        EVENT_STREAM: 'false',
+        HOSTSFILE_DELTAS: 'false',
+      }),
+      pino({ level: 'error' }),
+      (app) => {
+        app.addHook('onRequest', async (req) => {
+          if (req.url === '/hooks/salt') hookAt = performance.now()
+        })
+      },
+    )
     app.saltmasq.scheduler.onSync((r) => {
       if (r.applied && r.added.length > 0) {
         appliedAt = performance.now()
@@ -179,9 +229,14 @@ export async function benchLatency(events: number): Promise<LatencyRow[]> {
 export async function benchStreamLatency(events: number): Promise<LatencyRow[]> {
   const lab = await Lab.start({ minions: [{ id: 'bench01', ips: ['10.77.0.21'] }], reactor: false })
   try {
-    const env = (format: 'hostsfile' | 'hostsdir') => lab.saltmasqEnv(format, {
-      RECONCILE_INTERVAL_S: '0', LOG_LEVEL: 'error', DNS_DOMAIN: 'lab', STATE_FILE: join(lab.dir, `state-${format}.json`), HOSTSFILE_DELTAS: 'false',
-    })
+    const env = (format: 'hostsfile' | 'hostsdir') =>
+      lab.saltmasqEnv(format, {
+        RECONCILE_INTERVAL_S: '0',
+        LOG_LEVEL: 'error',
+        DNS_DOMAIN: 'lab',
+        STATE_FILE: join(lab.dir, `state-${format}.json`),
+        HOSTSFILE_DELTAS: 'false',
+      })
     const connected = async (app: SaltmasqApp) => {
       while (app.saltmasq.stream?.state.connected !== true || app.saltmasq.scheduler.lastResult === null) await sleep(5)
       await app.saltmasq.scheduler.idle()
@@ -227,7 +282,10 @@ export async function benchStreamLatency(events: number): Promise<LatencyRow[]> 
     const viaSalt: number[] = []
     const saltPublish: number[] = []
     const saltBytes: number[] = []
-    app = await lab.startSaltmasq({ ...env('hostsfile'), DNSMASQ_PUBLISH: 'salt', STATE_FILE: join(lab.dir, 'state-salt.json') }, pino({ level: 'error' }))
+    app = await lab.startSaltmasq(
+      { ...env('hostsfile'), DNSMASQ_PUBLISH: 'salt', STATE_FILE: join(lab.dir, 'state-salt.json') },
+      pino({ level: 'error' }),
+    )
     const publishedSample = appliedOnEvent(app, lab, 'a publish through Salt')
     await connected(app)
     for (let i = 0; i < events; i++) {

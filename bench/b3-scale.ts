@@ -33,15 +33,29 @@ export interface ScaleRow {
   dnsmasqStartMs: number
 }
 
-interface Stages { mine: number, ledger: number, render: number, write: number, apply: number }
+interface Stages {
+  mine: number
+  ledger: number
+  render: number
+  write: number
+  apply: number
+}
 
 /** A first sync's stages from /metrics: after one sync, each stage histogram's sum is that sync's. */
 function stagesFromMetrics(text: string): Stages {
-  const ms = (stage: string): number => 1000 * Number(new RegExp(`^saltmasq_sync_stage_duration_seconds_sum\\{stage="${stage}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN)
+  const ms = (stage: string): number =>
+    1000
+    * Number(
+      new RegExp(`^saltmasq_sync_stage_duration_seconds_sum\\{stage="${stage}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN,
+    )
   return { mine: ms('mine'), ledger: ms('ledger'), render: ms('render'), write: ms('write'), apply: ms('apply') }
 }
 
-async function saltmasqAt(n: number, runs: number, dir: string): Promise<Omit<ScaleRow, 'dnsmasqReloadMs' | 'dnsmasqStartMs'>> {
+async function saltmasqAt(
+  n: number,
+  runs: number,
+  dir: string,
+): Promise<Omit<ScaleRow, 'dnsmasqReloadMs' | 'dnsmasqStartMs'>> {
   const mine = syntheticMine(n)
   const salt = await SaltApiStandIn.listening(mine)
   const firsts: Stages[] = []
@@ -52,29 +66,47 @@ async function saltmasqAt(n: number, runs: number, dir: string): Promise<Omit<Sc
   try {
     for (let r = 0; r < runs; r++) {
       const runDir = join(dir, `n${n}-r${r}`)
-      const svc = await SaltmasqProcess.start({
-        ...salt.env,
-        WEBHOOK_TOKEN: 'bench-webhook-token-0123456789abcdefghij',
-        MANAGED_SUBNETS: '10.0.0.0/14',
-        RESERVATIONS_FORMAT: 'hostsfile', DHCP_HOSTSFILE: join(runDir, 'dhcp-hosts'), DHCP_HOSTSDIR: join(runDir, 'dhcp-hosts.d'), DNS_HOSTSDIR: join(runDir, 'hosts.d'),
-        ADDN_HOSTS_FILE: join(runDir, 'addn-hosts'),
-        STATE_FILE: join(runDir, 'state.json'),
-        DNSMASQ_MINION: 'dns',
-        RECONCILE_INTERVAL_S: '0',
-        EVENT_STREAM: 'false',
-        LOG_LEVEL: 'error',
-      }, join(dir, 'saltmasq.log'))
+      const svc = await SaltmasqProcess.start(
+        {
+          ...salt.env,
+          WEBHOOK_TOKEN: 'bench-webhook-token-0123456789abcdefghij',
+          MANAGED_SUBNETS: '10.0.0.0/14',
+          RESERVATIONS_FORMAT: 'hostsfile',
+          DHCP_HOSTSFILE: join(runDir, 'dhcp-hosts'),
+          DHCP_HOSTSDIR: join(runDir, 'dhcp-hosts.d'),
+          DNS_HOSTSDIR: join(runDir, 'hosts.d'),
+          ADDN_HOSTS_FILE: join(runDir, 'addn-hosts'),
+          STATE_FILE: join(runDir, 'state.json'),
+          DNSMASQ_MINION: 'dns',
+          RECONCILE_INTERVAL_S: '0',
+          EVENT_STREAM: 'false',
+          LOG_LEVEL: 'error',
+        },
+        join(dir, 'saltmasq.log'),
+      )
       try {
         // saltmasq syncs once as it starts: that is the first sync. /ready turns 200 when one
         // has worked, and /metrics has its stages (polling GET /reservations instead would
         // measure its listings). The full listing comes last: V8 keeps the pages it grew.
-        await waitFor(`the first sync at ${n}`, async () => (await svc.request('GET', '/ready')).status === 200, 600_000, 50)
+        await waitFor(
+          `the first sync at ${n}`,
+          async () => (await svc.request('GET', '/ready')).status === 200,
+          600_000,
+          50,
+        )
         firsts.push(stagesFromMetrics((await svc.request('GET', '/metrics')).body as string))
         for (let s = 0; s < 3; s++) steadies.push((await svc.request('POST', '/resync?wait=true')).body.stagesMs)
         rss = Math.max(rss, await peakRssMb(svc.pid))
-        const listed = (await svc.request('GET', '/reservations')).body as { reservations: unknown[], lastSync: { conflicts: unknown[], skipped: unknown[] } }
+        const listed = (await svc.request('GET', '/reservations')).body as {
+          reservations: unknown[]
+          lastSync: { conflicts: unknown[], skipped: unknown[] }
+        }
         listingRss = Math.max(listingRss, await peakRssMb(svc.pid))
-        last = { reservations: listed.reservations.length, conflicts: listed.lastSync.conflicts.length, skipped: listed.lastSync.skipped.length }
+        last = {
+          reservations: listed.reservations.length,
+          conflicts: listed.lastSync.conflicts.length,
+          skipped: listed.lastSync.skipped.length,
+        }
       } finally {
         await svc.stop()
       }
@@ -86,8 +118,20 @@ async function saltmasqAt(n: number, runs: number, dir: string): Promise<Omit<Sc
   return {
     minions: n,
     runs,
-    firstSyncMs: { mine: m(firsts, 'mine'), ledger: m(firsts, 'ledger'), render: m(firsts, 'render'), write: m(firsts, 'write'), total: round(median(firsts.map((s) => s.mine + s.ledger + s.render + s.write))) },
-    steadySyncMs: { mine: m(steadies, 'mine'), ledger: m(steadies, 'ledger'), render: m(steadies, 'render'), write: m(steadies, 'write'), compute: round(median(steadies.map((s) => s.ledger + s.render))) },
+    firstSyncMs: {
+      mine: m(firsts, 'mine'),
+      ledger: m(firsts, 'ledger'),
+      render: m(firsts, 'render'),
+      write: m(firsts, 'write'),
+      total: round(median(firsts.map((s) => s.mine + s.ledger + s.render + s.write))),
+    },
+    steadySyncMs: {
+      mine: m(steadies, 'mine'),
+      ledger: m(steadies, 'ledger'),
+      render: m(steadies, 'render'),
+      write: m(steadies, 'write'),
+      compute: round(median(steadies.map((s) => s.ledger + s.render))),
+    },
     peakRssMb: rss,
     listingPeakRssMb: listingRss,
     ...last,
@@ -116,9 +160,17 @@ async function dnsmasqAt(n: number, runs: number, dir: string): Promise<{ reload
   try {
     await dns.writeConfig({ first: '10.99.0.100', last: '10.99.0.200' }, 'lab')
     const stamp = new Date().toISOString()
-    const list: Reservation[] = Array.from({ length: n }, (_, k) => ({ minionId: `node${k}`, ip: `10.${k >> 16}.${(k >> 8) & 255}.${k & 255}`, firstSeen: stamp, lastSeen: stamp }))
+    const list: Reservation[] = Array.from({ length: n }, (_, k) => ({
+      minionId: `node${k}`,
+      ip: `10.${k >> 16}.${(k >> 8) & 255}.${k & 255}`,
+      firstSeen: stamp,
+      lastSeen: stamp,
+    }))
     const files = new LineRenderer({ domain: 'lab' }).hostsFiles(list)
-    await writeFile(join(dns.confDir, 'saltmasq.conf'), `dhcp-hostsfile=${dns.dhcpHostsFile}\naddn-hosts=${dns.addnHostsFile}\n`)
+    await writeFile(
+      join(dns.confDir, 'saltmasq.conf'),
+      `dhcp-hostsfile=${dns.dhcpHostsFile}\naddn-hosts=${dns.addnHostsFile}\n`,
+    )
     await rm(dns.hostsDir, { recursive: true, force: true })
     await mkdir(dns.hostsDir, { recursive: true })
     await writeFile(dns.dhcpHostsFile, '')
@@ -133,11 +185,19 @@ async function dnsmasqAt(n: number, runs: number, dir: string): Promise<{ reload
       await dns.stop()
       const t0 = performance.now()
       const pid = await dns.start()
-      await net.master.mustRun(process.execPath, ['-e', RELOAD_PROBE, String(pid), probeName, 'wait'], { timeoutMs: 300_000 })
+      await net.master.mustRun(process.execPath, ['-e', RELOAD_PROBE, String(pid), probeName, 'wait'], {
+        timeoutMs: 300_000,
+      })
       starts.push(performance.now() - t0)
       // Reload: files rewritten with the same N entries, SIGHUP, until the last name answers.
       await writeFile(dns.addnHostsFile, files.addnHosts!)
-      reloads.push(Number(await net.master.mustRun(process.execPath, ['-e', RELOAD_PROBE, String(pid), probeName, 'hup'], { timeoutMs: 300_000 })))
+      reloads.push(
+        Number(
+          await net.master.mustRun(process.execPath, ['-e', RELOAD_PROBE, String(pid), probeName, 'hup'], {
+            timeoutMs: 300_000,
+          }),
+        ),
+      )
     }
     return { reloadMs: round(median(reloads)), startMs: round(median(starts)) }
   } finally {

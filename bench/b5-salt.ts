@@ -44,7 +44,11 @@ function timed<T>(run: () => Promise<T>): Promise<[T, number]> {
   return run().then((out) => [out, performance.now() - t0])
 }
 
-export async function benchSaltPublish(sizes: readonly number[], samples: number, onRow: (row: SaltPublishRow) => void = () => undefined): Promise<SaltPublishRow[]> {
+export async function benchSaltPublish(
+  sizes: readonly number[],
+  samples: number,
+  onRow: (row: SaltPublishRow) => void = () => undefined,
+): Promise<SaltPublishRow[]> {
   const lab = await Lab.start({ minions: [] })
   const logger = pino({ level: 'silent' })
   const rows: SaltPublishRow[] = []
@@ -53,7 +57,13 @@ export async function benchSaltPublish(sizes: readonly number[], samples: number
     for (const n of sizes) {
       // Like for like: the local publisher rewrites the file and has dnsmasq reloaded through
       // salt-api, as saltmasq.publish does on the minion (its delta files are B5's own row).
-      const env = (publish: 'salt' | 'local') => lab.saltmasqEnv('hostsfile', { DNSMASQ_PUBLISH: publish, STATE_FILE: join(lab.dir, `b5-${publish}-${n}.json`), SALT_API_TIMEOUT_MS: '120000', HOSTSFILE_DELTAS: 'false' })
+      const env = (publish: 'salt' | 'local') =>
+        lab.saltmasqEnv('hostsfile', {
+          DNSMASQ_PUBLISH: publish,
+          STATE_FILE: join(lab.dir, `b5-${publish}-${n}.json`),
+          SALT_API_TIMEOUT_MS: '120000',
+          HOSTSFILE_DELTAS: 'false',
+        })
       const config = loadConfig(env('salt'))
       const client = new SaltClient({ ...config.salt, logger })
       const salt = await openPublisher({ config, client, logger, clock: systemClock })
@@ -63,7 +73,12 @@ export async function benchSaltPublish(sizes: readonly number[], samples: number
 
       const additions: Array<{ bytes: number, ms: number }> = []
       for (let i = 0; i < samples; i++) {
-        current.push({ minionId: `zz-sample${i}`, ip: `10.77.250.${i + 1}`, firstSeen: current[0]!.firstSeen, lastSeen: current[0]!.lastSeen })
+        current.push({
+          minionId: `zz-sample${i}`,
+          ip: `10.77.250.${i + 1}`,
+          firstSeen: current[0]!.firstSeen,
+          lastSeen: current[0]!.lastSeen,
+        })
         const [r, ms] = await timed(async () => await salt.publish(current))
         if (!r.applied) throw new Error('an addition through Salt was not applied')
         additions.push({ bytes: r.bytesSent, ms })
@@ -76,7 +91,12 @@ export async function benchSaltPublish(sizes: readonly number[], samples: number
       await local.publish(current)
       const localMs: number[] = []
       for (let i = 0; i < samples; i++) {
-        current.push({ minionId: `zz-local${i}`, ip: `10.77.251.${i + 1}`, firstSeen: current[0]!.firstSeen, lastSeen: current[0]!.lastSeen })
+        current.push({
+          minionId: `zz-local${i}`,
+          ip: `10.77.251.${i + 1}`,
+          firstSeen: current[0]!.firstSeen,
+          lastSeen: current[0]!.lastSeen,
+        })
         localMs.push((await timed(async () => await local.publish(current)))[1])
       }
       const row: SaltPublishRow = {

@@ -37,7 +37,10 @@ export interface WorkerResult {
   n: number
   /** Median over `samples` single additions: saltmasq's write stage (atomic writes, fsyncs). */
   writeMs: number
-  /** Median over the same additions: from the write stage done to dnsmasq answering for the new name (apply included). */
+  /**
+   * Median over the same additions: from the write stage done to dnsmasq answering for the new name
+   * (apply included).
+   */
   liveMs: number
   liveMaxMs: number
   /** The longest gap between two answers while a burst of additions is published and taken in. */
@@ -117,7 +120,7 @@ async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 90
 /** What service.restart does: stop, wait for the exit, start; polled tightly so the harness adds no time. */
 async function restart(pid: number, dns: DhcpDnsmasq): Promise<number> {
   process.kill(pid, 'SIGTERM')
-  while (await livePid(dns.pidFile) === pid) await new Promise((resolve) => setTimeout(resolve, 2))
+  while ((await livePid(dns.pidFile)) === pid) await new Promise((resolve) => setTimeout(resolve, 2))
   await mustRun('dnsmasq', [`--conf-file=${dns.confFile}`])
   for (;;) {
     const next = await livePid(dns.pidFile)
@@ -131,28 +134,56 @@ async function main(args: WorkerArgs): Promise<WorkerResult> {
   const dns = new DhcpDnsmasq(new Namespace(args.ns), join(dir, 'dnsmasq'))
   await dns.writeConfig({ first: '10.99.0.100', last: '10.99.0.200' }, 'lab')
   const env = {
-    SALT_API_URL: 'http://127.0.0.1:1', SALT_API_USER: 'u', SALT_API_PASSWORD: 'p', WEBHOOK_TOKEN: 'x'.repeat(32),
-    MANAGED_SUBNETS: '10.0.0.0/8', DNSMASQ_MINION: 'dns', DNS_DOMAIN: 'lab', RESERVATIONS_FORMAT: format,
-    RESERVATIONS_FILE: join(dns.confDir, 'reservations.conf'), DHCP_HOSTSFILE: dns.dhcpHostsFile, ADDN_HOSTS_FILE: dns.addnHostsFile,
-    DHCP_HOSTSDIR: dns.dhcpHostsDir, DNS_HOSTSDIR: dns.dnsHostsDir, STATE_FILE: join(dir, 'state.json'),
-    DNSMASQ_TEST_FUNCTION: '', DNSMASQ_RELEASE_FUNCTION: '', HOSTSFILE_DELTAS: String(args.deltas === true),
+    SALT_API_URL: 'http://127.0.0.1:1',
+    SALT_API_USER: 'u',
+    SALT_API_PASSWORD: 'p',
+    WEBHOOK_TOKEN: 'x'.repeat(32),
+    MANAGED_SUBNETS: '10.0.0.0/8',
+    DNSMASQ_MINION: 'dns',
+    DNS_DOMAIN: 'lab',
+    RESERVATIONS_FORMAT: format,
+    RESERVATIONS_FILE: join(dns.confDir, 'reservations.conf'),
+    DHCP_HOSTSFILE: dns.dhcpHostsFile,
+    ADDN_HOSTS_FILE: dns.addnHostsFile,
+    DHCP_HOSTSDIR: dns.dhcpHostsDir,
+    DNS_HOSTSDIR: dns.dnsHostsDir,
+    STATE_FILE: join(dir, 'state.json'),
+    DNSMASQ_TEST_FUNCTION: '',
+    DNSMASQ_RELEASE_FUNCTION: '',
+    HOSTSFILE_DELTAS: String(args.deltas === true),
   }
   const config = loadConfig(env)
 
   // The fleet already there: written straight to disk (set-up, not measured).
-  const fleet = Array.from({ length: n }, (_, k) => reservation(`node${k}`, `10.${k >> 16}.${(k >> 8) & 255}.${k & 255}`))
+  const fleet = Array.from({ length: n }, (_, k) =>
+    reservation(`node${k}`, `10.${k >> 16}.${(k >> 8) & 255}.${k & 255}`),
+  )
   await rm(dns.hostsDir, { recursive: true, force: true })
   await mkdir(dns.dhcpHostsDir, { recursive: true })
   await mkdir(dns.dnsHostsDir, { recursive: true })
   if (format === 'hostsdir') {
-    await writeFile(join(dns.confDir, 'saltmasq.conf'), `dhcp-hostsdir=${dns.dhcpHostsDir}\nhostsdir=${dns.dnsHostsDir}\n`)
+    await writeFile(
+      join(dns.confDir, 'saltmasq.conf'),
+      `dhcp-hostsdir=${dns.dhcpHostsDir}\nhostsdir=${dns.dnsHostsDir}\n`,
+    )
     const entries = new LineRenderer({ domain: 'lab' }).entries(fleet)
-    for (const [kind, path] of [['dhcpHosts', dns.dhcpHostsDir], ['dnsHosts', dns.dnsHostsDir]] as const) {
+    for (const [kind, path] of [
+      ['dhcpHosts', dns.dhcpHostsDir],
+      ['dnsHosts', dns.dnsHostsDir],
+    ] as const) {
       const list = [...entries[kind]]
-      for (let i = 0; i < list.length; i += 256) await Promise.all(list.slice(i, i + 256).map(async ([name, text]) => { await writeFile(join(path, name), text) }))
+      for (let i = 0; i < list.length; i += 256)
+        await Promise.all(
+          list.slice(i, i + 256).map(async ([name, text]) => {
+            await writeFile(join(path, name), text)
+          }),
+        )
     }
   } else if (format === 'hostsfile') {
-    await writeFile(join(dns.confDir, 'saltmasq.conf'), `dhcp-hostsfile=${dns.dhcpHostsFile}\naddn-hosts=${dns.addnHostsFile}\n${args.deltas === true ? `dhcp-hostsdir=${dns.dhcpHostsDir}\n` : ''}`)
+    await writeFile(
+      join(dns.confDir, 'saltmasq.conf'),
+      `dhcp-hostsfile=${dns.dhcpHostsFile}\naddn-hosts=${dns.addnHostsFile}\n${args.deltas === true ? `dhcp-hostsdir=${dns.dhcpHostsDir}\n` : ''}`,
+    )
     const files = new LineRenderer({ domain: 'lab' }).hostsFiles(fleet)
     await writeFile(dns.dhcpHostsFile, files.dhcpHosts)
     await writeFile(dns.addnHostsFile, files.addnHosts)
@@ -187,13 +218,14 @@ async function main(args: WorkerArgs): Promise<WorkerResult> {
   // When is a reservation live? hostsdir and hostsfile: its name answers. conf: dnsmasq reads
   // dhcp-host lines only at start, and puts names in DNS only with a lease: once the restarted
   // dnsmasq answers again, it holds the reservation.
-  const isLive = async (r: Resolver, name: string): Promise<boolean> => await answers(r, format === 'conf' ? 'node0.lab' : `${name}.lab`)
+  const isLive = async (r: Resolver, name: string): Promise<boolean> =>
+    await answers(r, format === 'conf' ? 'node0.lab' : `${name}.lab`)
   // hostsfile+deltas: a new name is in DNS only with a lease. The DHCP reservation is in force
   // once dnsmasq has read the delta file (its log says so) and answers again (one thread).
   const deltaLive = async (r: Resolver, published: Published): Promise<boolean> => {
     const file = published.filesChanged[0]
     if (file === undefined) throw new Error('the addition wrote no delta file')
-    return (await dns.log()).includes(`read ${file}`) && await answers(r, 'node0.lab')
+    return (await dns.log()).includes(`read ${file}`) && (await answers(r, 'node0.lab'))
   }
 
   const live: number[] = []
@@ -205,17 +237,23 @@ async function main(args: WorkerArgs): Promise<WorkerResult> {
     const t0 = performance.now()
     const published = await publish()
     const { writeMs } = published
-    await until(`${name} to be live`, async () => args.deltas === true ? await deltaLive(r, published) : await isLive(r, name))
+    await until(`${name} to be live`, async () =>
+      args.deltas === true ? await deltaLive(r, published) : await isLive(r, name),
+    )
     live.push(performance.now() - t0 - writeMs)
     writes.push(writeMs)
   }
 
-  const burst = Array.from({ length: args.burst }, (_, i) => reservation(`burst${i}`, `10.251.${i >> 8}.${(i & 255) + 1}`))
+  const burst = Array.from({ length: args.burst }, (_, i) =>
+    reservation(`burst${i}`, `10.251.${i >> 8}.${(i & 255) + 1}`),
+  )
   const appliesBefore = applies
   let monitor = new StallMonitor('node0.lab')
   current.push(...burst)
   const burstPublished = await publish()
-  const burstLiveAt = await until('the whole burst to be live', async () => args.deltas === true ? await deltaLive(probe, burstPublished) : await isLive(probe, `burst${args.burst - 1}`))
+  const burstLiveAt = await until('the whole burst to be live', async () =>
+    args.deltas === true ? await deltaLive(probe, burstPublished) : await isLive(probe, `burst${args.burst - 1}`),
+  )
   const addBurstStallMs = await monitor.stop(burstLiveAt)
   const addBurstApplies = applies - appliesBefore
 
@@ -227,9 +265,21 @@ async function main(args: WorkerArgs): Promise<WorkerResult> {
   if (format !== 'conf') await new Promise((resolve) => setTimeout(resolve, 300))
   const answeredAt = await until('dnsmasq to answer again', async () => await answers(probe, 'node0.lab'))
   const deleteBatchStallMs = await monitor.stop(answeredAt)
-  if (format !== 'conf') await until('the deleted names to go', async () => !(await answers(resolver(30_000), `burst${args.burst - 1}.lab`)))
+  if (format !== 'conf')
+    await until('the deleted names to go', async () => !(await answers(resolver(30_000), `burst${args.burst - 1}.lab`)))
   await dns.stop()
-  return { format: args.deltas === true ? `${format}+deltas` : format, n, writeMs: round(median(writes)), liveMs: round(median(live)), liveMaxMs: round(Math.max(...live)), addBurstStallMs, deleteBatchStallMs, addBurstApplies, deleteApplied: deleted.applied, startMs }
+  return {
+    format: args.deltas === true ? `${format}+deltas` : format,
+    n,
+    writeMs: round(median(writes)),
+    liveMs: round(median(live)),
+    liveMaxMs: round(Math.max(...live)),
+    addBurstStallMs,
+    deleteBatchStallMs,
+    addBurstApplies,
+    deleteApplied: deleted.applied,
+    startMs,
+  }
 }
 
 const result = await main(JSON.parse(process.argv[2] ?? '{}') as WorkerArgs)

@@ -35,26 +35,31 @@ export class DelayProxy {
         }
         out.end(text)
       })
-      const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
-        // An event stream is passed through as it comes (never delayed: it has no end to wait for).
-        if ((answer.headers['content-type'] ?? '').startsWith('text/event-stream')) {
-          res.writeHead(answer.statusCode ?? 502, answer.headers)
-          answer.pipe(res)
-          res.on('close', () => answer.destroy())
-          return
-        }
-        const chunks: Buffer[] = []
-        answer.on('data', (c: Buffer) => chunks.push(c))
-        answer.on('end', () => {
-          setTimeout(() => {
-            proxy!.forwarded++
-            if (res.destroyed) return
+      const out = request(
+        { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers },
+        (answer) => {
+          // An event stream is passed through as it comes (never delayed: it has no end to wait for).
+          if ((answer.headers['content-type'] ?? '').startsWith('text/event-stream')) {
             res.writeHead(answer.statusCode ?? 502, answer.headers)
-            res.end(Buffer.concat(chunks))
-          }, proxy!.delayMs)
-        })
+            answer.pipe(res)
+            res.on('close', () => answer.destroy())
+            return
+          }
+          const chunks: Buffer[] = []
+          answer.on('data', (c: Buffer) => chunks.push(c))
+          answer.on('end', () => {
+            setTimeout(() => {
+              proxy!.forwarded++
+              if (res.destroyed) return
+              res.writeHead(answer.statusCode ?? 502, answer.headers)
+              res.end(Buffer.concat(chunks))
+            }, proxy!.delayMs)
+          })
+        },
+      )
+      out.on('error', () => {
+        res.writeHead(502).end()
       })
-      out.on('error', () => { res.writeHead(502).end() })
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     proxy = new DelayProxy(server)

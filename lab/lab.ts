@@ -37,9 +37,22 @@ export interface LabOptions {
   onStop?: () => Promise<void>
 }
 
-/** The saltmasq module's settings on dns-host: it may write the lab dnsmasq's hosts files and its one conf-dir file (reservation lines only), check its configuration and SIGHUP it. */
+/**
+ * The saltmasq module's settings on dns-host: it may write the lab dnsmasq's hosts files and its
+ * one conf-dir file (reservation lines only), check its configuration and SIGHUP it.
+ */
 function dnsModuleConfig(dns: LoopbackDnsmasq): string[] {
-  return ['saltmasq:', '  dnsmasq:', '    files:', `      dhcp-hosts: ${dns.dhcpHostsFile}`, `      addn-hosts: ${dns.addnHostsFile}`, `      reservations-conf: ${dns.reservationsConf}`, `    pidfile: ${dns.pidFile}`, '    reload: pidfile', `    conf_file: ${dns.confFile}`]
+  return [
+    'saltmasq:',
+    '  dnsmasq:',
+    '    files:',
+    `      dhcp-hosts: ${dns.dhcpHostsFile}`,
+    `      addn-hosts: ${dns.addnHostsFile}`,
+    `      reservations-conf: ${dns.reservationsConf}`,
+    `    pidfile: ${dns.pidFile}`,
+    '    reload: pidfile',
+    `    conf_file: ${dns.confFile}`,
+  ]
 }
 
 export class Lab {
@@ -53,7 +66,15 @@ export class Lab {
   readonly #forget: () => void
   #onStop: (() => Promise<void>) | undefined
 
-  private constructor(dir: string, token: string, port: number, dns: LoopbackDnsmasq, salt: SaltLab, proxy: DelayProxy | null, forget: () => void) {
+  private constructor(
+    dir: string,
+    token: string,
+    port: number,
+    dns: LoopbackDnsmasq,
+    salt: SaltLab,
+    proxy: DelayProxy | null,
+    forget: () => void,
+  ) {
     this.dir = dir
     this.token = token
     this.port = port
@@ -74,14 +95,29 @@ export class Lab {
       dns = await LoopbackDnsmasq.start(join(dir, 'dns'))
       const token = randomBytes(24).toString('hex')
       salt = await SaltLab.start({
-        minions: [{ id: DNS_MINION, ips: ['127.0.0.1'], extraConfig: [...dnsModuleConfig(dns), ...opts.dnsMinionConfig ?? []] }, ...opts.minions],
+        minions: [
+          {
+            id: DNS_MINION,
+            ips: ['127.0.0.1'],
+            extraConfig: [...dnsModuleConfig(dns), ...(opts.dnsMinionConfig ?? [])],
+          },
+          ...opts.minions,
+        ],
         webhookUrl: `http://127.0.0.1:${port}/hooks/salt`,
         webhookToken: token,
         // The lab's dnsmasq is taken care of by scripts (no service manager here), run as cmd.run_all.
-        grants: [{
-          target: DNS_MINION,
-          functions: [...[dns.reloadScript, dns.restartScript, dns.checkCommand].map((script) => ({ fun: 'cmd.run_all', args: [script] })), 'saltmasq.publish'],
-        }],
+        grants: [
+          {
+            target: DNS_MINION,
+            functions: [
+              ...[dns.reloadScript, dns.restartScript, dns.checkCommand].map((script) => ({
+                fun: 'cmd.run_all',
+                args: [script],
+              })),
+              'saltmasq.publish',
+            ],
+          },
+        ],
         ...(opts.reactorMap === undefined ? {} : { reactorMap: opts.reactorMap }),
         ...(opts.reactor === false ? { reactorMap: 'reactor: []\n' } : {}),
         ...(opts.cloudEventMinions === undefined ? {} : { cloudEventMinions: opts.cloudEventMinions }),
@@ -149,7 +185,11 @@ export class Lab {
    * saltmasq in this process, listening where the lab's reactor posts; closed by `stop`.
    * `beforeListen` may add hooks (a benchmark's timers) while that is still allowed.
    */
-  async startSaltmasq(env: Record<string, string>, logger: Logger = pino({ level: 'silent' }), beforeListen?: (app: SaltmasqApp) => void): Promise<SaltmasqApp> {
+  async startSaltmasq(
+    env: Record<string, string>,
+    logger: Logger = pino({ level: 'silent' }),
+    beforeListen?: (app: SaltmasqApp) => void,
+  ): Promise<SaltmasqApp> {
     const app = await buildApp({ env, logger })
     this.#app = app
     beforeListen?.(app)

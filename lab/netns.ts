@@ -16,7 +16,10 @@ process.on('exit', () => {
   for (const ns of created) spawnSync('ip', ['netns', 'del', ns])
 })
 
-/** A directory mounted over another for one command and its children: two lab "hosts" each see their own files at one path. */
+/**
+ * A directory mounted over another for one command and its children: two lab "hosts" each see their
+ * own files at one path.
+ */
 export type BindMount = readonly [source: string, target: string]
 
 /** `command args` run with `bind` mounted (inside `ip netns exec`, whose mount namespace is the command's own). */
@@ -57,7 +60,24 @@ export class Machine extends Namespace {
 
   /** One DHCP exchange with busybox udhcpc sending our host name; returns the address bound. */
   async dhcp(opts: { requestIp?: string } = {}): Promise<string> {
-    const args = ['udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', '6', '-T', '1', '-A', '1', '-s', this.#script, '-x', `hostname:${this.hostname}`]
+    const args = [
+      'udhcpc',
+      '-i',
+      'eth0',
+      '-f',
+      '-q',
+      '-n',
+      '-t',
+      '6',
+      '-T',
+      '1',
+      '-A',
+      '1',
+      '-s',
+      this.#script,
+      '-x',
+      `hostname:${this.hostname}`,
+    ]
     if (opts.requestIp !== undefined) args.push('-r', opts.requestIp)
     await this.mustRun('busybox', args, { timeoutMs: 30_000 })
     const ip = await this.address()
@@ -93,7 +113,10 @@ export class Machine extends Namespace {
   /** Asks the lab's DNS server (dnsmasq on the master, or `server`) for `name`; [] when it has no answer. */
   async resolve(name: string, server = MASTER_IP): Promise<string[]> {
     const res = await this.run('busybox', ['nslookup', '-type=a', name, server], { timeoutMs: 10_000 })
-    const answer = res.stdout.split(/\nName:/).slice(1).join('\n')
+    const answer = res.stdout
+      .split(/\nName:/)
+      .slice(1)
+      .join('\n')
     return [...answer.matchAll(/Address:\s*(\d+\.\d+\.\d+\.\d+)/g)].map((m) => m[1]!)
   }
 }
@@ -116,15 +139,18 @@ export class NetLab {
   /** Creates the master namespace with the lab bridge (br0, MASTER_IP/24). */
   static async create(dir: string): Promise<NetLab> {
     const lab = new NetLab(dir, `smqlab${randomBytes(2).toString('hex')}`)
-    await writeFile(lab.#script, [
-      '#!/bin/sh',
-      '# udhcpc calls this on lease events: configure eth0 with what DHCP gave us.',
-      'case "$1" in',
-      '  deconfig) ip -4 addr flush dev "$interface"; ip link set "$interface" up ;;',
-      '  bound|renew) ip -4 addr flush dev "$interface"; ip addr add "$ip/${mask:-24}" dev "$interface" ;;',
-      'esac',
-      '',
-    ].join('\n'))
+    await writeFile(
+      lab.#script,
+      [
+        '#!/bin/sh',
+        '# udhcpc calls this on lease events: configure eth0 with what DHCP gave us.',
+        'case "$1" in',
+        '  deconfig) ip -4 addr flush dev "$interface"; ip link set "$interface" up ;;',
+        '  bound|renew) ip -4 addr flush dev "$interface"; ip addr add "$ip/${mask:-24}" dev "$interface" ;;',
+        'esac',
+        '',
+      ].join('\n'),
+    )
     await chmod(lab.#script, 0o755)
     await lab.#addNamespace(lab.master.name)
     await lab.master.mustRun('ip', ['link', 'add', 'br0', 'type', 'bridge'])
@@ -148,7 +174,20 @@ export class NetLab {
     const ns = new Namespace(`${this.#prefix}-s${index}`)
     await this.#addNamespace(ns.name)
     const port = `s${index}`
-    await mustRun('ip', ['-n', this.master.name, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'mgmt0', 'netns', ns.name])
+    await mustRun('ip', [
+      '-n',
+      this.master.name,
+      'link',
+      'add',
+      port,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'mgmt0',
+      'netns',
+      ns.name,
+    ])
     await this.master.mustRun('ip', ['link', 'set', port, 'master', 'br0'])
     await this.master.mustRun('ip', ['link', 'set', port, 'up'])
     await ns.mustRun('ip', ['addr', 'add', `${labIp}/24`, 'dev', 'mgmt0'])
@@ -167,7 +206,20 @@ export class NetLab {
     await this.#addNamespace(machine.name)
     // Both ends are created straight inside their namespaces: nothing appears on the host.
     const port = `p${index}`
-    await mustRun('ip', ['-n', segment.name, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', machine.name])
+    await mustRun('ip', [
+      '-n',
+      segment.name,
+      'link',
+      'add',
+      port,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'eth0',
+      'netns',
+      machine.name,
+    ])
     await segment.mustRun('ip', ['link', 'set', port, 'master', 'br0'])
     await segment.mustRun('ip', ['link', 'set', port, 'up'])
     await machine.mustRun('ip', ['link', 'set', 'eth0', 'up'])

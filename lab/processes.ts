@@ -44,13 +44,17 @@ function killByPidFileNow(file: string): void {
 /** Kills the daemon named by `pidFile` when this process exits, unless the returned function is called first. */
 export function killOnExit(pidFile: string): () => void {
   pidFiles.add(pidFile)
-  return () => { pidFiles.delete(pidFile) }
+  return () => {
+    pidFiles.delete(pidFile)
+  }
 }
 
 /** Removes `dir` when this process exits, unless the returned function is called first. */
 export function removeOnExit(dir: string): () => void {
   tempDirs.add(dir)
-  return () => { tempDirs.delete(dir) }
+  return () => {
+    tempDirs.delete(dir)
+  }
 }
 
 function killGroup(d: Daemon, signal: NodeJS.Signals): void {
@@ -62,7 +66,13 @@ function killGroup(d: Daemon, signal: NodeJS.Signals): void {
   }
 }
 
-export function startDaemon(name: string, command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): Daemon {
+export function startDaemon(
+  name: string,
+  command: string,
+  args: string[],
+  logFile: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Daemon {
   const fd = openSync(logFile, 'a')
   const child = spawn(command, args, { detached: true, stdio: ['ignore', fd, fd], env })
   closeSync(fd)
@@ -93,22 +103,37 @@ export interface RunResult {
   stderr: string
 }
 
-export async function run(command: string, args: string[], opts: { env?: NodeJS.ProcessEnv, timeoutMs?: number } = {}): Promise<RunResult> {
+export async function run(
+  command: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv, timeoutMs?: number } = {},
+): Promise<RunResult> {
   return await new Promise((resolve, reject) => {
     const child = spawn(command, args, { env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString()
+    })
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString()
+    })
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000)
-    child.once('error', (err) => { clearTimeout(timer); reject(err) })
-    child.once('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
+    child.once('error', (err) => {
+      clearTimeout(timer)
+      reject(err)
+    })
+    child.once('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
   })
 }
 
 export async function mustRun(command: string, args: string[], opts: Parameters<typeof run>[2] = {}): Promise<string> {
   const res = await run(command, args, opts)
-  if (res.code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${res.code}: ${res.stderr.trim() || res.stdout.trim()}`)
+  if (res.code !== 0)
+    throw new Error(`${command} ${args.join(' ')} exited ${res.code}: ${res.stderr.trim() || res.stdout.trim()}`)
   return res.stdout
 }
 
@@ -148,7 +173,9 @@ export async function freePort(): Promise<number> {
     server.once('error', reject)
     server.listen(0, '127.0.0.1', () => {
       const address = server.address()
-      server.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0) })
+      server.close(() => {
+        resolve(typeof address === 'object' && address !== null ? address.port : 0)
+      })
     })
   })
 }
@@ -156,7 +183,12 @@ export async function freePort(): Promise<number> {
 export { sleep }
 
 /** Polls `probe` until it returns a value other than undefined/false, or fails naming `what`. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, intervalMs = 250): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 60_000,
+  intervalMs = 250,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let lastError: unknown
   for (;;) {
@@ -167,7 +199,9 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
       lastError = err
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError === undefined ? '' : `: ${String(lastError)}`}`)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastError === undefined ? '' : `: ${String(lastError)}`}`,
+      )
     }
     await sleep(intervalMs)
   }

@@ -51,7 +51,10 @@ export interface SaltLabOptions {
   /** Run master, salt-api and the salt CLI inside this namespace, the master bound to `masterAddress`. */
   masterNetns?: Namespace
   masterAddress?: string
-  /** Replaces the project's reactor map (YAML under `reactor:`, absolute SLS paths): the seed path in the benchmarks. */
+  /**
+   * Replaces the project's reactor map (YAML under `reactor:`, absolute SLS paths): the seed path
+   * in the benchmarks.
+   */
   reactorMap?: string
   /** More file_roots (before the project's salt/states). */
   fileRoots?: string[]
@@ -69,7 +72,14 @@ export interface SaltLabOptions {
 function minionMineConfig(m: LabMinion): string[] {
   if (m.mineFromPillar === true) return []
   if (m.ips === undefined) return ['mine_functions:', '  network.ip_addrs: []']
-  return ['grains:', `  lab_ips: ${yamlList(m.ips)}`, 'mine_functions:', '  network.ip_addrs:', '    - mine_function: grains.get', '    - lab_ips']
+  return [
+    'grains:',
+    `  lab_ips: ${yamlList(m.ips)}`,
+    'mine_functions:',
+    '  network.ip_addrs:',
+    '    - mine_function: grains.get',
+    '    - lab_ips',
+  ]
 }
 
 /** Functions the eauth user may run on `target`; a function with `args` only with those (regexes). */
@@ -80,7 +90,10 @@ export interface Grant {
 
 /** One eauth entry per line in YAML's flow style (JSON), so nothing depends on hand indentation. */
 function grantLines(grants: readonly Grant[]): string[] {
-  return grants.map((g) => `      - ${JSON.stringify({ [g.target]: g.functions.map((f) => typeof f === 'string' ? f : { [f.fun]: { args: f.args } }) })}`)
+  return grants.map(
+    (g) =>
+      `      - ${JSON.stringify({ [g.target]: g.functions.map((f) => (typeof f === 'string' ? f : { [f.fun]: { args: f.args } })) })}`,
+  )
 }
 
 function yamlList(items: string[]): string {
@@ -117,7 +130,8 @@ export class SaltLab {
 
   async #mustExec(command: string, args: string[]): Promise<string> {
     const res = await this.#exec(command, args)
-    if (res.code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${res.code}: ${res.stderr.trim() || res.stdout.trim()}`)
+    if (res.code !== 0)
+      throw new Error(`${command} ${args.join(' ')} exited ${res.code}: ${res.stderr.trim() || res.stdout.trim()}`)
     return res.stdout
   }
 
@@ -127,11 +141,15 @@ export class SaltLab {
 
   /** HTTP status of a GET where the master runs (node's fetch, inside the namespace if any). */
   async httpStatus(url: string): Promise<number> {
-    const script = `fetch(${JSON.stringify(url)}).then(r => { process.stdout.write(String(r.status)) }, () => { process.stdout.write('0') })`
+    const script = `fetch(${JSON.stringify(url)}).then(r => { process.stdout.write(String(r.status)) }, () => { `
+      + `process.stdout.write('0') })`
     // Only whether salt-api answers at all: an installed salt-api has a self-signed certificate.
     const env = { ...process.env, NODE_TLS_REJECT_UNAUTHORIZED: '0', NODE_NO_WARNINGS: '1' }
     const ns = this.#opts.masterNetns
-    const res = ns === undefined ? await run(process.execPath, ['-e', script], { env }) : await ns.run(process.execPath, ['-e', script], { env })
+    const res =
+      ns === undefined
+        ? await run(process.execPath, ['-e', script], { env })
+        : await ns.run(process.execPath, ['-e', script], { env })
     return Number(res.stdout)
   }
 
@@ -155,7 +173,12 @@ export class SaltLab {
 
   /** The SALT_API_* variables that point saltmasq at this lab. */
   get saltApiEnv(): Record<string, string> {
-    return { SALT_API_URL: this.apiUrl, SALT_API_USER: this.apiUser, SALT_API_PASSWORD: this.apiPassword, SALT_API_EAUTH: this.apiEauth }
+    return {
+      SALT_API_URL: this.apiUrl,
+      SALT_API_USER: this.apiUser,
+      SALT_API_PASSWORD: this.apiPassword,
+      SALT_API_EAUTH: this.apiEauth,
+    }
   }
 
   get masterConf(): string {
@@ -175,29 +198,49 @@ export class SaltLab {
     await mkdir(join(conf, 'master.d'), { recursive: true })
     await mkdir(join(this.root, 'reactor'), { recursive: true })
     await copyFile(join(saltFiles, 'reactor', 'saltmasq.sls'), join(this.root, 'reactor', 'saltmasq.sls'))
-    const reactorMap = this.#opts.reactorMap ?? (await readFile(join(saltFiles, 'master.d', 'reactor.conf'), 'utf8')).replaceAll('/srv/reactor/', `${this.root}/reactor/`)
+    const reactorMap =
+      this.#opts.reactorMap
+      ?? (await readFile(join(saltFiles, 'master.d', 'reactor.conf'), 'utf8')).replaceAll(
+        '/srv/reactor/',
+        `${this.root}/reactor/`,
+      )
     await writeFile(join(conf, 'master.d', 'reactor.conf'), reactorMap)
     await copyFile(join(saltFiles, 'master.d', 'api.conf'), join(conf, 'master.d', 'api.conf'))
     // The project's saltmasq.conf with the lab's URL and header file (the token, root-only).
     const headerFile = join(conf, 'saltmasq-webhook.headers')
-    await writeFile(headerFile, `Authorization: Bearer ${this.#opts.webhookToken}\nContent-Type: application/json\n`, { mode: 0o600 })
-    await writeFile(join(conf, 'master.d', 'saltmasq.conf'), (await readFile(join(saltFiles, 'master.d', 'saltmasq.conf'), 'utf8'))
-      .replace(/^ {2}url: .*$/m, `  url: ${JSON.stringify(this.#opts.webhookUrl)}`)
-      .replace(/^ {2}header_file: .*$/m, `  header_file: ${JSON.stringify(headerFile)}`)
-      .replace(/^ {2}cloud_event_minions: .*$/m, `  cloud_event_minions: ${JSON.stringify(this.#opts.cloudEventMinions ?? [])}`))
+    await writeFile(headerFile, `Authorization: Bearer ${this.#opts.webhookToken}\nContent-Type: application/json\n`, {
+      mode: 0o600,
+    })
+    await writeFile(
+      join(conf, 'master.d', 'saltmasq.conf'),
+      (await readFile(join(saltFiles, 'master.d', 'saltmasq.conf'), 'utf8'))
+        .replace(/^ {2}url: .*$/m, `  url: ${JSON.stringify(this.#opts.webhookUrl)}`)
+        .replace(/^ {2}header_file: .*$/m, `  header_file: ${JSON.stringify(headerFile)}`)
+        .replace(
+          /^ {2}cloud_event_minions: .*$/m,
+          `  cloud_event_minions: ${JSON.stringify(this.#opts.cloudEventMinions ?? [])}`,
+        ),
+    )
     // Loaded after api.conf: the lab's ports, no TLS, and a sharedsecret eauth in place of pam.
-    await writeFile(join(conf, 'master.d', 'zz-lab.conf'), [
-      'rest_cherrypy:',
-      '  host: 127.0.0.1',
-      `  port: ${this.#ports.api}`,
-      '  disable_ssl: True',
-      `sharedsecret: ${JSON.stringify(this.apiPassword)}`,
-      'external_auth:',
-      '  sharedsecret:',
-      `    ${this.apiUser}:`,
-      ...grantLines([{ target: '@runner', functions: ['mine.get', 'mine.update'] }, { target: '@wheel', functions: ['key.list_all'] }, ...this.#opts.grants ?? []]),
-      '',
-    ].join('\n'))
+    await writeFile(
+      join(conf, 'master.d', 'zz-lab.conf'),
+      [
+        'rest_cherrypy:',
+        '  host: 127.0.0.1',
+        `  port: ${this.#ports.api}`,
+        '  disable_ssl: True',
+        `sharedsecret: ${JSON.stringify(this.apiPassword)}`,
+        'external_auth:',
+        '  sharedsecret:',
+        `    ${this.apiUser}:`,
+        ...grantLines([
+          { target: '@runner', functions: ['mine.get', 'mine.update'] },
+          { target: '@wheel', functions: ['key.list_all'] },
+          ...(this.#opts.grants ?? []),
+        ]),
+        '',
+      ].join('\n'),
+    )
     await this.#writeMaster([
       // The project's salt/states: the saltmasq execution module and the dnsmasq state.
       'file_roots:',
@@ -210,20 +253,23 @@ export class SaltLab {
   /** The master file: what makes it the lab's (id, root_dir, address, ports, log level), then `more`. */
   async #writeMaster(more: string[]): Promise<void> {
     const conf = this.masterConf
-    await writeFile(join(conf, 'master'), [
-      'id: lab-master',
-      `root_dir: ${join(conf, 'root')}`,
-      `interface: ${this.#opts.masterAddress ?? '127.0.0.1'}`,
-      `publish_port: ${this.#ports.publish}`,
-      `ret_port: ${this.#ports.ret}`,
-      'auto_accept: True',
-      'enable_fqdns_grains: False',
-      `log_level_logfile: ${this.#opts.masterLogLevel ?? 'info'}`,
-      'user: root',
-      ...more,
-      ...(this.#opts.masterConfig ?? []),
-      '',
-    ].join('\n'))
+    await writeFile(
+      join(conf, 'master'),
+      [
+        'id: lab-master',
+        `root_dir: ${join(conf, 'root')}`,
+        `interface: ${this.#opts.masterAddress ?? '127.0.0.1'}`,
+        `publish_port: ${this.#ports.publish}`,
+        `ret_port: ${this.#ports.ret}`,
+        'auto_accept: True',
+        'enable_fqdns_grains: False',
+        `log_level_logfile: ${this.#opts.masterLogLevel ?? 'info'}`,
+        'user: root',
+        ...more,
+        ...(this.#opts.masterConfig ?? []),
+        '',
+      ].join('\n'),
+    )
   }
 
   async #writeInstalledMasterConfig(installed: Installed): Promise<void> {
@@ -242,17 +288,33 @@ export class SaltLab {
   }
 
   #startMaster(): void {
-    this.#master = this.#daemon('salt-master', this.#opts.masterNetns, join(venvBin, 'salt-master'), ['-c', this.masterConf, '-l', 'warning'], join(this.root, 'master.out'))
+    this.#master = this.#daemon(
+      'salt-master',
+      this.#opts.masterNetns,
+      join(venvBin, 'salt-master'),
+      ['-c', this.masterConf, '-l', 'warning'],
+      join(this.root, 'master.out'),
+    )
   }
 
   async startApi(): Promise<void> {
     const log = join(this.root, 'api.out')
     for (let attempt = 1; ; attempt++) {
-      const api = this.#daemon('salt-api', this.#opts.masterNetns, join(venvBin, 'salt-api'), ['-c', this.masterConf, '-l', 'warning'], log)
+      const api = this.#daemon(
+        'salt-api',
+        this.#opts.masterNetns,
+        join(venvBin, 'salt-api'),
+        ['-c', this.masterConf, '-l', 'warning'],
+        log,
+      )
       this.#api = api
       const exited = (): boolean => api.child.exitCode !== null || api.child.signalCode !== null
       try {
-        await waitFor('salt-api to answer', async () => !exited() && await this.httpStatus(`${this.apiUrl}/`) === 200, 90_000)
+        await waitFor(
+          'salt-api to answer',
+          async () => !exited() && (await this.httpStatus(`${this.apiUrl}/`)) === 200,
+          90_000,
+        )
         return
       } catch (err) {
         // Another test's process may have taken the free port picked for it in the meantime:
@@ -264,7 +326,9 @@ export class SaltLab {
           continue
         }
         const tail = (await readFile(log, 'utf8').catch(() => '')).split('\n').slice(-15).join('\n')
-        throw new Error(`${(err as Error).message}; salt-api ${exited() ? 'exited' : 'still running'}, its log ends:\n${tail}`)
+        throw new Error(
+          `${(err as Error).message}; salt-api ${exited() ? 'exited' : 'still running'}, its log ends:\n${tail}`,
+        )
       }
     }
   }
@@ -286,18 +350,21 @@ export class SaltLab {
   async startMinion(m: LabMinion): Promise<void> {
     const dir = join(this.root, m.id)
     await mkdir(dir, { recursive: true })
-    await writeFile(join(dir, 'minion'), [
-      `id: ${m.id}`,
-      `root_dir: ${join(dir, 'root')}`,
-      `master: ${this.#opts.masterAddress ?? '127.0.0.1'}`,
-      `master_port: ${this.#ports.ret}`,
-      `publish_port: ${this.#ports.publish}`,
-      'acceptance_wait_time: 1',
-      'enable_fqdns_grains: False',
-      ...minionMineConfig(m),
-      ...(m.extraConfig ?? []),
-      '',
-    ].join('\n'))
+    await writeFile(
+      join(dir, 'minion'),
+      [
+        `id: ${m.id}`,
+        `root_dir: ${join(dir, 'root')}`,
+        `master: ${this.#opts.masterAddress ?? '127.0.0.1'}`,
+        `master_port: ${this.#ports.ret}`,
+        `publish_port: ${this.#ports.publish}`,
+        'acceptance_wait_time: 1',
+        'enable_fqdns_grains: False',
+        ...minionMineConfig(m),
+        ...(m.extraConfig ?? []),
+        '',
+      ].join('\n'),
+    )
     const [command, args] = withBindMount(m.bindMount, join(venvBin, 'salt-minion'), ['-c', dir, '-l', 'warning'])
     this.#minions.set(m.id, this.#daemon(`salt-minion ${m.id}`, m.netns, command, args, join(dir, 'minion.out')))
   }
@@ -315,7 +382,9 @@ export class SaltLab {
   }
 
   async salt(args: string[]): Promise<unknown> {
-    return JSON.parse(await this.#mustExec(join(venvBin, 'salt'), ['-c', this.masterConf, '--out=json', '--static', ...args]))
+    return JSON.parse(
+      await this.#mustExec(join(venvBin, 'salt'), ['-c', this.masterConf, '--out=json', '--static', ...args]),
+    )
   }
 
   async saltRun(args: string[]): Promise<unknown> {
@@ -332,7 +401,14 @@ export class SaltLab {
    * addresses `${ipPrefix}.10` onwards): a fleet of many machines on two cores.
    */
   async registerFakeMinions(count: number, ipPrefix: string, idPrefix = 'vm'): Promise<string[]> {
-    await this.#mustExec(join(venvBin, 'python3'), [join(labScripts, 'fake_minions.py'), this.minionConfig(this.#opts.minions[0]!.id), join(this.root, 'fake'), String(count), ipPrefix, idPrefix])
+    await this.#mustExec(join(venvBin, 'python3'), [
+      join(labScripts, 'fake_minions.py'),
+      this.minionConfig(this.#opts.minions[0]!.id),
+      join(this.root, 'fake'),
+      String(count),
+      ipPrefix,
+      idPrefix,
+    ])
     return Array.from({ length: count }, (_, i) => `${idPrefix}${String(i).padStart(3, '0')}`)
   }
 
@@ -340,8 +416,18 @@ export class SaltLab {
    * Fires salt/cloud/<id>/<kind> on the master bus as the master (salt-cloud) does, from one
    * process, for vm000.. (`count` of them) or one `minionId`. `at`: epoch ms of the first.
    */
-  async fireCloudEvents(kind: 'created' | 'destroyed' | 'noop', count: number, minionId?: string): Promise<{ at: number, seconds: number }> {
-    const out = await this.#mustExec(join(venvBin, 'python3'), [join(labScripts, 'fire_events.py'), join(this.masterConf, 'master'), kind, String(count), ...(minionId === undefined ? [] : [minionId])])
+  async fireCloudEvents(
+    kind: 'created' | 'destroyed' | 'noop',
+    count: number,
+    minionId?: string,
+  ): Promise<{ at: number, seconds: number }> {
+    const out = await this.#mustExec(join(venvBin, 'python3'), [
+      join(labScripts, 'fire_events.py'),
+      join(this.masterConf, 'master'),
+      kind,
+      String(count),
+      ...(minionId === undefined ? [] : [minionId]),
+    ])
     const [at, seconds] = out.trim().split(' ').map(Number) as [number, number]
     return { at: at * 1000, seconds }
   }
@@ -351,8 +437,22 @@ export class SaltLab {
    * process can, with a salt/cloud/<prefix>NNN/created every `cloudEvery` events (at most
    * `cloudCount`): what the bus of a master running states on thousands of minions looks like.
    */
-  async floodBus(seconds: number, payload: number, cloudEvery: number, cloudPrefix: string, cloudCount: number): Promise<{ fired: number, cloud: number, seconds: number }> {
-    const out = await this.#mustExec(join(venvBin, 'python3'), [join(labScripts, 'flood_bus.py'), join(this.masterConf, 'master'), String(seconds), String(payload), String(cloudEvery), cloudPrefix, String(cloudCount)])
+  async floodBus(
+    seconds: number,
+    payload: number,
+    cloudEvery: number,
+    cloudPrefix: string,
+    cloudCount: number,
+  ): Promise<{ fired: number, cloud: number, seconds: number }> {
+    const out = await this.#mustExec(join(venvBin, 'python3'), [
+      join(labScripts, 'flood_bus.py'),
+      join(this.masterConf, 'master'),
+      String(seconds),
+      String(payload),
+      String(cloudEvery),
+      cloudPrefix,
+      String(cloudCount),
+    ])
     const [fired, cloud, took] = out.trim().split(' ').map(Number) as [number, number, number]
     return { fired, cloud, seconds: took }
   }
@@ -366,7 +466,15 @@ export class SaltLab {
     const file = join(this.root, `load-${randomBytes(6).toString('hex')}.json`)
     await writeFile(file, JSON.stringify(load))
     try {
-      return JSON.parse(await this.#mustExec(join(venvBin, 'python3'), [join(labScripts, 'as_minion.py'), this.minionConfig(this.#opts.minions[0]!.id), join(this.root, 'fake'), id, file]))
+      return JSON.parse(
+        await this.#mustExec(join(venvBin, 'python3'), [
+          join(labScripts, 'as_minion.py'),
+          this.minionConfig(this.#opts.minions[0]!.id),
+          join(this.root, 'fake'),
+          id,
+          file,
+        ]),
+      )
     } finally {
       await rm(file, { force: true })
     }
@@ -386,7 +494,8 @@ export class SaltLab {
 
   /** What `salt-key -d` does (and salt-cloud's destroy, which deletes the key file). A glob deletes many at once. */
   async deleteKeys(idsOrGlobs: string[]): Promise<void> {
-    for (const id of idsOrGlobs) await this.#mustExec(join(venvBin, 'salt-key'), ['-c', this.masterConf, '-y', '-d', id])
+    for (const id of idsOrGlobs)
+      await this.#mustExec(join(venvBin, 'salt-key'), ['-c', this.masterConf, '-y', '-d', id])
   }
 
   async fireEvent(tag: string, data: Record<string, unknown>): Promise<void> {
@@ -395,29 +504,52 @@ export class SaltLab {
 
   async waitForMinions(ids: string[]): Promise<void> {
     if (ids.length === 0) return
-    await waitFor(`minions ${ids.join(', ')} to answer test.ping`, async () => {
-      const res = await this.#exec(join(venvBin, 'salt'), ['-c', this.masterConf, '--out=json', '--static', '-t', '5', '*', 'test.ping'])
-      const pinged = JSON.parse(res.stdout || '{}') as Record<string, unknown>
-      return ids.every((id) => pinged[id] === true)
-    }, 120_000, 1000)
+    await waitFor(
+      `minions ${ids.join(', ')} to answer test.ping`,
+      async () => {
+        const res = await this.#exec(join(venvBin, 'salt'), [
+          '-c',
+          this.masterConf,
+          '--out=json',
+          '--static',
+          '-t',
+          '5',
+          '*',
+          'test.ping',
+        ])
+        const pinged = JSON.parse(res.stdout || '{}') as Record<string, unknown>
+        return ids.every((id) => pinged[id] === true)
+      },
+      120_000,
+      1000,
+    )
   }
 
   async mine(): Promise<Record<string, unknown>> {
-    return await this.saltRun(['mine.get', '*', 'network.ip_addrs']) as Record<string, unknown>
+    return (await this.saltRun(['mine.get', '*', 'network.ip_addrs'])) as Record<string, unknown>
   }
 
   /** Asks the minions to send their mine data and waits until the master has it for each. */
   async refreshMine(ids: string[]): Promise<void> {
     if (ids.length === 0) return
     await this.salt(['-L', ids.join(','), 'mine.update'])
-    await waitFor(`mine data for ${ids.join(', ')}`, async () => {
-      const mine = await this.mine()
-      return ids.every((id) => id in mine)
-    }, 60_000, 500)
+    await waitFor(
+      `mine data for ${ids.join(', ')}`,
+      async () => {
+        const mine = await this.mine()
+        return ids.every((id) => id in mine)
+      },
+      60_000,
+      500,
+    )
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.#minions.values()].map(async (d) => { await stopDaemon(d) }))
+    await Promise.all(
+      [...this.#minions.values()].map(async (d) => {
+        await stopDaemon(d)
+      }),
+    )
     this.#minions.clear()
     await this.stopApi()
     if (this.#master !== null) await stopDaemon(this.#master)

@@ -36,26 +36,42 @@ export class SaltmasqProcess {
   }
 
   /** `uid`: run as this user and group id (no supplementary groups), not as root. */
-  static async start(env: Record<string, string>, logFile: string, ns?: Namespace, uid?: number): Promise<SaltmasqProcess> {
+  static async start(
+    env: Record<string, string>,
+    logFile: string,
+    ns?: Namespace,
+    uid?: number,
+  ): Promise<SaltmasqProcess> {
     const port = env.PORT ?? String(await freePort())
     const fullEnv = { PATH: process.env.PATH, HOST: '127.0.0.1', ...env, PORT: port }
     const server = [...NODE_FLAGS, join(repoRoot, 'dist', 'src', 'server.js')]
-    const [command, args] = uid === undefined
-      ? [process.execPath, server]
-      : ['setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, ...server]]
-    const daemon = ns === undefined
-      ? startDaemon('saltmasq', command, args, logFile, fullEnv)
-      : ns.daemon('saltmasq', command, args, logFile, fullEnv)
+    const [command, args] =
+      uid === undefined
+        ? [process.execPath, server]
+        : ['setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, ...server]]
+    const daemon =
+      ns === undefined
+        ? startDaemon('saltmasq', command, args, logFile, fullEnv)
+        : ns.daemon('saltmasq', command, args, logFile, fullEnv)
     const svc = new SaltmasqProcess(daemon, `http://127.0.0.1:${port}`, logFile, env.WEBHOOK_TOKEN ?? '', ns)
-    await waitFor('saltmasq /health', async () => {
-      if (daemon.child.exitCode !== null) throw new Error(`saltmasq exited with ${daemon.child.exitCode}; see ${logFile}`)
-      return (await svc.request('GET', '/health')).status === 200
-    }, 30_000, 100)
+    await waitFor(
+      'saltmasq /health',
+      async () => {
+        if (daemon.child.exitCode !== null)
+          throw new Error(`saltmasq exited with ${daemon.child.exitCode}; see ${logFile}`)
+        return (await svc.request('GET', '/health')).status === 200
+      },
+      30_000,
+      100,
+    )
     return svc
   }
 
   async request(method: string, path: string, body?: unknown): Promise<HttpAnswer> {
-    const { status, text } = this.#ns === undefined ? await this.#fetchHere(method, path, body) : await this.#fetchInNamespace(this.#ns, method, path, body)
+    const { status, text } =
+      this.#ns === undefined
+        ? await this.#fetchHere(method, path, body)
+        : await this.#fetchInNamespace(this.#ns, method, path, body)
     let parsed: unknown = text
     try {
       parsed = JSON.parse(text)
@@ -69,7 +85,11 @@ export class SaltmasqProcess {
     const headers: Record<string, string> = { authorization: `Bearer ${this.#token}` }
     if (body !== undefined) headers['content-type'] = 'application/json'
     try {
-      const res = await fetch(`${this.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
+      const res = await fetch(`${this.url}${path}`, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      })
       return { status: res.status, text: await res.text() }
     } catch (err) {
       return { status: 0, text: String(err) }
@@ -77,8 +97,20 @@ export class SaltmasqProcess {
   }
 
   /** Our process cannot enter a namespace: a short-lived node inside it makes the request. */
-  async #fetchInNamespace(ns: Namespace, method: string, path: string, body: unknown): Promise<{ status: number, text: string }> {
-    const res = await ns.run(process.execPath, ['-e', FETCH, method, `${this.url}${path}`, this.#token, body === undefined ? '' : JSON.stringify(body)])
+  async #fetchInNamespace(
+    ns: Namespace,
+    method: string,
+    path: string,
+    body: unknown,
+  ): Promise<{ status: number, text: string }> {
+    const res = await ns.run(process.execPath, [
+      '-e',
+      FETCH,
+      method,
+      `${this.url}${path}`,
+      this.#token,
+      body === undefined ? '' : JSON.stringify(body),
+    ])
     return JSON.parse(res.stdout) as { status: number, text: string }
   }
 

@@ -29,12 +29,13 @@ import { openSyncService, type SyncService } from './sync/service.js'
 import { systemClock, type Clock } from './util/clock.js'
 import { saltmasqVersion } from './util/version.js'
 
-export type BuildOptions = BuildCommon & (
+export type BuildOptions = BuildCommon &
   /** Raw environment variables, checked here (@fastify/env). */
-  | { env: Record<string, string | undefined>, config?: never }
-  /** A configuration the caller already checked (the process entry, for its own error lines). */
-  | { config: Config, env?: never }
-)
+  (
+    | { env: Record<string, string | undefined>, config?: never }
+    /** A configuration the caller already checked (the process entry, for its own error lines). */
+    | { config: Config, env?: never }
+  )
 
 interface BuildCommon {
   logger?: Logger
@@ -44,7 +45,12 @@ interface BuildCommon {
 }
 
 /** What the tests and the benchmarks reach through `app.saltmasq`. */
-export type Saltmasq = Omit<SyncService, 'start' | 'close' | 'dryRun'> & { config: Config, intake: EventIntake, stream: SaltEventStream | null, metrics: Metrics }
+export type Saltmasq = Omit<SyncService, 'start' | 'close' | 'dryRun'> & {
+  config: Config
+  intake: EventIntake
+  stream: SaltEventStream | null
+  metrics: Metrics
+}
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -58,7 +64,10 @@ async function readCa(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8')
   } catch (err) {
-    throw new errors.SALTMASQ_BAD_CONFIG('SALT_API_CA_FILE', `cannot read ${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    throw new errors.SALTMASQ_BAD_CONFIG(
+      'SALT_API_CA_FILE',
+      `cannot read ${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    )
   }
 }
 
@@ -73,7 +82,10 @@ export async function buildApp(opts: BuildOptions) {
     disableRequestLogging: true,
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.addHook('onResponse', async (request, reply) => {
-    request.log.debug({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request')
+    request.log.debug(
+      { method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    )
   })
 
   let config: Config
@@ -105,7 +117,9 @@ export async function buildApp(opts: BuildOptions) {
       client,
       dispatcher: client.openStreamConnection(),
       intake,
-      resync: () => { scheduler.sync().catch(() => undefined) },
+      resync: () => {
+        scheduler.sync().catch(() => undefined)
+      },
       maxAgeMs: config.events.streamMaxAgeMs,
       timeoutMs: config.salt.timeoutMs,
       clock,
@@ -122,7 +136,12 @@ export async function buildApp(opts: BuildOptions) {
     owedApplySince: () => publisher.owed?.since ?? null,
     dnsmasqMinions: () => publisher.dnsmasqMinions,
     stream: stream === null ? null : () => stream.state,
-    hints: () => ({ destroyUnconfirmed: scheduler.unconfirmedDestroys, createdWithoutKey: scheduler.counts.createdWithoutKey, dropped: scheduler.counts.dropped, keyListsHeld: keys.heldReads }),
+    hints: () => ({
+      destroyUnconfirmed: scheduler.unconfirmedDestroys,
+      createdWithoutKey: scheduler.counts.createdWithoutKey,
+      dropped: scheduler.counts.dropped,
+      keyListsHeld: keys.heldReads,
+    }),
   })
   app.decorate('saltmasq', { config, scheduler, keys, ledger, publisher, readiness, intake, stream, metrics })
   sync.start()
@@ -144,9 +163,13 @@ export async function buildApp(opts: BuildOptions) {
     // saltmasq's own errors (salt-api down, apply failed, a file it cannot write) say what to
     // fix and carry no secret; anything else stays opaque.
     const ours = typeof err.code === 'string' && err.code.startsWith('SALTMASQ_')
-    return reply.code(statusCode).send(ours
-      ? { statusCode, code: err.code, error, message: err.message }
-      : { statusCode, error, message: 'Internal Server Error' })
+    return reply
+      .code(statusCode)
+      .send(
+        ours
+          ? { statusCode, code: err.code, error, message: err.message }
+          : { statusCode, error, message: 'Internal Server Error' },
+      )
   })
 
   await app.register(openapi, { version: await saltmasqVersion() })
@@ -158,10 +181,21 @@ export async function buildApp(opts: BuildOptions) {
   metrics.namesMinions = config.metricsToken !== null
   // Everything that changes or reveals reservations: authenticated before anything else runs.
   await app.register(async (scope) => {
-    await scope.register(auth, { token: config.webhook.token, hmacSecret: config.webhook.hmacSecret, bodyLimit: BODY_LIMIT })
+    await scope.register(auth, {
+      token: config.webhook.token,
+      hmacSecret: config.webhook.hmacSecret,
+      bodyLimit: BODY_LIMIT,
+    })
     await scope.register(webhook, { intake, rateLimit: config.webhook.hookRateLimit })
     await scope.register(resync, { scheduler, rateLimit: config.webhook.resyncRateLimit })
-    await scope.register(reservations, { scheduler, ledger, intake, stream, dryRun: sync.dryRun, dnsmasqMinions: () => publisher.dnsmasqMinions })
+    await scope.register(reservations, {
+      scheduler,
+      ledger,
+      intake,
+      stream,
+      dryRun: sync.dryRun,
+      dnsmasqMinions: () => publisher.dnsmasqMinions,
+    })
   })
   return app
 }

@@ -30,7 +30,7 @@ function cannotStart(lines: string[], detail: Record<string, unknown> = {}): nev
 let env: Record<string, string | undefined>
 let envFile: string | null
 try {
-  ({ env, file: envFile } = await loadEnv(process.env, process.cwd()))
+  ;({ env, file: envFile } = await loadEnv(process.env, process.cwd()))
 } catch (err) {
   cannotStart([(err as Error).message])
 }
@@ -52,7 +52,10 @@ try {
 } catch (err) {
   const e = err as { code?: string, path?: string, message: string }
   const variable = e.path === undefined ? null : variableForPath(e.path, config)
-  cannotStart([variable === null ? e.message : `${variable}: ${e.message}`], { code: e.code, err: e.code?.startsWith('SALTMASQ_') === true ? undefined : err })
+  cannotStart([variable === null ? e.message : `${variable}: ${e.message}`], {
+    code: e.code,
+    err: e.code?.startsWith('SALTMASQ_') === true ? undefined : err,
+  })
 }
 
 closeWithGrace({ delay: 15_000, logger }, async ({ err, signal }) => {
@@ -65,24 +68,30 @@ const { host, port } = config
 try {
   await app.listen({ host, port })
 } catch (err) {
-  cannotStart([`HOST=${host} PORT=${port}: cannot listen: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`])
+  cannotStart([
+    `HOST=${host} PORT=${port}: cannot listen: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+  ])
 }
 
 const version = await saltmasqVersion()
-const files = config.format === 'conf'
-  ? { RESERVATIONS_FILE: config.files.conf }
-  : config.format === 'hostsfile'
-    ? { DHCP_HOSTSFILE: config.files.dhcpHosts, ADDN_HOSTS_FILE: config.files.addnHosts }
-    : { DHCP_HOSTSDIR: config.files.dhcpHostsDir, DNS_HOSTSDIR: config.files.dnsHostsDir }
-logger.info({
-  version,
-  envFile,
-  format: config.format,
-  files: { ...files, STATE_FILE: config.files.state },
-  saltApi: config.salt.url,
-  dnsmasqMinion: config.dnsmasq.minion,
-  eventSources: [...(config.events.stream ? ['salt-api event stream'] : []), 'webhook POST /hooks/salt'],
-  keyGoneAfterS: config.keyGoneAfterMs / 1000,
-}, `saltmasq ${version} started`)
+const files =
+  config.format === 'conf'
+    ? { RESERVATIONS_FILE: config.files.conf }
+    : config.format === 'hostsfile'
+      ? { DHCP_HOSTSFILE: config.files.dhcpHosts, ADDN_HOSTS_FILE: config.files.addnHosts }
+      : { DHCP_HOSTSDIR: config.files.dhcpHostsDir, DNS_HOSTSDIR: config.files.dnsHostsDir }
+logger.info(
+  {
+    version,
+    envFile,
+    format: config.format,
+    files: { ...files, STATE_FILE: config.files.state },
+    saltApi: config.salt.url,
+    dnsmasqMinion: config.dnsmasq.minion,
+    eventSources: [...(config.events.stream ? ['salt-api event stream'] : []), 'webhook POST /hooks/salt'],
+    keyGoneAfterS: config.keyGoneAfterMs / 1000,
+  },
+  `saltmasq ${version} started`,
+)
 // Nothing waits for the first event: what the mine has now is reserved now.
 app.saltmasq.scheduler.sync().catch(() => undefined)

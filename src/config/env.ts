@@ -8,16 +8,31 @@ import { Type, type Static } from 'typebox'
  * (the registry there will not compile until a name listed here has its module).
  */
 export const FORMAT_NAMES = ['hostsdir', 'hostsfile', 'conf'] as const
-export type FormatName = typeof FORMAT_NAMES[number]
+export type FormatName = (typeof FORMAT_NAMES)[number]
 
 /** Salt's tgt_type values that name minions (DNSMASQ_MINION_TGT_TYPE). */
-export const TARGET_TYPES = ['glob', 'pcre', 'list', 'grain', 'grain_pcre', 'pillar', 'pillar_pcre', 'nodegroup', 'range', 'compound', 'ipcidr'] as const
-export type TargetType = typeof TARGET_TYPES[number]
+export const TARGET_TYPES = [
+  'glob',
+  'pcre',
+  'list',
+  'grain',
+  'grain_pcre',
+  'pillar',
+  'pillar_pcre',
+  'nodegroup',
+  'range',
+  'compound',
+  'ipcidr',
+] as const
+export type TargetType = (typeof TARGET_TYPES)[number]
 
 export const envSchema = Type.Object({
   HOST: Type.String({ default: '127.0.0.1' }),
   PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
-  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' },
+  ),
   // How far the JavaScript heap may grow past what the last full GC left; 0 leaves it to V8.
   HEAP_GROWTH_PERCENT: Type.Integer({ default: 20, minimum: 0, maximum: 300 }),
 
@@ -66,7 +81,10 @@ export const envSchema = Type.Object({
   // hostsfile stays the default: measured on dnsmasq 2.90 (README "Choosing a format"), each
   // file dnsmasq reads through inotify costs it time in proportion to every reservation it
   // holds, and a SIGHUP re-reading a directory of N files is far slower than one file of N lines.
-  RESERVATIONS_FORMAT: Type.Union(FORMAT_NAMES.map((f) => Type.Literal(f)), { default: 'hostsfile' }),
+  RESERVATIONS_FORMAT: Type.Union(
+    FORMAT_NAMES.map((f) => Type.Literal(f)),
+    { default: 'hostsfile' },
+  ),
   DHCP_HOSTSDIR: Type.String({ default: '/etc/dnsmasq.saltmasq/dhcp-hosts.d', minLength: 1 }),
   DNS_HOSTSDIR: Type.String({ default: '/etc/dnsmasq.saltmasq/hosts.d', minLength: 1 }),
   // hostsdir format: dnsmasq forgets a deleted dhcp-hostsdir file only on SIGHUP, which pauses it
@@ -84,7 +102,10 @@ export const envSchema = Type.Object({
 
   DNSMASQ_MINION: Type.String({ minLength: 1 }),
   // How DNSMASQ_MINION is matched (Salt's tgt_type): one dnsmasq or many (a failover pair, one per site).
-  DNSMASQ_MINION_TGT_TYPE: Type.Union(TARGET_TYPES.map((t) => Type.Literal(t)), { default: 'glob' }),
+  DNSMASQ_MINION_TGT_TYPE: Type.Union(
+    TARGET_TYPES.map((t) => Type.Literal(t)),
+    { default: 'glob' },
+  ),
   // local: saltmasq writes the dnsmasq files on this host. salt: it sends them to every dnsmasq
   // minion through salt-api (saltmasq.publish), as deltas, and keeps only its state file here.
   DNSMASQ_PUBLISH: Type.Union([Type.Literal('local'), Type.Literal('salt')], { default: 'local' }),

@@ -48,7 +48,14 @@ export interface Config {
   destroyConfirmMs: number
   subnets: Subnets
   format: FormatName
-  files: { conf: string, dhcpHosts: string, addnHosts: string, dhcpHostsDir: string, dnsHostsDir: string, state: string }
+  files: {
+    conf: string
+    dhcpHosts: string
+    addnHosts: string
+    dhcpHostsDir: string
+    dnsHostsDir: string
+    state: string
+  }
   /** hostsfile format: additions as delta files in files.dhcpHostsDir. */
   hostsfileDeltas: boolean
   /** Formats whose apply is costly (hostsdir): the least time between two applies. */
@@ -94,7 +101,12 @@ export function toConfig(env: Env): Config {
       resyncRateLimit: env.RESYNC_RATE_LIMIT,
     },
     metricsToken: env.METRICS_TOKEN ?? null,
-    mine: { target: env.MINE_TARGET, fun: env.MINE_FUNCTION, byMac: env.MINE_FUNCTION === 'network.interfaces', waitMs: env.MINE_WAIT_MS },
+    mine: {
+      target: env.MINE_TARGET,
+      fun: env.MINE_FUNCTION,
+      byMac: env.MINE_FUNCTION === 'network.interfaces',
+      waitMs: env.MINE_WAIT_MS,
+    },
     reconcileIntervalMs: env.RECONCILE_INTERVAL_S * 1000,
     events: {
       stream: env.EVENT_STREAM,

@@ -24,7 +24,9 @@ export class DnsmasqMinion {
    * which may be down: Salt then waits DNSMASQ_PUBLISH_WAIT_S for it, not its own 5 + 10 s.
    */
   get #callOptions(): { tgtType: string, waitS?: number } {
-    return this.#settings.publish === 'salt' ? { tgtType: this.#settings.targetType, waitS: this.#settings.publishWaitS } : { tgtType: this.#settings.targetType }
+    return this.#settings.publish === 'salt'
+      ? { tgtType: this.#settings.targetType, waitS: this.#settings.publishWaitS }
+      : { tgtType: this.#settings.targetType }
   }
 
   async apply(): Promise<void> {
@@ -33,7 +35,8 @@ export class DnsmasqMinion {
 
   /** The configured check, if any; throws SALTMASQ_APPLY_FAILED when dnsmasq rejects the files. */
   async check(): Promise<void> {
-    if (this.#settings.test !== null) await callOnMinions(this.#client, this.#settings.minion, this.#settings.test, [], this.#callOptions)
+    if (this.#settings.test !== null)
+      await callOnMinions(this.#client, this.#settings.minion, this.#settings.test, [], this.#callOptions)
   }
 
   get checks(): string | null {
@@ -45,7 +48,8 @@ export class DnsmasqMinion {
   }
 
   async releaseLease(ip: string): Promise<void> {
-    if (this.#settings.release !== null) await callOnMinions(this.#client, this.#settings.minion, this.#settings.release, [ip], this.#callOptions)
+    if (this.#settings.release !== null)
+      await callOnMinions(this.#client, this.#settings.minion, this.#settings.release, [ip], this.#callOptions)
   }
 }
 
@@ -53,8 +57,15 @@ export class DnsmasqMinion {
  * Frees the leases of destroyed machines on every dnsmasq minion, so their IP and name are free
  * at once. The reservation is already gone; a failure here is reported, never fatal.
  */
-export async function releaseLeases(minion: DnsmasqMinion, removed: readonly DnsmasqHost[], log: Logger): Promise<{ released: string[], releaseFailures: Array<{ minionId: string, ip: string, reason: string }> }> {
-  const out = { released: [] as string[], releaseFailures: [] as Array<{ minionId: string, ip: string, reason: string }> }
+export async function releaseLeases(
+  minion: DnsmasqMinion,
+  removed: readonly DnsmasqHost[],
+  log: Logger,
+): Promise<{ released: string[], releaseFailures: Array<{ minionId: string, ip: string, reason: string }> }> {
+  const out = {
+    released: [] as string[],
+    releaseFailures: [] as Array<{ minionId: string, ip: string, reason: string }>,
+  }
   if (!minion.releasesLeases) return out
   for (const r of removed) {
     try {

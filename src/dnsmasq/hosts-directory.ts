@@ -4,7 +4,14 @@
 // renamed into place, so inotify only ever reports complete files; the directory is fsynced once
 // per batch. Files saltmasq did not write (no saltmasq header) are left alone and reported.
 import { join } from 'node:path'
-import { ensureDirectory, listDirectory, readIfExists, removeFile, replaceFile, syncDirectory } from '../store/atomic-file.js'
+import {
+  ensureDirectory,
+  listDirectory,
+  readIfExists,
+  removeFile,
+  replaceFile,
+  syncDirectory,
+} from '../store/atomic-file.js'
 import type { FileLines } from './format.js'
 import { HEADER, lineChanges } from './lines.js'
 
@@ -60,7 +67,9 @@ export class HostsDirectory {
     await ensureDirectory(path)
     const entries = await listDirectory(path)
     const leftovers = entries.filter((e) => e.isFile() && TEMPORARY.test(e.name))
-    await eachLimited(leftovers, async (e) => { await removeFile(join(path, e.name)) })
+    await eachLimited(leftovers, async (e) => {
+      await removeFile(join(path, e.name))
+    })
     const files = entries.filter((e) => !e.name.startsWith('.'))
     await eachLimited(files, async (e) => {
       if (!e.isFile()) {
@@ -106,7 +115,10 @@ export class HostsDirectory {
   /** A plan's changes, line by line, per file (files saltmasq would not write left out). */
   planLines({ writes, gone }: DirPlan): FileLines[] {
     return [
-      ...writes.map(([name, content]) => ({ path: join(this.path, name), ...lineChanges(this.#owned.get(name) ?? null, content) })),
+      ...writes.map(([name, content]) => ({
+        path: join(this.path, name),
+        ...lineChanges(this.#owned.get(name) ?? null, content),
+      })),
       ...gone.map((name) => ({ path: join(this.path, name), ...lineChanges(this.#owned.get(name) ?? null, null) })),
     ]
   }

@@ -15,24 +15,33 @@ export function sha256(content: string): string {
   return createHash('sha256').update(content, 'utf8').digest('hex')
 }
 
-
 /**
  * The hunks that make `base` into `next`, in order and apart; null when they would take more
  * than `maxEdits` changed lines or `timeoutMs` to work out (the whole file is then the
  * smaller, or the quicker, thing to send).
  */
-export function lineDelta(base: readonly string[], next: readonly string[], maxEdits: number, timeoutMs = 250): Hunk[] | null {
+export function lineDelta(
+  base: readonly string[],
+  next: readonly string[],
+  maxEdits: number,
+  timeoutMs = 250,
+): Hunk[] | null {
   // What both share at the start and the end is left out first: most syncs change a few lines.
   let head = 0
   while (head < base.length && head < next.length && base[head] === next[head]) head++
   let tail = 0
-  while (tail < base.length - head && tail < next.length - head && base[base.length - 1 - tail] === next[next.length - 1 - tail]) tail++
+  while (
+    tail < base.length - head
+    && tail < next.length - head
+    && base[base.length - 1 - tail] === next[next.length - 1 - tail]
+  )
+    tail++
   const from = base.slice(head, base.length - tail)
   const to = next.slice(head, next.length - tail)
   // Counted in one pass before diffing (the files' lines are unique): a diff that would give up
   // anyway costs far more than this to find out.
   const had = new Set(from)
-  const added = to.reduce((n, line) => had.has(line) ? n : n + 1, 0)
+  const added = to.reduce((n, line) => (had.has(line) ? n : n + 1), 0)
   if (added + Math.max(0, from.length - (to.length - added)) > maxEdits) return null
   const parts = diffArrays(from, to, { maxEditLength: maxEdits, timeout: timeoutMs })
   if (parts === undefined) return null

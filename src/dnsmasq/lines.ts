@@ -24,7 +24,8 @@ function checked(r: DnsmasqHost): DnsmasqHost {
   const nameProblem = hostNameProblem(r.minionId)
   if (nameProblem !== null) throw new errors.SALTMASQ_RENDER_REFUSED(`host name '${r.minionId}': ${nameProblem}`)
   if (canonicalIp(r.ip) !== r.ip) throw new errors.SALTMASQ_RENDER_REFUSED(`address '${r.ip}' of ${r.minionId}`)
-  if (r.mac !== undefined && canonicalMac(r.mac) !== r.mac) throw new errors.SALTMASQ_RENDER_REFUSED(`MAC '${r.mac}' of ${r.minionId}`)
+  if (r.mac !== undefined && canonicalMac(r.mac) !== r.mac)
+    throw new errors.SALTMASQ_RENDER_REFUSED(`MAC '${r.mac}' of ${r.minionId}`)
   return r
 }
 
@@ -94,7 +95,10 @@ export class LineRenderer {
   /** A dhcp-hostsfile (`[mac,]ip,name` per reservation) and an addn-hosts file (`ip name [name.domain]`). */
   hostsFiles(reservations: readonly DnsmasqHost[]): { dhcpHosts: string, addnHosts: string } {
     const sorted = inOrder(reservations)
-    return { dhcpHosts: lines(sorted.map((r) => this.#of(r).dhcp)), addnHosts: lines(sorted.map((r) => this.#of(r).hosts)) }
+    return {
+      dhcpHosts: lines(sorted.map((r) => this.#of(r).dhcp)),
+      addnHosts: lines(sorted.map((r) => this.#of(r).hosts)),
+    }
   }
 
   /** A conf-dir file of `dhcp-host=` lines (read by dnsmasq only at start). */
@@ -138,18 +142,31 @@ export function parseDhcpHosts(text: string): { entries: DnsmasqHost[], unreadab
   for (const raw of splitLines(text)) {
     const line = raw.trim()
     if (line === '' || line.startsWith('#')) continue
-    const fields = line.replace(/^dhcp-host=/, '').split(',').map((f) => f.replace(/^\[(.*)\]$/, '$1'))
+    const fields = line
+      .replace(/^dhcp-host=/, '')
+      .split(',')
+      .map((f) => f.replace(/^\[(.*)\]$/, '$1'))
     const [a, b, c] = fields
-    const entry = fields.length === 2 && a !== undefined && b !== undefined
-      ? { minionId: a, ip: canonicalIp(b) }
-      : fields.length === 3 && a !== undefined && b !== undefined && c !== undefined
-        ? { minionId: c, ip: canonicalIp(b), mac: canonicalMac(a) ?? undefined }
-        : null
-    if (entry === null || entry.ip === null || hostNameProblem(entry.minionId) !== null || (fields.length === 3 && entry.mac === undefined)) {
+    const entry =
+      fields.length === 2 && a !== undefined && b !== undefined
+        ? { minionId: a, ip: canonicalIp(b) }
+        : fields.length === 3 && a !== undefined && b !== undefined && c !== undefined
+          ? { minionId: c, ip: canonicalIp(b), mac: canonicalMac(a) ?? undefined }
+          : null
+    if (
+      entry === null
+      || entry.ip === null
+      || hostNameProblem(entry.minionId) !== null
+      || (fields.length === 3 && entry.mac === undefined)
+    ) {
       unreadable.push(line)
       continue
     }
-    entries.push(entry.mac === undefined ? { minionId: entry.minionId, ip: entry.ip } : { minionId: entry.minionId, ip: entry.ip, mac: entry.mac })
+    entries.push(
+      entry.mac === undefined
+        ? { minionId: entry.minionId, ip: entry.ip }
+        : { minionId: entry.minionId, ip: entry.ip, mac: entry.mac },
+    )
   }
   return { entries, unreadable }
 }

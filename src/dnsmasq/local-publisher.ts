@@ -1,5 +1,6 @@
 // Publishes reservations to a dnsmasq on this host (DNSMASQ_PUBLISH=local): the format writes
-// its files, and dnsmasq is told through Salt only when the format says it must. The order makes a crash harmless at any
+// its files, and dnsmasq is told through Salt only when the format says it must. The order makes a crash harmless at
+// any
 // point: the owed apply is recorded on disk before any file changes, and cleared only after the
 // apply succeeded. A format whose apply is costly has its applies paced to one per
 // RELOAD_MIN_INTERVAL_S; the caller syncs again when `applyDueInMs` says.
@@ -36,9 +37,17 @@ export class LocalPublisher implements Publisher {
   static async open(opts: PublisherOptions): Promise<LocalPublisher> {
     const format = await FORMATS[opts.config.format].open(opts.config)
     const owed = await OwedApply.open(`${opts.config.files.state}.apply-owed`, opts.clock(), format.legacyOwedMarker)
-    if (owed.owed !== null) opts.logger.info({ owedSince: new Date(owed.owed.since).toISOString() }, 'an apply owed before saltmasq stopped will be made at the next sync')
+    if (owed.owed !== null)
+      opts.logger.info(
+        { owedSince: new Date(owed.owed.since).toISOString() },
+        'an apply owed before saltmasq stopped will be made at the next sync',
+      )
     const unowned = format.unownedFiles
-    if (unowned.length > 0) opts.logger.warn({ files: unowned.slice(0, 20), count: unowned.length }, 'files saltmasq does not own are in its hosts directories; they are left alone')
+    if (unowned.length > 0)
+      opts.logger.warn(
+        { files: unowned.slice(0, 20), count: unowned.length },
+        'files saltmasq does not own are in its hosts directories; they are left alone',
+      )
     return new LocalPublisher(format, new DnsmasqMinion(opts.client, opts.config.dnsmasq), owed, opts)
   }
 
@@ -69,7 +78,11 @@ export class LocalPublisher implements Publisher {
   async preview(reservations: readonly DnsmasqHost[]): Promise<{ files: FileLines[], apply: ApplyNeed }> {
     const pending = await this.#format.prepare(reservations)
     const needs = [pending.need, this.#owed.owed?.need ?? 'none']
-    const apply: ApplyNeed = needs.includes('checked-apply') ? 'checked-apply' : needs.includes('apply') ? 'apply' : 'none'
+    const apply: ApplyNeed = needs.includes('checked-apply')
+      ? 'checked-apply'
+      : needs.includes('apply')
+        ? 'apply'
+        : 'none'
     return { files: pending.lines(), apply }
   }
 
@@ -81,8 +94,22 @@ export class LocalPublisher implements Publisher {
     const owedBefore = this.#owed.owed
     if (pending.need !== 'none') await this.#owed.record(pending.need, this.#clock())
     const { undo, ...change } = await pending.commit()
-    const out: Published = { ...change, applied: false, applyDueInMs: null, unownedFiles: this.#format.unownedFiles, dnsmasqMinions: [], bytesSent: 0, prepareMs, writeMs: msSince(writeStarted), applyMs: 0 }
-    if (out.blocked.length > 0) this.#log.warn({ minions: out.blocked }, 'reservations not published: a file saltmasq does not own has their name')
+    const out: Published = {
+      ...change,
+      applied: false,
+      applyDueInMs: null,
+      unownedFiles: this.#format.unownedFiles,
+      dnsmasqMinions: [],
+      bytesSent: 0,
+      prepareMs,
+      writeMs: msSince(writeStarted),
+      applyMs: 0,
+    }
+    if (out.blocked.length > 0)
+      this.#log.warn(
+        { minions: out.blocked },
+        'reservations not published: a file saltmasq does not own has their name',
+      )
 
     const owed = this.#owed.owed
     if (owed === null) return out
@@ -96,7 +123,8 @@ export class LocalPublisher implements Publisher {
         await undo()
         // What was owed before this change (already checked) stays owed.
         if (owedBefore === null) await this.#owed.clear()
-        if ((err as { code?: string }).code === 'SALTMASQ_APPLY_FAILED') throw new errors.SALTMASQ_DNSMASQ_CHECK_FAILED(this.#minion.checks ?? 'check', (err as Error).message)
+        if ((err as { code?: string }).code === 'SALTMASQ_APPLY_FAILED')
+          throw new errors.SALTMASQ_DNSMASQ_CHECK_FAILED(this.#minion.checks ?? 'check', (err as Error).message)
         throw err
       }
     }

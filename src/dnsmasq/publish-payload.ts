@@ -13,8 +13,7 @@ import type { WholeFiles } from './formats/single-files.js'
 export type FileRole = 'dhcp-hosts' | 'addn-hosts' | 'reservations-conf'
 
 export type PublishFile =
-  | { role: FileRole, hash: string, deflate: string }
-  | { role: FileRole, hash: string, base: string, hunks: Hunk[] }
+  { role: FileRole, hash: string, deflate: string } | { role: FileRole, hash: string, base: string, hunks: Hunk[] }
 
 export interface RenderedFile {
   path: string
@@ -64,7 +63,12 @@ export class ContentVersions {
   /** The content a hash stands for, or null when it is not kept. */
   text(hash: string | null | undefined): string | null {
     if (hash === undefined || hash === null) return null
-    return this.#lines.get(hash)?.map((l) => `${l}\n`).join('') ?? null
+    return (
+      this.#lines
+        .get(hash)
+        ?.map((l) => `${l}\n`)
+        .join('') ?? null
+    )
   }
 
   /** Each file as a delta against `base` where it is kept and small enough, else whole. */

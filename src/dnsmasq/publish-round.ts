@@ -71,7 +71,13 @@ export class PublishRound {
   }
 
   current(minion: string): void {
-    this.#records.set(minion, { files: this.#desired, applyOwed: false, behindSince: null, reason: null, confirmedAt: this.#now })
+    this.#records.set(minion, {
+      files: this.#desired,
+      applyOwed: false,
+      behindSince: null,
+      reason: null,
+      confirmedAt: this.#now,
+    })
   }
 
   /**

@@ -45,7 +45,10 @@ export class SaltPublisher implements Publisher {
     const format = FORMATS[opts.config.format]
     if (format.wholeFiles === null) {
       // Refused by the config already (a directory of files per call is not worth the payload).
-      throw new errors.SALTMASQ_BAD_CONFIG('DNSMASQ_PUBLISH', `salt publishing takes RESERVATIONS_FORMAT hostsfile or conf, not ${opts.config.format}`)
+      throw new errors.SALTMASQ_BAD_CONFIG(
+        'DNSMASQ_PUBLISH',
+        `salt publishing takes RESERVATIONS_FORMAT hostsfile or conf, not ${opts.config.format}`,
+      )
     }
     this.#client = opts.client
     this.#config = opts.config
@@ -62,7 +65,11 @@ export class SaltPublisher implements Publisher {
   static async open(opts: PublisherOptions): Promise<SaltPublisher> {
     const records = await MinionRecords.open(`${opts.config.files.state}.minions`)
     const behind = [...records.all].filter(([, r]) => r.behindSince !== null || r.applyOwed).map(([m]) => m)
-    if (behind.length > 0) opts.logger.info({ minions: behind }, 'dnsmasq minions behind before saltmasq stopped are caught up at the next sync')
+    if (behind.length > 0)
+      opts.logger.info(
+        { minions: behind },
+        'dnsmasq minions behind before saltmasq stopped are caught up at the next sync',
+      )
     return new SaltPublisher(records, opts)
   }
 
@@ -76,7 +83,7 @@ export class SaltPublisher implements Publisher {
   }
 
   get dnsmasqMinions(): MinionStatus[] {
-    return [...this.#records.all].map(([m, r]) => minionStatus(m, r)).sort((a, b) => a.minion < b.minion ? -1 : 1)
+    return [...this.#records.all].map(([m, r]) => minionStatus(m, r)).sort((a, b) => (a.minion < b.minion ? -1 : 1))
   }
 
   /** Owed only when no dnsmasq minion holds the reservations: one that is behind is reported, not owed. */
@@ -102,7 +109,12 @@ export class SaltPublisher implements Publisher {
     return [...counts.values()].sort((a, b) => b.n - a.n)[0]?.files
   }
 
-  async #call(target: string, tgtType: string, files: PublishFile[], forceApply: boolean): Promise<{ answers: Map<string, Answer>, bytes: number }> {
+  async #call(
+    target: string,
+    tgtType: string,
+    files: PublishFile[],
+    forceApply: boolean,
+  ): Promise<{ answers: Map<string, Answer>, bytes: number }> {
     const kwarg = { files, apply: MINION_APPLY[this.#need], force_apply: forceApply }
     const bytes = Buffer.byteLength(JSON.stringify(kwarg))
     // Salt hands large arguments on slowly (~8 µs a byte): a call with whole files gets time for it.
@@ -115,7 +127,8 @@ export class SaltPublisher implements Publisher {
   async preview(reservations: readonly DnsmasqHost[]): Promise<{ files: FileLines[], apply: ApplyNeed }> {
     const rendered = this.#rendered(reservations)
     const base = this.#commonBase()
-    const files = rendered.filter((f) => base?.[f.path] !== f.hash)
+    const files = rendered
+      .filter((f) => base?.[f.path] !== f.hash)
       .map((f) => ({ path: f.path, ...lineChanges(this.#versions.text(base?.[f.path]), f.content) }))
     const owes = [...this.#records.all.values()].some((r) => r.applyOwed || r.behindSince !== null)
     return { files, apply: files.length === 0 && !owes ? 'none' : this.#need }
@@ -155,7 +168,12 @@ export class SaltPublisher implements Publisher {
   }
 
   /** The call to every dnsmasq minion, then the calls again to those that need whole files or a forced apply. */
-  async #publishTo(round: PublishRound, rendered: RenderedFile[], payload: PublishFile[], desired: FileHashes): Promise<number> {
+  async #publishTo(
+    round: PublishRound,
+    rendered: RenderedFile[],
+    payload: PublishFile[],
+    desired: FileHashes,
+  ): Promise<number> {
     let bytesSent = 0
     let first: Map<string, Answer>
     try {
@@ -184,7 +202,13 @@ export class SaltPublisher implements Publisher {
       }
     }
     await Promise.all([
-      whole.length > 0 ? callAgain(whole, this.#versions.payload(rendered, undefined), whole.some((m) => round.owedBefore(m))) : null,
+      whole.length > 0
+        ? callAgain(
+            whole,
+            this.#versions.payload(rendered, undefined),
+            whole.some((m) => round.owedBefore(m)),
+          )
+        : null,
       force.length > 0 ? callAgain(force, this.#versions.payload(rendered, desired), true) : null,
     ])
     return bytesSent
@@ -195,12 +219,18 @@ export class SaltPublisher implements Publisher {
     const minions = this.dnsmasqMinions
     const lagging = minions.filter((s) => s.state === 'behind')
     for (const s of lagging) {
-      this.#log.warn({ minion: s.minion, behindSince: s.behindSince, reason: s.reason }, 'dnsmasq minion behind: it is caught up at the next sync')
+      this.#log.warn(
+        { minion: s.minion, behindSince: s.behindSince, reason: s.reason },
+        'dnsmasq minion behind: it is caught up at the next sync',
+      )
     }
     const target = this.#config.dnsmasq.minion
     if (minions.length === 0) throw new errors.SALTMASQ_APPLY_NO_MINION(target, 'saltmasq.publish')
     if (lagging.length === minions.length) {
-      throw new errors.SALTMASQ_NO_DNSMASQ_MINION_CURRENT(target, lagging.map((s) => `${s.minion}: ${s.reason ?? 'behind'}`).join('; '))
+      throw new errors.SALTMASQ_NO_DNSMASQ_MINION_CURRENT(
+        target,
+        lagging.map((s) => `${s.minion}: ${s.reason ?? 'behind'}`).join('; '),
+      )
     }
     const applyDueInMs = lagging.length === 0 ? null : 1000 + backoffDelay(this.#catchUps++, 1000, 60_000)
     if (lagging.length === 0) this.#catchUps = 0

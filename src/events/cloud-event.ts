@@ -12,7 +12,12 @@ export interface CloudEvent {
 const TAG = /^salt\/cloud\/([^/]+)\/(created|destroyed)$/
 
 /** The event a tag names, or why it names none. */
-export function parseCloudEventTag(tag: string): { event: CloudEvent } | { problem: 'not-a-cloud-event' } | { problem: 'bad-minion-id', minionId: string, reason: string } {
+export function parseCloudEventTag(
+  tag: string,
+):
+  | { event: CloudEvent }
+  | { problem: 'not-a-cloud-event' }
+  | { problem: 'bad-minion-id', minionId: string, reason: string } {
   const match = TAG.exec(tag)
   if (match === null) return { problem: 'not-a-cloud-event' }
   const minionId = match[1]!

@@ -65,7 +65,12 @@ export class EventIntake {
   readonly #observe: ((source: EventSource, outcome: IntakeOutcome) => void) | undefined
 
   /** `observe` hears every judged event (metrics). */
-  constructor(scheduler: Scheduler, cloudEventMinions: ReadonlySet<string>, logger: Logger, observe?: (source: EventSource, outcome: IntakeOutcome) => void) {
+  constructor(
+    scheduler: Scheduler,
+    cloudEventMinions: ReadonlySet<string>,
+    logger: Logger,
+    observe?: (source: EventSource, outcome: IntakeOutcome) => void,
+  ) {
     this.#scheduler = scheduler
     this.#allowed = cloudEventMinions
     this.#log = logger
@@ -86,10 +91,18 @@ export class EventIntake {
     this.counts[source][outcome.outcome]++
     this.#observe?.(source, outcome)
     if (outcome.outcome === 'refused') {
-      this.#log.warn({ source, tag: tag.slice(0, 300), from: outcome.minionId.slice(0, 300) }, 'refused a cloud or key event relayed from a minion: only the master\'s own count')
+      this.#log.warn(
+        { source, tag: tag.slice(0, 300), from: outcome.minionId.slice(0, 300) },
+        'refused a cloud or key event relayed from a minion: only the master\'s own count',
+      )
     } else if (outcome.outcome === 'accepted') {
       const { kind, minionId } = outcome
-      const run = kind === 'created' ? this.#scheduler.created(minionId) : kind === 'destroyed' ? this.#scheduler.destroyed(minionId) : this.#scheduler.keyGone(minionId)
+      const run =
+        kind === 'created'
+          ? this.#scheduler.created(minionId)
+          : kind === 'destroyed'
+            ? this.#scheduler.destroyed(minionId)
+            : this.#scheduler.keyGone(minionId)
       if (run !== null) {
         run.catch(() => undefined)
         // Only the tag's meaning and the minion id: an event's data may hold anything.
@@ -101,19 +114,28 @@ export class EventIntake {
 
   #judge(tag: string, data: unknown): IntakeOutcome {
     if (tag === KEY_TAG) {
-      if (!isRecord(data) || (data.act !== 'delete' && data.act !== 'reject') || typeof data.id !== 'string') return { outcome: 'ignored' }
+      if (!isRecord(data) || (data.act !== 'delete' && data.act !== 'reject') || typeof data.id !== 'string')
+        return { outcome: 'ignored' }
       const from = relayedFrom(data)
-      if (from !== null) return { outcome: 'refused', reason: `a salt/key event relayed from minion ${from}`, minionId: from }
+      if (from !== null)
+        return { outcome: 'refused', reason: `a salt/key event relayed from minion ${from}`, minionId: from }
       return { outcome: 'accepted', kind: 'key-gone', minionId: data.id }
     }
     const parsed = parseCloudEventTag(tag)
     if ('problem' in parsed) {
-      if (parsed.problem === 'bad-minion-id') return { outcome: 'invalid', minionId: parsed.minionId, reason: parsed.reason }
+      if (parsed.problem === 'bad-minion-id')
+        return { outcome: 'invalid', minionId: parsed.minionId, reason: parsed.reason }
       return { outcome: 'ignored' }
     }
     const from = relayedFrom(data)
     if (from !== null && !this.#allowed.has(from)) {
-      return { outcome: 'refused', reason: `the event came from minion ${from}, not from the master (list it in CLOUD_EVENT_MINIONS if it runs salt-cloud)`, minionId: from }
+      return {
+        outcome: 'refused',
+        reason:
+          `the event came from minion ${from}, not from the master (list it in `
+          + `CLOUD_EVENT_MINIONS if it runs salt-cloud)`,
+        minionId: from,
+      }
     }
     return { outcome: 'accepted', kind: parsed.event.kind, minionId: parsed.event.minionId }
   }

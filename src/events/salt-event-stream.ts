@@ -42,7 +42,6 @@ const BUSY_RESYNC_MS = 10_000
 /** The longest wait between two tries to connect (logins have their own, longer pause). */
 const MAX_RETRY_MS = 2000
 
-
 export class SaltEventStream {
   readonly #opts: EventStreamOptions
   readonly #log: Logger
@@ -72,7 +71,9 @@ export class SaltEventStream {
 
   start(): void {
     this.#loop ??= this.#run()
-    this.#ticker ??= setInterval(() => { this.#checkBusy() }, 1000)
+    this.#ticker ??= setInterval(() => {
+      this.#checkBusy()
+    }, 1000)
     this.#ticker.unref()
   }
 
@@ -82,7 +83,11 @@ export class SaltEventStream {
     this.#seenAtLastTick = this.#eventsSeen
     const now = this.#opts.clock()
     if (rate >= BUSY_EVENTS_PER_S) {
-      if (!this.#busy) this.#log.warn({ eventsPerSecond: rate }, 'the Salt event bus is very busy: salt-api may drop events, so full syncs run until it calms down')
+      if (!this.#busy)
+        this.#log.warn(
+          { eventsPerSecond: rate },
+          'the Salt event bus is very busy: salt-api may drop events, so full syncs run until it calms down',
+        )
       this.#busy = true
       if (now - this.#lastBusyResync >= BUSY_RESYNC_MS) this.#busyResync(now)
     } else if (this.#busy) {
@@ -173,16 +178,29 @@ export class SaltEventStream {
     this.#connectedSince = clock()
     this.#disconnectedSince = null
     this.#lastError = null
-    this.#log.info({ reconnects: this.#connections - 1 }, 'salt-api event stream connected; running a full sync for whatever happened meanwhile')
+    this.#log.info(
+      { reconnects: this.#connections - 1 },
+      'salt-api event stream connected; running a full sync for whatever happened meanwhile',
+    )
     this.#opts.resync()
 
     // Renew the session before it expires (an expired stream only ends at the next event, which
     // may be hours away) and never trust one connection longer than maxAgeMs.
     let planned = false
     const closeInMs = Math.max(1000, Math.min(session.renewAt - clock(), this.#opts.maxAgeMs))
-    const renew = setTimeout(() => { planned = true; abort.abort() }, closeInMs)
+    const renew = setTimeout(() => {
+      planned = true
+      abort.abort()
+    }, closeInMs)
     renew.unref()
-    const reader = new RecordReader((record) => { this.#record(record) }, () => { this.#recordsRefused++ })
+    const reader = new RecordReader(
+      (record) => {
+        this.#record(record)
+      },
+      () => {
+        this.#recordsRefused++
+      },
+    )
     try {
       for await (const chunk of body) reader.push(chunk as Uint8Array)
       throw new errors.SALTMASQ_SALT_STREAM_ENDED()
@@ -197,7 +215,10 @@ export class SaltEventStream {
 
   #refuse(tag: string, why: string): void {
     this.#recordsRefused++
-    this.#log.warn({ tag: JSON.stringify(tag.slice(0, 200)), why }, 'event stream record refused: its bytes do not add up to one event')
+    this.#log.warn(
+      { tag: JSON.stringify(tag.slice(0, 200)), why },
+      'event stream record refused: its bytes do not add up to one event',
+    )
   }
 
   #record({ tag, tagLines, data }: StreamRecord): void {

@@ -61,7 +61,9 @@ export class RecordReader {
       },
     })
     this.#sink = {
-      feed: (text) => { parser.feed(text) },
+      feed: (text) => {
+        parser.feed(text)
+      },
       reset: () => {
         parser.reset()
         tag = null

@@ -61,46 +61,54 @@ export function bearerCheck(token: string): (authorization: string | undefined) 
   }
 }
 
-export default fp<AuthOptions>(async (app, opts) => {
-  const bearerOk = bearerCheck(opts.token)
-  const now = opts.now ?? Date.now
-  const seen = new Map<string, number>()
+export default fp<AuthOptions>(
+  async (app, opts) => {
+    const bearerOk = bearerCheck(opts.token)
+    const now = opts.now ?? Date.now
+    const seen = new Map<string, number>()
 
-  function checkSignature(request: FastifyRequest, key: Buffer, rawBody: string): void {
-    const id = header(request, 'webhook-id')
-    const problem = signatureProblem({ id, timestamp: header(request, 'webhook-timestamp'), signature: header(request, 'webhook-signature') }, rawBody, key, Math.floor(now() / 1000))
-    if (problem !== null) throw new errors.SALTMASQ_BAD_SIGNATURE(problem)
-    const nowMs = now()
-    // Insertion order is expiry order: drop from the front what has expired (or overflows).
-    for (const [seenId, expires] of seen) {
-      if (expires > nowMs && seen.size < MAX_SEEN_IDS) break
-      seen.delete(seenId)
+    function checkSignature(request: FastifyRequest, key: Buffer, rawBody: string): void {
+      const id = header(request, 'webhook-id')
+      const problem = signatureProblem(
+        { id, timestamp: header(request, 'webhook-timestamp'), signature: header(request, 'webhook-signature') },
+        rawBody,
+        key,
+        Math.floor(now() / 1000),
+      )
+      if (problem !== null) throw new errors.SALTMASQ_BAD_SIGNATURE(problem)
+      const nowMs = now()
+      // Insertion order is expiry order: drop from the front what has expired (or overflows).
+      for (const [seenId, expires] of seen) {
+        if (expires > nowMs && seen.size < MAX_SEEN_IDS) break
+        seen.delete(seenId)
+      }
+      if (seen.has(id!)) throw new errors.SALTMASQ_BAD_SIGNATURE(`webhook-id '${id}' was already used`)
+      seen.set(id!, nowMs + 2 * TOLERANCE_S * 1000)
     }
-    if (seen.has(id!)) throw new errors.SALTMASQ_BAD_SIGNATURE(`webhook-id '${id}' was already used`)
-    seen.set(id!, nowMs + 2 * TOLERANCE_S * 1000)
-  }
 
-  // Every route of the protected scope says so in the OpenAPI document.
-  app.addHook('onRoute', (route) => {
-    route.schema = { ...route.schema, security: [{ bearer: [] }] }
-  })
-
-  app.addHook('onRequest', async (request) => {
-    if (opts.hmacSecret !== null && request.headers['webhook-signature'] !== undefined) {
-      request.signed = true
-      return
-    }
-    if (!bearerOk(request.headers.authorization)) throw new errors.SALTMASQ_UNAUTHORIZED()
-  })
-
-  if (opts.hmacSecret !== null) {
-    const key = opts.hmacSecret
-    app.addHook('preParsing', async (request, _reply, payload) => {
-      if (request.signed !== true) return payload
-      const raw = await readRaw(payload, opts.bodyLimit)
-      checkSignature(request, key, raw.toString('utf8'))
-      // The parsers read the same bytes the signature covered.
-      return Readable.from([raw])
+    // Every route of the protected scope says so in the OpenAPI document.
+    app.addHook('onRoute', (route) => {
+      route.schema = { ...route.schema, security: [{ bearer: [] }] }
     })
-  }
-}, { name: 'saltmasq-auth', fastify: '5.x' })
+
+    app.addHook('onRequest', async (request) => {
+      if (opts.hmacSecret !== null && request.headers['webhook-signature'] !== undefined) {
+        request.signed = true
+        return
+      }
+      if (!bearerOk(request.headers.authorization)) throw new errors.SALTMASQ_UNAUTHORIZED()
+    })
+
+    if (opts.hmacSecret !== null) {
+      const key = opts.hmacSecret
+      app.addHook('preParsing', async (request, _reply, payload) => {
+        if (request.signed !== true) return payload
+        const raw = await readRaw(payload, opts.bodyLimit)
+        checkSignature(request, key, raw.toString('utf8'))
+        // The parsers read the same bytes the signature covered.
+        return Readable.from([raw])
+      })
+    }
+  },
+  { name: 'saltmasq-auth', fastify: '5.x' },
+)

@@ -8,19 +8,24 @@ import { bearerCheck } from './auth.js'
 
 const metrics: FastifyPluginAsyncTypebox<{ metrics: Metrics, token: string | null }> = async (app, opts) => {
   const allowed = opts.token === null ? () => true : bearerCheck(opts.token)
-  app.get('/metrics', {
-    schema: {
-      description: 'Prometheus text format (version 0.0.4). Needs `Bearer <METRICS_TOKEN>` when METRICS_TOKEN is set.',
-      produces: ['text/plain'],
-      response: { 200: Type.String() },
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        description:
+          'Prometheus text format (version 0.0.4). Needs `Bearer <METRICS_TOKEN>` when METRICS_TOKEN is set.',
+        produces: ['text/plain'],
+        response: { 200: Type.String() },
+      },
+      onRequest: async (request) => {
+        if (!allowed(request.headers.authorization)) throw new errors.SALTMASQ_UNAUTHORIZED()
+      },
     },
-    onRequest: async (request) => {
-      if (!allowed(request.headers.authorization)) throw new errors.SALTMASQ_UNAUTHORIZED()
+    async (_request, reply) => {
+      const text = await opts.metrics.registry.metrics()
+      return await reply.type(opts.metrics.registry.contentType).send(text)
     },
-  }, async (_request, reply) => {
-    const text = await opts.metrics.registry.metrics()
-    return await reply.type(opts.metrics.registry.contentType).send(text)
-  })
+  )
 }
 
 export default metrics

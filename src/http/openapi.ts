@@ -4,21 +4,36 @@
 import swagger from '@fastify/swagger'
 import fp from 'fastify-plugin'
 
-export default fp<{ version: string }>(async (app, { version }) => {
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'saltmasq',
-        version,
-        description: 'Predictable IPs and resolvable hostnames for a SaltStack fleet: Salt cloud events in, dnsmasq reservations out.',
+export default fp<{ version: string }>(
+  async (app, { version }) => {
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: {
+          title: 'saltmasq',
+          version,
+          description:
+            'Predictable IPs and resolvable hostnames for a SaltStack fleet: Salt cloud events in, '
+            + 'dnsmasq reservations out.',
+        },
+        components: {
+          securitySchemes: {
+            bearer: {
+              type: 'http',
+              scheme: 'bearer',
+              description: 'WEBHOOK_TOKEN (or a Standard Webhooks signature on POST /hooks/salt)',
+            },
+          },
+        },
       },
-      components: {
-        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'WEBHOOK_TOKEN (or a Standard Webhooks signature on POST /hooks/salt)' } },
+    })
+    app.get(
+      '/docs/json',
+      {
+        schema: { summary: 'This OpenAPI document' },
       },
-    },
-  })
-  app.get('/docs/json', {
-    schema: { summary: 'This OpenAPI document' },
-  }, async () => app.swagger())
-}, { name: 'saltmasq-openapi', fastify: '5.x' })
+      async () => app.swagger(),
+    )
+  },
+  { name: 'saltmasq-openapi', fastify: '5.x' },
+)

@@ -5,19 +5,33 @@ import { Type } from 'typebox'
 import type { SyncScheduler } from '../sync/scheduler.js'
 import { ErrorReply, SyncResultSchema, WaitQuery } from './schemas.js'
 
-const resync: FastifyPluginAsyncTypebox<{ scheduler: SyncScheduler, rateLimit: number }> = async (app, { scheduler, rateLimit }) => {
-  app.post('/resync', {
-    config: { rateLimit: { max: rateLimit, timeWindow: 60_000 } },
-    schema: {
-      querystring: WaitQuery,
-      response: { 200: SyncResultSchema, 202: Type.Object({ accepted: Type.Literal(true) }), 400: ErrorReply, 401: ErrorReply, 502: ErrorReply, 504: ErrorReply },
+const resync: FastifyPluginAsyncTypebox<{ scheduler: SyncScheduler, rateLimit: number }> = async (
+  app,
+  { scheduler, rateLimit },
+) => {
+  app.post(
+    '/resync',
+    {
+      config: { rateLimit: { max: rateLimit, timeWindow: 60_000 } },
+      schema: {
+        querystring: WaitQuery,
+        response: {
+          200: SyncResultSchema,
+          202: Type.Object({ accepted: Type.Literal(true) }),
+          400: ErrorReply,
+          401: ErrorReply,
+          502: ErrorReply,
+          504: ErrorReply,
+        },
+      },
     },
-  }, async (request, reply) => {
-    const run = scheduler.sync()
-    if (request.query.wait) return await run
-    run.catch(() => undefined)
-    return await reply.code(202).send({ accepted: true })
-  })
+    async (request, reply) => {
+      const run = scheduler.sync()
+      if (request.query.wait) return await run
+      run.catch(() => undefined)
+      return await reply.code(202).send({ accepted: true })
+    },
+  )
 }
 
 export default resync

@@ -14,9 +14,11 @@ export interface SignedHeaders {
 /** Why the signature is not acceptable, or null when it is. */
 export function signatureProblem(headers: SignedHeaders, rawBody: string, key: Buffer, nowS: number): string | null {
   const { id, timestamp, signature } = headers
-  if (id === undefined || timestamp === undefined || signature === undefined) return 'webhook-id, webhook-timestamp and webhook-signature are all required'
+  if (id === undefined || timestamp === undefined || signature === undefined)
+    return 'webhook-id, webhook-timestamp and webhook-signature are all required'
   if (!/^\d{1,12}$/.test(timestamp)) return 'webhook-timestamp must be unix seconds'
-  if (Math.abs(nowS - Number(timestamp)) > TOLERANCE_S) return `webhook-timestamp is more than ${TOLERANCE_S} s away from now`
+  if (Math.abs(nowS - Number(timestamp)) > TOLERANCE_S)
+    return `webhook-timestamp is more than ${TOLERANCE_S} s away from now`
   const expected = createHmac('sha256', key).update(`${id}.${timestamp}.${rawBody}`).digest()
   for (const part of signature.split(' ')) {
     const [version, value] = part.split(',', 2)

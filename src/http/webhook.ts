@@ -19,27 +19,39 @@ const Accepted = Type.Object({
   minionId: Type.String(),
 })
 
-const webhook: FastifyPluginAsyncTypebox<{ intake: EventIntake, rateLimit: number }> = async (app, { intake, rateLimit }) => {
-  app.post('/hooks/salt', {
-    config: { rateLimit: { max: rateLimit, timeWindow: 60_000 } },
-    schema: {
-      body: HookBody,
-      response: { 202: Accepted, 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 415: ErrorReply },
+const webhook: FastifyPluginAsyncTypebox<{ intake: EventIntake, rateLimit: number }> = async (
+  app,
+  { intake, rateLimit },
+) => {
+  app.post(
+    '/hooks/salt',
+    {
+      config: { rateLimit: { max: rateLimit, timeWindow: 60_000 } },
+      schema: {
+        body: HookBody,
+        response: { 202: Accepted, 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 415: ErrorReply },
+      },
     },
-  }, async (request, reply) => {
-    const { tag, data } = request.body
-    // Only salt-cloud's events come this way (the intake also takes salt/key from the stream).
-    if (!tag.startsWith('salt/cloud/')) throw new errors.SALTMASQ_BAD_TAG(tag)
-    const taken = intake.take('webhook', tag, data)
-    switch (taken.outcome) {
-      case 'invalid': throw new errors.SALTMASQ_BAD_MINION_ID(taken.minionId, taken.reason)
-      case 'refused': throw new errors.SALTMASQ_EVENT_FROM_MINION(taken.reason)
-      case 'ignored': throw new errors.SALTMASQ_BAD_TAG(tag)
-    }
-    // The sync reports its own outcome in the log and on /ready; the reactor only needs to know
-    // the event was taken.
-    return await reply.code(202).send({ accepted: true, event: taken.kind as 'created' | 'destroyed', minionId: taken.minionId })
-  })
+    async (request, reply) => {
+      const { tag, data } = request.body
+      // Only salt-cloud's events come this way (the intake also takes salt/key from the stream).
+      if (!tag.startsWith('salt/cloud/')) throw new errors.SALTMASQ_BAD_TAG(tag)
+      const taken = intake.take('webhook', tag, data)
+      switch (taken.outcome) {
+        case 'invalid':
+          throw new errors.SALTMASQ_BAD_MINION_ID(taken.minionId, taken.reason)
+        case 'refused':
+          throw new errors.SALTMASQ_EVENT_FROM_MINION(taken.reason)
+        case 'ignored':
+          throw new errors.SALTMASQ_BAD_TAG(tag)
+      }
+      // The sync reports its own outcome in the log and on /ready; the reactor only needs to know
+      // the event was taken.
+      return await reply
+        .code(202)
+        .send({ accepted: true, event: taken.kind as 'created' | 'destroyed', minionId: taken.minionId })
+    },
+  )
 }
 
 export default webhook

@@ -47,7 +47,7 @@ const indexes = new WeakMap<ReadonlyMap<string, StoredReservation>, Holders>()
 
 export function holdersOf(ledger: Ledger): Holders {
   let holders = indexes.get(ledger.byId)
-  if (holders === undefined) indexes.set(ledger.byId, holders = Holders.of(ledger.values()))
+  if (holders === undefined) indexes.set(ledger.byId, (holders = Holders.of(ledger.values())))
   return holders
 }
 

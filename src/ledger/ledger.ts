@@ -29,24 +29,47 @@ export class Ledger implements ReadonlyMap<string, StoredReservation> {
     this.seenAt = seenAt
   }
 
-  get size(): number { return this.#byId.size }
-  get(minionId: string): StoredReservation | undefined { return this.#byId.get(minionId) }
-  has(minionId: string): boolean { return this.#byId.has(minionId) }
-  keys(): MapIterator<string> { return this.#byId.keys() }
-  values(): MapIterator<StoredReservation> { return this.#byId.values() }
-  entries(): MapIterator<[string, StoredReservation]> { return this.#byId.entries() }
-  [Symbol.iterator](): MapIterator<[string, StoredReservation]> { return this.#byId[Symbol.iterator]() }
+  get size(): number {
+    return this.#byId.size
+  }
+
+  get(minionId: string): StoredReservation | undefined {
+    return this.#byId.get(minionId)
+  }
+
+  has(minionId: string): boolean {
+    return this.#byId.has(minionId)
+  }
+
+  keys(): MapIterator<string> {
+    return this.#byId.keys()
+  }
+
+  values(): MapIterator<StoredReservation> {
+    return this.#byId.values()
+  }
+
+  entries(): MapIterator<[string, StoredReservation]> {
+    return this.#byId.entries()
+  }
+
+  [Symbol.iterator](): MapIterator<[string, StoredReservation]> {
+    return this.#byId[Symbol.iterator]()
+  }
+
   forEach(fn: (value: StoredReservation, key: string, map: ReadonlyMap<string, StoredReservation>) => void): void {
     for (const [key, value] of this.#byId) fn(value, key, this)
   }
 
   /** The map itself, for what is kept per map (the holders' index). */
-  get byId(): ReadonlyMap<string, StoredReservation> { return this.#byId }
+  get byId(): ReadonlyMap<string, StoredReservation> {
+    return this.#byId
+  }
 }
 
 /** A held reservation as the API and the sync results show it. */
 export function asReservation(held: StoredReservation, seenAt: string | null): Reservation {
-  return held.lastSeen !== undefined ? held as Reservation : { ...held, lastSeen: seenAt ?? held.firstSeen }
+  return held.lastSeen !== undefined ? (held as Reservation) : { ...held, lastSeen: seenAt ?? held.firstSeen }
 }
 
 /** Every reservation, as asReservation shows it. */

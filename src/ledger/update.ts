@@ -68,9 +68,12 @@ export function updateLedger(previous: Ledger, input: LedgerInput): LedgerUpdate
   newcomers.sort(byMinionId)
   // A kept reservation never changes its IP, MAC or name, so when none went, the previous
   // ledger's index holds exactly the kept ones.
-  const holders = newcomers.length === 0
-    ? new Holders()
-    : existing.removed.length === 0 ? new Holders(holdersOf(previous)) : Holders.of(existing.byId.values())
+  const holders =
+    newcomers.length === 0
+      ? new Holders()
+      : existing.removed.length === 0
+        ? new Holders(holdersOf(previous))
+        : Holders.of(existing.byId.values())
   const fresh = reserveNewcomers(newcomers, holders, input, now)
   // `previous` was sorted, and deleting and replacing keep order: newcomers (sorted) are merged in.
   const byId = fresh.held.length === 0 ? existing.byId : merged(existing.byId, fresh.held)
@@ -127,7 +130,11 @@ function reviewReservations(previous: Ledger, input: LedgerInput): Reviewed {
 }
 
 /** One reservation's fate: its removal, or what it becomes and when its key-gone clock is due. */
-function reviewOne(reservation: StoredReservation, previous: Ledger, input: LedgerInput): Removal | { held: StoredReservation, dueInMs: number | null } {
+function reviewOne(
+  reservation: StoredReservation,
+  previous: Ledger,
+  input: LedgerInput,
+): Removal | { held: StoredReservation, dueInMs: number | null } {
   const now = input.now.toISOString()
   const id = reservation.minionId
   const shown = (held: StoredReservation): Reservation => asReservation(held, previous.seenAt)
@@ -136,7 +143,7 @@ function reviewOne(reservation: StoredReservation, previous: Ledger, input: Ledg
   let held = reservation
   if (input.mine.has(id)) {
     if (held.staleSince !== undefined) {
-      const { staleSince: _back, lastSeen: _seenNow, ...rest } = held // eslint-disable-line @typescript-eslint/no-unused-vars
+      const { staleSince: _back, lastSeen: _seenNow, ...rest } = held
       held = rest
     }
   } else if (held.staleSince === undefined) {
@@ -146,7 +153,7 @@ function reviewOne(reservation: StoredReservation, previous: Ledger, input: Ledg
   if (keys === null || keyGoneAfterMs <= 0) return { held, dueInMs: null }
   if (keys.has(id)) {
     if (held.keyGoneSince !== undefined) {
-      const { keyGoneSince: _back, ...rest } = held // eslint-disable-line @typescript-eslint/no-unused-vars
+      const { keyGoneSince: _back, ...rest } = held
       held = rest
     }
     return { held, dueInMs: null }
@@ -206,7 +213,10 @@ function reserveNewcomers(newcomers: readonly string[], holders: Holders, input:
   return out
 }
 
-function reservableCandidates(addresses: readonly MineAddress[], subnets: Subnets): { list: MineAddress[], ignored: number } {
+function reservableCandidates(
+  addresses: readonly MineAddress[],
+  subnets: Subnets,
+): { list: MineAddress[], ignored: number } {
   const list: MineAddress[] = []
   let ignored = 0
   for (const a of addresses) {
@@ -227,12 +237,18 @@ function conflictFor(minionId: string, first: MineAddress, holders: Holders): Co
 
 function addressSummary(addresses: readonly MineAddress[]): string {
   if (addresses.length === 0) return 'none'
-  const named = addresses.slice(0, MAX_NAMED).map((a) => a.ip).join(', ')
+  const named = addresses
+    .slice(0, MAX_NAMED)
+    .map((a) => a.ip)
+    .join(', ')
   return addresses.length > MAX_NAMED ? `${named} and ${addresses.length - MAX_NAMED} more` : named
 }
 
 /** `sorted` with `added` (in minion-id order too) merged in: one pass, no sort of the whole. */
-function merged(sorted: ReadonlyMap<string, StoredReservation>, added: readonly StoredReservation[]): Map<string, StoredReservation> {
+function merged(
+  sorted: ReadonlyMap<string, StoredReservation>,
+  added: readonly StoredReservation[],
+): Map<string, StoredReservation> {
   const out = new Map<string, StoredReservation>()
   let i = 0
   for (const r of sorted.values()) {

@@ -96,16 +96,28 @@ function ipv6Number(ip: string): bigint {
   const [head, tail] = ip.split('::') as [string, string | undefined]
   const left = head === '' ? [] : head.split(':')
   const right = tail === undefined || tail === '' ? [] : tail.split(':')
-  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
+  const groups =
+    tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
   let n = 0n
   for (const g of groups) n = (n << 16n) | BigInt(parseInt(g, 16))
   return n
 }
 
-interface V4Net { net: number, mask: number, broadcast: number }
-interface V6Net { net: bigint, mask: bigint }
+interface V4Net {
+  net: number
+  mask: number
+  broadcast: number
+}
+interface V6Net {
+  net: bigint
+  mask: bigint
+}
 
-interface Parsed { v4: V4Net[], v6: V6Net[], cidrs: string[] }
+interface Parsed {
+  v4: V4Net[]
+  v6: V6Net[]
+  cidrs: string[]
+}
 
 /** CIDRs (or, with `bareIsHost`, bare addresses as /32 and /128), parsed once. */
 function parseCidrs(cidrs: readonly string[], bareIsHost: boolean): Parsed {
@@ -113,7 +125,8 @@ function parseCidrs(cidrs: readonly string[], bareIsHost: boolean): Parsed {
   for (const cidr of cidrs) {
     const slash = cidr.indexOf('/')
     const ip = canonicalIp(slash === -1 ? cidr : cidr.slice(0, slash))
-    const prefixText = slash === -1 ? (bareIsHost && ip !== null ? (ipFamily(ip) === 'ipv4' ? '32' : '128') : '') : cidr.slice(slash + 1)
+    const prefixText =
+      slash === -1 ? (bareIsHost && ip !== null ? (ipFamily(ip) === 'ipv4' ? '32' : '128') : '') : cidr.slice(slash + 1)
     if (ip === null || !/^\d{1,3}$/.test(prefixText)) {
       throw new Error(`'${cidr}' is not a CIDR such as 10.0.0.0/24 or fd00::/64${bareIsHost ? ', nor an address' : ''}`)
     }

@@ -98,7 +98,11 @@ export class SaltClient {
 
   /** Asks these minions to send their mine data now (a new minion's may be an hour away). */
   async mineUpdate(minionIds: readonly string[]): Promise<unknown> {
-    const chunk: Lowstate = { client: 'runner', fun: 'mine.update', kwarg: { tgt: minionIds.join(','), tgt_type: 'list' } }
+    const chunk: Lowstate = {
+      client: 'runner',
+      fun: 'mine.update',
+      kwarg: { tgt: minionIds.join(','), tgt_type: 'list' },
+    }
     return await withRetries('mine.update', this.#retry, async () => await this.#one(chunk))
   }
 
@@ -139,17 +143,23 @@ export class SaltClient {
    * next sync anyway.
    */
   async local(
-    target: string, fun: string, args: readonly string[], opts: LocalOptions = {},
+    target: string,
+    fun: string,
+    args: readonly string[],
+    opts: LocalOptions = {},
   ): Promise<Record<string, unknown>> {
-    const ret = await this.#one({
-      client: 'local',
-      tgt: target,
-      fun,
-      arg: [...args],
-      ...(opts.tgtType === undefined || opts.tgtType === 'glob' ? {} : { tgt_type: opts.tgtType }),
-      ...(opts.kwarg === undefined ? {} : { kwarg: opts.kwarg }),
-      ...(opts.waitS === undefined ? {} : { timeout: opts.waitS, gather_job_timeout: opts.waitS }),
-    }, opts.timeoutMs)
+    const ret = await this.#one(
+      {
+        client: 'local',
+        tgt: target,
+        fun,
+        arg: [...args],
+        ...(opts.tgtType === undefined || opts.tgtType === 'glob' ? {} : { tgt_type: opts.tgtType }),
+        ...(opts.kwarg === undefined ? {} : { kwarg: opts.kwarg }),
+        ...(opts.waitS === undefined ? {} : { timeout: opts.waitS, gather_job_timeout: opts.waitS }),
+      },
+      opts.timeoutMs,
+    )
     if (typeof ret !== 'object' || ret === null || Array.isArray(ret)) {
       throw new errors.SALTMASQ_SALT_BAD_RESPONSE(`local ${fun} returned ${JSON.stringify(ret).slice(0, 200)}`)
     }

@@ -23,7 +23,8 @@ const FAILURE_PREFIXES = [
 export function localFailure(value: unknown): string | null {
   if (value === false) return 'it returned False'
   if (typeof value === 'string') {
-    if (FAILURE_PREFIXES.some((p) => value.startsWith(p)) || / is not available\.?$/.test(value)) return value.slice(0, 500)
+    if (FAILURE_PREFIXES.some((p) => value.startsWith(p)) || / is not available\.?$/.test(value))
+      return value.slice(0, 500)
     return null
   }
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
@@ -38,7 +39,13 @@ export function localFailure(value: unknown): string | null {
 }
 
 /** Runs `call` on `target` and returns the ids of the minions that ran it, all successfully. */
-export async function callOnMinions(client: LocalClient, target: string, call: SaltFunction, leadingArgs: readonly string[] = [], opts: LocalOptions = {}): Promise<string[]> {
+export async function callOnMinions(
+  client: LocalClient,
+  target: string,
+  call: SaltFunction,
+  leadingArgs: readonly string[] = [],
+  opts: LocalOptions = {},
+): Promise<string[]> {
   const results = await client.local(target, call.fun, [...leadingArgs, ...call.args], opts)
   const minions = Object.keys(results).sort()
   if (minions.length === 0) throw new errors.SALTMASQ_APPLY_NO_MINION(target, call.fun)

@@ -46,7 +46,9 @@ function fromInterfaces(interfaces: Record<string, unknown>): MineAddress[] {
 }
 
 /** What a minion already reserved is read for: only that the mine has it (its IP never changes). */
-const PRESENT: { addresses: MineAddress[] } = Object.freeze({ addresses: Object.freeze([]) as unknown as MineAddress[] })
+const PRESENT: { addresses: MineAddress[] } = Object.freeze({
+  addresses: Object.freeze([]) as unknown as MineAddress[],
+})
 
 /**
  * `reserved`: minions that hold a reservation. Their addresses are not read (a sync needs only
@@ -56,13 +58,24 @@ export function parseMine(ret: unknown, reserved: { has: (minionId: string) => b
   const snapshot = new Map<string, { addresses: MineAddress[] }>()
   const problems: MineProblem[] = []
   if (!isRecord(ret)) {
-    return { snapshot, problems: [{ minionId: '*', reason: `mine.get returned ${Array.isArray(ret) ? 'a list' : typeof ret}, not a mapping of minions` }] }
+    return {
+      snapshot,
+      problems: [
+        {
+          minionId: '*',
+          reason: `mine.get returned ${Array.isArray(ret) ? 'a list' : typeof ret}, not a mapping of minions`,
+        },
+      ],
+    }
   }
   for (const minionId of Object.keys(ret)) {
     const value = ret[minionId]
     const list = Array.isArray(value)
     if (!list && !isRecord(value)) {
-      problems.push({ minionId, reason: `its mine data is ${value === null ? 'null' : typeof value}, not a list of addresses or interfaces` })
+      problems.push({
+        minionId,
+        reason: `its mine data is ${value === null ? 'null' : typeof value}, not a list of addresses or interfaces`,
+      })
       continue
     }
     if (reserved.has(minionId)) snapshot.set(minionId, PRESENT)

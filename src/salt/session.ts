@@ -54,7 +54,9 @@ export class SaltSession {
   /** The current token, logging in first when there is none or it is about to expire. */
   async current(): Promise<Token> {
     if (this.#token !== null && this.#now() < this.#token.renewAt) return this.#token
-    this.#login ??= this.#doLogin().finally(() => { this.#login = null })
+    this.#login ??= this.#doLogin().finally(() => {
+      this.#login = null
+    })
     this.#token = await this.#login
     return this.#token
   }
@@ -95,7 +97,8 @@ export class SaltSession {
     const value = res.headers['x-auth-token']
     const body = (res.json as { return?: Array<{ token?: unknown, expire?: unknown }> } | undefined)?.return?.[0]
     const token = typeof value === 'string' ? value : body?.token
-    if (typeof token !== 'string' || token === '') throw new errors.SALTMASQ_SALT_BAD_RESPONSE('login answered without a token')
+    if (typeof token !== 'string' || token === '')
+      throw new errors.SALTMASQ_SALT_BAD_RESPONSE('login answered without a token')
     const expireMs = typeof body?.expire === 'number' ? body.expire * 1000 : this.#now() + 10 * 60_000
     this.#logger.debug({ user: username, eauth }, 'logged in to salt-api')
     return { value: token, renewAt: Math.max(this.#now(), expireMs - RENEW_MARGIN_MS) }

@@ -33,14 +33,20 @@ const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'
 
 /** salt-api's HTML error page as one line of text. */
 export function plainText(body: string): string {
-  return body.replace(/<style[\s\S]*?<\/style>/gi, ' ').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 300)
+  return body
+    .replace(/<style[\s\S]*?<\/style>/gi, ' ')
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 300)
 }
 
 /** A network-level failure (no HTTP answer) as one of our coded errors. */
 function networkError(err: unknown, timeoutMs: number): Error {
   const e = err as { name?: string, code?: string, message?: string, cause?: { code?: string } }
   const code = e.code ?? e.cause?.code
-  const timedOut = (code !== undefined && TIMEOUT_CODES.has(code)) || e.name === 'TimeoutError' || e.name === 'AbortError'
+  const timedOut =
+    (code !== undefined && TIMEOUT_CODES.has(code)) || e.name === 'TimeoutError' || e.name === 'AbortError'
   if (timedOut) return new errors.SALTMASQ_SALT_TIMEOUT(timeoutMs)
   if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') {
     return new errors.SALTMASQ_SALT_BAD_RESPONSE('the answer is larger than SALT_API_MAX_RESPONSE_MB')
@@ -79,13 +85,15 @@ export class SaltTransport {
       ...(opts.insecure === true ? { rejectUnauthorized: false } : {}),
     }
     this.#ownsDispatcher = opts.dispatcher === undefined
-    this.#dispatcher = opts.dispatcher ?? new Pool(this.#origin, {
-      connections: 4,
-      maxResponseSize: opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
-      headersTimeout: opts.timeoutMs,
-      bodyTimeout: opts.timeoutMs,
-      connect: this.#connect,
-    })
+    this.#dispatcher =
+      opts.dispatcher
+      ?? new Pool(this.#origin, {
+        connections: 4,
+        maxResponseSize: opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+        headersTimeout: opts.timeoutMs,
+        bodyTimeout: opts.timeoutMs,
+        connect: this.#connect,
+      })
   }
 
   get timeoutMs(): number {
@@ -101,7 +109,12 @@ export class SaltTransport {
   }
 
   /** POSTs JSON to salt-api and reads the whole answer within `timeoutMs`. */
-  async post(path: string, body: unknown, headers: Record<string, string>, timeoutMs = this.#opts.timeoutMs): Promise<SaltResponse> {
+  async post(
+    path: string,
+    body: unknown,
+    headers: Record<string, string>,
+    timeoutMs = this.#opts.timeoutMs,
+  ): Promise<SaltResponse> {
     const started = performance.now()
     let status: number
     let resHeaders: SaltResponse['headers']
@@ -129,7 +142,9 @@ export class SaltTransport {
       try {
         json = JSON.parse(text)
       } catch {
-        throw new errors.SALTMASQ_SALT_BAD_RESPONSE(`${path} answered 200 with a body that is not JSON: ${plainText(text).slice(0, 100)}`)
+        throw new errors.SALTMASQ_SALT_BAD_RESPONSE(
+          `${path} answered 200 with a body that is not JSON: ${plainText(text).slice(0, 100)}`,
+        )
       }
     }
     this.#opts.logger.debug({ path, status, ms: Math.round(performance.now() - started) }, 'salt-api call')
@@ -153,7 +168,11 @@ export class SaltTransport {
    * GET /events on `connection`: the open body of a 200 answer. A 401 is
    * SALTMASQ_SALT_SESSION_REFUSED (the caller logs in again), any other status its coded error.
    */
-  async openEvents(connection: Dispatcher, token: string, signal: AbortSignal): Promise<Dispatcher.ResponseData['body']> {
+  async openEvents(
+    connection: Dispatcher,
+    token: string,
+    signal: AbortSignal,
+  ): Promise<Dispatcher.ResponseData['body']> {
     let res: Dispatcher.ResponseData
     try {
       // The connection's connect timeout and headersTimeout bound the wait for salt-api's answer.

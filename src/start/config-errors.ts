@@ -29,7 +29,12 @@ export function allowed(name: string): string {
   if (p === undefined) return 'see .env.example'
   if (p.anyOf !== undefined) return `one of ${p.anyOf.map((a) => String(a.const)).join(', ')}`
   if (p.type === 'integer') {
-    const range = p.minimum !== undefined && p.maximum !== undefined ? ` from ${p.minimum} to ${p.maximum}` : p.minimum !== undefined ? ` of at least ${p.minimum}` : ''
+    const range =
+      p.minimum !== undefined && p.maximum !== undefined
+        ? ` from ${p.minimum} to ${p.maximum}`
+        : p.minimum !== undefined
+          ? ` of at least ${p.minimum}`
+          : ''
     return `a whole number${range}`
   }
   if (p.type === 'boolean') return 'true or false'
@@ -47,7 +52,8 @@ export function describeConfigError(err: unknown, env: Record<string, string | u
   if (Array.isArray(e.errors)) {
     const lines = new Map<string, string>()
     for (const a of e.errors) {
-      const name = a.keyword === 'required' ? String(a.params.missingProperty) : a.instancePath.replace(/^\//, '').split('/')[0]!
+      const name =
+        a.keyword === 'required' ? String(a.params.missingProperty) : a.instancePath.replace(/^\//, '').split('/')[0]!
       if (name === '' || lines.has(name)) continue
       if (a.keyword === 'required') {
         lines.set(name, `${name} is required: ${allowed(name)}`)
@@ -68,7 +74,8 @@ export function helpText(): string {
   const required = new Set((envSchema as { required?: string[] }).required ?? [])
   const rows = Object.keys(envSchema.properties).map((name) => {
     const p = propertyOf(name)!
-    const dflt = p.default !== undefined ? `default ${JSON.stringify(p.default)}` : required.has(name) ? 'required' : 'optional'
+    const dflt =
+      p.default !== undefined ? `default ${JSON.stringify(p.default)}` : required.has(name) ? 'required' : 'optional'
     return `  ${name.padEnd(26)} ${dflt.padEnd(44)} ${allowed(name)}`
   })
   return [

@@ -11,8 +11,14 @@ import { errors } from '../errors.js'
 function fileError(err: unknown, path: string, doing: 'read' | 'write'): Error {
   const e = err as NodeJS.ErrnoException
   if (typeof e.code === 'string' && e.code.startsWith('SALTMASQ_')) return e
-  const cause = e.code === undefined ? e.message : `${e.code} (${e.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '')})`
-  return Object.assign(doing === 'read' ? new errors.SALTMASQ_FILE_READ_FAILED(path, cause) : new errors.SALTMASQ_FILE_WRITE_FAILED(path, cause), { path, errno: e.code })
+  const cause =
+    e.code === undefined ? e.message : `${e.code} (${e.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '')})`
+  return Object.assign(
+    doing === 'read'
+      ? new errors.SALTMASQ_FILE_READ_FAILED(path, cause)
+      : new errors.SALTMASQ_FILE_WRITE_FAILED(path, cause),
+    { path, errno: e.code },
+  )
 }
 
 export async function readIfExists(path: string): Promise<string | null> {

@@ -36,7 +36,10 @@ export function parseLedger(path: string, text: string): { ledger: Ledger, versi
   const version = (state as { version?: unknown } | null)?.version
   const problem = schemaProblem(version === 1 ? LedgerFileV1 : LedgerFileV2, state)
   if (problem !== null) {
-    throw new errors.SALTMASQ_STATE_CORRUPT(path, `expected {"version": 2, "seenAt": ..., "reservations": [...]}: ${problem}`)
+    throw new errors.SALTMASQ_STATE_CORRUPT(
+      path,
+      `expected {"version": 2, "seenAt": ..., "reservations": [...]}: ${problem}`,
+    )
   }
   const v1 = version === 1
   const entries: StoredReservation[] = []
@@ -59,10 +62,11 @@ export function parseLedger(path: string, text: string): { ledger: Ledger, versi
  */
 function fromVersion1(entries: StoredReservation[]): string | null {
   let seenAt: string | null = null
-  for (const r of entries) if (r.staleSince === undefined && (seenAt === null || r.lastSeen! > seenAt)) seenAt = r.lastSeen!
+  for (const r of entries)
+    if (r.staleSince === undefined && (seenAt === null || r.lastSeen! > seenAt)) seenAt = r.lastSeen!
   for (const [i, r] of entries.entries()) {
     if (r.staleSince !== undefined) continue
-    const { lastSeen: _then, ...held } = r // eslint-disable-line @typescript-eslint/no-unused-vars
+    const { lastSeen: _then, ...held } = r
     entries[i] = held
   }
   return seenAt

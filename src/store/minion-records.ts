@@ -30,12 +30,16 @@ export const MinionRecordsFile = Type.Object({
   minions: Type.Record(Type.String(), MinionRecordSchema),
 })
 
-
 export type MinionStatus = Static<typeof MinionStatusSchema>
 
-
 export function minionStatus(minion: string, r: MinionRecord): MinionStatus {
-  return { minion, state: r.behindSince === null ? 'current' : 'behind', behindSince: iso(r.behindSince), reason: r.reason, confirmedAt: iso(r.confirmedAt) }
+  return {
+    minion,
+    state: r.behindSince === null ? 'current' : 'behind',
+    behindSince: iso(r.behindSince),
+    reason: r.reason,
+    confirmedAt: iso(r.confirmedAt),
+  }
 }
 
 /** The records in `text`; a record that does not match is dropped (that minion gets whole files once). */
@@ -58,7 +62,7 @@ function parsed(text: string | null): Map<string, MinionRecord> {
 }
 
 function serialized(records: ReadonlyMap<string, MinionRecord>): string {
-  const minions = Object.fromEntries([...records].sort(([a], [b]) => a < b ? -1 : 1))
+  const minions = Object.fromEntries([...records].sort(([a], [b]) => (a < b ? -1 : 1)))
   return JSON.stringify({ version: 1, minions } satisfies Static<typeof MinionRecordsFile>)
 }
 

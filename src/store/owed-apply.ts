@@ -47,7 +47,7 @@ export class OwedApply {
   static async open(path: string, now: number, legacyPath?: string): Promise<OwedApply> {
     const text = await readIfExists(path)
     const record = new OwedApply(path, text === null ? null : owedIn(text, now))
-    if (legacyPath !== undefined && await readIfExists(legacyPath) !== null) {
+    if (legacyPath !== undefined && (await readIfExists(legacyPath)) !== null) {
       await record.record('apply', now)
       await removeFile(legacyPath)
     }

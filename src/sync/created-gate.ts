@@ -49,8 +49,13 @@ export class CreatedGate<R> {
     if (this.#opts.chase.has(minionId)) return this.#opts.sync()
     const waiting = this.#waiting.get(minionId)
     if (waiting !== undefined) return waiting
-    if (this.#waiting.size >= this.#opts.maxWaiting) return this.#drop(minionId, 'created events waiting for the key list')
-    const check = this.#opts.readKeys().finally(() => { this.#waiting.delete(minionId) })
+    if (this.#waiting.size >= this.#opts.maxWaiting)
+      return this.#drop(minionId, 'created events waiting for the key list')
+    const check = this.#opts
+      .readKeys()
+      .finally(() => {
+        this.#waiting.delete(minionId)
+      })
       .then(async (read) => await this.#admit(minionId, read))
     this.#waiting.set(minionId, check)
     return check
@@ -73,8 +78,10 @@ export class CreatedGate<R> {
   async #drop(minionId: string, what: string): Promise<R> {
     this.counts.dropped++
     if (this.counts.dropped === 1 || this.counts.dropped % 1000 === 0) {
-      this.#opts.logger.warn({ minionId, dropped: this.counts.dropped, bound: this.#opts.maxWaiting },
-        `too many ${what}: hint dropped, a full sync runs instead`)
+      this.#opts.logger.warn(
+        { minionId, dropped: this.counts.dropped, bound: this.#opts.maxWaiting },
+        `too many ${what}: hint dropped, a full sync runs instead`,
+      )
     }
     return await this.#opts.sync()
   }

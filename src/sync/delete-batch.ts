@@ -30,13 +30,17 @@ export class DeleteBatch<T> {
     let batch = this.#batch
     if (batch === null) {
       let start = (): void => {}
-      const run = new Promise<void>((resolve) => { start = resolve }).then(async () => await this.#sync())
+      const run = new Promise<void>((resolve) => {
+        start = resolve
+      }).then(async () => await this.#sync())
       batch = { timer: null, firstAt: now, start, run }
       this.#batch = batch
     }
     if (batch.timer !== null) this.#timers.clearTimeout(batch.timer)
     const waitMs = Math.max(0, Math.min(DESTROY_QUIET_MS, batch.firstAt + DESTROY_QUIET_MAX_MS - now))
-    batch.timer = this.#timers.setTimeout(() => { this.flush() }, waitMs)
+    batch.timer = this.#timers.setTimeout(() => {
+      this.flush()
+    }, waitMs)
     return await batch.run
   }
 

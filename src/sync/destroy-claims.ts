@@ -78,7 +78,10 @@ export class DestroyClaims<R> {
     if (claim === undefined) {
       let settle: (released: R | null) => void = () => {}
       let fail: (err: unknown) => void = () => {}
-      const done = new Promise<R | null>((resolve, reject) => { settle = resolve; fail = reject })
+      const done = new Promise<R | null>((resolve, reject) => {
+        settle = resolve
+        fail = reject
+      })
       claim = { at: this.#opts.clock(), settle, fail, done }
       this.#claims.set(minionId, claim)
       const now = claim.at
@@ -120,20 +123,27 @@ export class DestroyClaims<R> {
       if (!push && this.#timer.at <= at) return
       this.#timers.clearTimeout(this.#timer.handle)
     }
-    const handle = this.#timers.setTimeout(() => {
-      this.#timer = null
-      this.#check()
-    }, Math.max(0, delayMs))
+    const handle = this.#timers.setTimeout(
+      () => {
+        this.#timer = null
+        this.#check()
+      },
+      Math.max(0, delayMs),
+    )
     this.#timer = { handle, at }
   }
 
   #check(): void {
     if (this.#checking !== null) {
       // The read under way may predate the newest claims: look again right after it.
-      void this.#checking.then(() => { this.#schedule(0) })
+      void this.#checking.then(() => {
+        this.#schedule(0)
+      })
       return
     }
-    this.#checking = this.#readAndRelease().finally(() => { this.#checking = null })
+    this.#checking = this.#readAndRelease().finally(() => {
+      this.#checking = null
+    })
   }
 
   async #readAndRelease(): Promise<void> {
@@ -149,7 +159,10 @@ export class DestroyClaims<R> {
       } else if (now - claim.at >= this.#opts.confirmMs) {
         this.#claims.delete(id)
         this.unconfirmed++
-        this.#opts.logger.warn({ minionId: id, waitedS: Math.round((now - claim.at) / 1000) }, 'destroyed event not confirmed by the key list: the key is still accepted, so the reservation stays')
+        this.#opts.logger.warn(
+          { minionId: id, waitedS: Math.round((now - claim.at) / 1000) },
+          'destroyed event not confirmed by the key list: the key is still accepted, so the reservation stays',
+        )
         claim.settle(null)
       }
     }

@@ -14,7 +14,10 @@ export async function dryRun(deps: DiffDeps): Promise<Diff> {
   const { config } = deps
   const now = deps.clock()
   const keyList = deps.keys.latest
-  const { snapshot, problems } = parseMine(await deps.client.mineGet(config.mine.target, config.mine.fun), deps.ledger.current)
+  const { snapshot, problems } = parseMine(
+    await deps.client.mineGet(config.mine.target, config.mine.fun),
+    deps.ledger.current,
+  )
   // No event's request: what the mine and the key list call for.
   const update = applyRules(deps, snapshot, keyList, { destroyed: new Set(), keyGoneHints: new Map() }, now)
   const { files, apply } = await deps.publisher.preview([...update.ledger.values()])

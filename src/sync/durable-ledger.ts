@@ -44,8 +44,15 @@ export class DurableLedger {
     const stamp = new Date(clock()).toISOString()
     // The ledger keeps minion-id order (updateLedger relies on it); directory order is arbitrary.
     entries.sort((a, b) => byMinionId(a.minionId, b.minionId))
-    log.warn({ source, reservations: entries.length, unreadable }, 'no state file: rebuilt the ledger from the dnsmasq file')
-    return new DurableLedger(path, new Ledger(new Map(entries.map((e) => [e.minionId, { ...e, firstSeen: stamp }])), null), true)
+    log.warn(
+      { source, reservations: entries.length, unreadable },
+      'no state file: rebuilt the ledger from the dnsmasq file',
+    )
+    return new DurableLedger(
+      path,
+      new Ledger(new Map(entries.map((e) => [e.minionId, { ...e, firstSeen: stamp }])), null),
+      true,
+    )
   }
 
   get current(): Ledger {

@@ -77,18 +77,22 @@ export class KeyWatch {
    */
   async refresh(): Promise<KeyListRead> {
     if (this.#inFlight === null) return await this.#start()
-    this.#next ??= this.#inFlight.catch(() => undefined).then(async () => {
-      this.#next = null
-      return await this.#start()
-    })
+    this.#next ??= this.#inFlight
+      .catch(() => undefined)
+      .then(async () => {
+        this.#next = null
+        return await this.#start()
+      })
     return await this.#next
   }
 
   async #start(): Promise<KeyListRead> {
-    const run = this.#paced().then(async () => await this.#read()).finally(() => {
-      this.#lastEnd = this.#opts.clock()
-      if (this.#inFlight === run) this.#inFlight = null
-    })
+    const run = this.#paced()
+      .then(async () => await this.#read())
+      .finally(() => {
+        this.#lastEnd = this.#opts.clock()
+        if (this.#inFlight === run) this.#inFlight = null
+      })
     this.#inFlight = run
     return await run
   }
@@ -144,21 +148,27 @@ export class KeyWatch {
   #holds(accepted: AcceptedKeys, readAt: number): boolean {
     const ledger = this.#opts.ledger()
     const gone = newlyAbsent(ledger, accepted)
-    const suspect = (accepted.size === 0 && ledger.size > 0)
-      || (gone > MASS_RELEASE_COUNT && gone > ledger.size * MASS_RELEASE_SHARE)
+    const suspect =
+      (accepted.size === 0 && ledger.size > 0) || (gone > MASS_RELEASE_COUNT && gone > ledger.size * MASS_RELEASE_SHARE)
     if (!suspect) {
       this.#heldSince = null
       return false
     }
     if (this.#heldSince !== null && readAt - this.#heldSince >= MASS_RELEASE_HOLD_MS) {
-      this.#log.warn({ wouldRelease: gone, reservations: ledger.size, accepted: accepted.size }, 'a second key list read a minute later agrees that these keys are gone: acting on it')
+      this.#log.warn(
+        { wouldRelease: gone, reservations: ledger.size, accepted: accepted.size },
+        'a second key list read a minute later agrees that these keys are gone: acting on it',
+      )
       this.#heldSince = null
       return false
     }
     if (this.#heldSince === null) {
       this.#heldSince = readAt
-      this.#log.warn({ wouldRelease: gone, reservations: ledger.size, accepted: accepted.size, holdS: MASS_RELEASE_HOLD_MS / 1000 },
-        'the key list would take away many reservations at once (or is empty): releasing nothing until a read a minute from now agrees')
+      this.#log.warn(
+        { wouldRelease: gone, reservations: ledger.size, accepted: accepted.size, holdS: MASS_RELEASE_HOLD_MS / 1000 },
+        'the key list would take away many reservations at once (or is empty): releasing nothing until a read a '
+        + 'minute from now agrees',
+      )
     }
     this.heldReads++
     return true
@@ -166,8 +176,11 @@ export class KeyWatch {
 
   #advice(code: string | undefined): string {
     if (code === 'SALTMASQ_SALT_CLIENT_DISABLED' || code === 'SALTMASQ_SALT_FORBIDDEN') {
-      return 'cannot read the master\'s key list (wheel key.list_all): destroyed events cannot be confirmed and no reservation is released until it works. '
+      return (
+        'cannot read the master\'s key list (wheel key.list_all): destroyed events cannot be confirmed and '
+        + 'no reservation is released until it works. '
         + 'Add wheel to netapi_enable_clients and "\'@wheel\': [\'^key\\.list_all$\']" to the eauth user'
+      )
     }
     return 'cannot read the master\'s key list (wheel key.list_all): no reservation is released until it reads again'
   }

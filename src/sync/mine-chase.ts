@@ -57,8 +57,10 @@ export class MineChase {
         this.#waiting.delete(id)
       } else if (now >= wait.deadline) {
         this.#waiting.delete(id)
-        this.#opts.logger.warn({ minionId: id, waitedMs: this.#opts.mineWaitMs },
-          'created minion never appeared in the mine; the periodic resync will pick it up when it does')
+        this.#opts.logger.warn(
+          { minionId: id, waitedMs: this.#opts.mineWaitMs },
+          'created minion never appeared in the mine; the periodic resync will pick it up when it does',
+        )
       } else {
         missing.push(id)
       }
@@ -70,15 +72,26 @@ export class MineChase {
     const unasked = missing.filter((id) => !this.#waiting.get(id)!.asked)
     if (unasked.length === 0) return this.#opts.readAgainIn(delayMs)
     for (const id of unasked) this.#waiting.get(id)!.asked = true
-    this.#opts.logger.info({ minions: unasked.slice(0, 20), count: unasked.length, waitS: this.#opts.mineWaitMs / 1000 },
-      'new minions are not in the mine yet: asking them for mine.update, then reading the mine again')
+    this.#opts.logger.info(
+      { minions: unasked.slice(0, 20), count: unasked.length, waitS: this.#opts.mineWaitMs / 1000 },
+      'new minions are not in the mine yet: asking them for mine.update, then reading the mine again',
+    )
     // The mine is read again once the minions have answered (or failed to), not before.
-    const update = this.#opts.mineUpdate(unasked).then(() => undefined, (err: unknown) => {
-      this.#opts.logger.warn({ err, minions: unasked.slice(0, 20) }, 'mine.update failed; reading the mine again anyway')
-    }).then(() => {
-      this.#updates.delete(update)
-      if (!this.#closed) this.#opts.readAgainIn(delayMs)
-    })
+    const update = this.#opts
+      .mineUpdate(unasked)
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          this.#opts.logger.warn(
+            { err, minions: unasked.slice(0, 20) },
+            'mine.update failed; reading the mine again anyway',
+          )
+        },
+      )
+      .then(() => {
+        this.#updates.delete(update)
+        if (!this.#closed) this.#opts.readAgainIn(delayMs)
+      })
     this.#updates.add(update)
   }
 

@@ -52,7 +52,13 @@ function asLastRead(ledger: Ledger): MineSnapshot {
 }
 
 /** The ledger's rules applied to what a sync read (the mine, a key list) and what events asked. */
-export function applyRules(deps: Pick<PassDeps, 'config' | 'ledger'>, mine: MineSnapshot, keyList: KeyListRead, request: PassRequest, now: number): LedgerUpdate {
+export function applyRules(
+  deps: Pick<PassDeps, 'config' | 'ledger'>,
+  mine: MineSnapshot,
+  keyList: KeyListRead,
+  request: PassRequest,
+  now: number,
+): LedgerUpdate {
   const { config } = deps
   return updateLedger(deps.ledger.current, {
     mine,
@@ -74,19 +80,30 @@ export async function runPass(deps: PassDeps, request: PassRequest): Promise<Pas
   const lap = laps()
   // A key deleted or rejected on the bus: read the key list now, so its clock starts with this
   // sync. A clock run out: only a list read after it ran out may release the reservation.
-  if (request.keyGoneHints.size > 0 || deps.keys.needsFresherList(deps.ledger.current, config.keyGoneAfterMs, started)) await deps.keys.refresh()
+  if (request.keyGoneHints.size > 0 || deps.keys.needsFresherList(deps.ledger.current, config.keyGoneAfterMs, started))
+    await deps.keys.refresh()
   const keyList = deps.keys.latest
-  const { snapshot, problems } = request.readMine === false
-    ? { snapshot: asLastRead(deps.ledger.current), problems: [] }
-    : parseMine(await deps.client.mineGet(config.mine.target, config.mine.fun), deps.ledger.current)
+  const { snapshot, problems } =
+    request.readMine === false
+      ? { snapshot: asLastRead(deps.ledger.current), problems: [] }
+      : parseMine(await deps.client.mineGet(config.mine.target, config.mine.fun), deps.ledger.current)
   for (const p of problems) log.warn(p, 'mine data ignored')
   const mineMs = lap()
 
   const update = applyRules(deps, snapshot, keyList, request, started)
-  for (const r of update.removed) if (r.reason === 'key-gone') log.warn({ minionId: r.minionId, ip: r.ip, keyGoneSince: r.keyGoneSince }, 'released: the master has had no key for this minion for DESTROY_WHEN_KEY_GONE_S (key-gone)')
+  for (const r of update.removed)
+    if (r.reason === 'key-gone')
+      log.warn(
+        { minionId: r.minionId, ip: r.ip, keyGoneSince: r.keyGoneSince },
+        'released: the master has had no key for this minion for DESTROY_WHEN_KEY_GONE_S (key-gone)',
+      )
   for (const s of update.skipped) log.warn(s, 'minion skipped')
   for (const c of update.conflicts) log.warn(c, 'reservation conflict: the older reservation wins')
-  if (update.ignoredAddresses > 0) log.info({ ignoredAddresses: update.ignoredAddresses }, `newcomers listed more than ${MAX_CANDIDATES} reservable addresses each: the rest were not considered`)
+  if (update.ignoredAddresses > 0)
+    log.info(
+      { ignoredAddresses: update.ignoredAddresses },
+      `newcomers listed more than ${MAX_CANDIDATES} reservable addresses each: the rest were not considered`,
+    )
   const ledgerMs = lap()
 
   // The ledger is made durable before dnsmasq sees anything that depends on it.
@@ -112,7 +129,13 @@ export async function runPass(deps: PassDeps, request: PassRequest): Promise<Pas
     ignoredAddresses: update.ignoredAddresses,
     ...published,
     ...released,
-    stagesMs: { mine: mineMs, ledger: ledgerMs, render: prepareMs, write: saveMs + writeMs, apply: applyMs + releaseMs },
+    stagesMs: {
+      mine: mineMs,
+      ledger: ledgerMs,
+      render: prepareMs,
+      write: saveMs + writeMs,
+      apply: applyMs + releaseMs,
+    },
   }
   return { result, inMine: (id) => snapshot.has(id) }
 }

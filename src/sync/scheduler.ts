@@ -81,7 +81,9 @@ export class SyncScheduler {
     this.#deletes = new DeleteBatch(async () => await this.sync(), opts.clock, this.#timers)
     this.#chase = new MineChase({
       mineUpdate: opts.mineUpdate,
-      readAgainIn: (ms) => { this.#scheduleFollowUp(ms) },
+      readAgainIn: (ms) => {
+        this.#scheduleFollowUp(ms)
+      },
       mineWaitMs: opts.mineWaitMs,
       maxChased: this.#maxBacklog,
       clock: opts.clock,
@@ -130,7 +132,9 @@ export class SyncScheduler {
 
   /** Events waiting: for a sync, for their key to be checked, or for the key list to confirm a destroy. */
   get backlog(): number {
-    return this.#pendingDestroyed.size + this.#chase.size + this.#keyGoneHints.size + this.#created.size + this.#claims.size
+    return (
+      this.#pendingDestroyed.size + this.#chase.size + this.#keyGoneHints.size + this.#created.size + this.#claims.size
+    )
   }
 
   /** What the created events came to, since start. */

@@ -38,7 +38,13 @@ export interface SyncServiceOptions {
   maxBacklog?: number
 }
 
-export async function openSyncService({ config, client, logger, clock, maxBacklog }: SyncServiceOptions): Promise<SyncService> {
+export async function openSyncService({
+  config,
+  client,
+  logger,
+  clock,
+  maxBacklog,
+}: SyncServiceOptions): Promise<SyncService> {
   const publisher = await openPublisher({ config, client, logger, clock })
   const ledger = await DurableLedger.open(config.files.state, publisher, clock, logger)
   publisher.remember([...ledger.current.values()])
@@ -58,10 +64,14 @@ export async function openSyncService({ config, client, logger, clock, maxBacklo
   scheduler.onSync(() => {
     lastSuccessAt = clock()
     // The key list for the next sync, read after this one; a key newly gone gets a sync now.
-    void keys.refresh().then(() => { if (keys.revealsNewAbsence(ledger.current)) scheduler.sync().catch(() => undefined) })
+    void keys.refresh().then(() => {
+      if (keys.revealsNewAbsence(ledger.current)) scheduler.sync().catch(() => undefined)
+    })
   })
   const readiness = new ReadinessMonitor({
-    probe: async () => { await client.probe() },
+    probe: async () => {
+      await client.probe()
+    },
     lastError: () => scheduler.lastError,
     lastSuccessAt: () => lastSuccessAt,
     owedApply: () => publisher.owed,

@@ -12,13 +12,17 @@ export class SingleFlight<T> {
   /** The run that will include everything requested up to this call: the one starting now, or the follow-up. */
   async request(): Promise<T> {
     if (this.#running === null) {
-      this.#running = this.#run().finally(() => { this.#running = null })
+      this.#running = this.#run().finally(() => {
+        this.#running = null
+      })
       return await this.#running
     }
-    this.#queued ??= this.#running.catch(() => undefined).then(async () => {
-      this.#queued = null
-      return await this.request()
-    })
+    this.#queued ??= this.#running
+      .catch(() => undefined)
+      .then(async () => {
+        this.#queued = null
+        return await this.request()
+      })
     return await this.#queued
   }
 

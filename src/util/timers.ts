@@ -6,9 +6,13 @@ export interface Timers {
 
 export const systemTimers: Timers = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (timer) => { clearTimeout(timer) },
+  clearTimeout: (timer) => {
+    clearTimeout(timer)
+  },
 }
 
 export async function sleep(ms: number, timers: Timers = systemTimers): Promise<void> {
-  await new Promise<void>((resolve) => { timers.setTimeout(resolve, ms) })
+  await new Promise<void>((resolve) => {
+    timers.setTimeout(resolve, ms)
+  })
 }

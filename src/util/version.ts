@@ -6,7 +6,10 @@ let cached: Promise<string> | undefined
 async function read(): Promise<string> {
   for (const candidate of ['../../package.json', '../../../package.json']) {
     try {
-      const pkg = JSON.parse(await readFile(new URL(candidate, import.meta.url), 'utf8')) as { name?: string, version?: string }
+      const pkg = JSON.parse(await readFile(new URL(candidate, import.meta.url), 'utf8')) as {
+        name?: string
+        version?: string
+      }
       if (pkg.name === 'saltmasq' && typeof pkg.version === 'string') return pkg.version
     } catch {
       // not there from this folder: try the next

@@ -17,7 +17,15 @@ type PublishFile = { role: string, hash: string, deflate?: string, base?: string
 
 export class FakeDnsmasqMinions {
   readonly minions = new Map<string, FakeMinion>()
-  readonly calls: Array<{ target: string, tgtType: string, fun: string, bytes: number, files: PublishFile[], forceApply: boolean }> = []
+  readonly calls: Array<{
+    target: string
+    tgtType: string
+    fun: string
+    bytes: number
+    files: PublishFile[]
+    forceApply: boolean
+  }> = []
+
   /** Runs after the minions acted and before the answer (a crash of saltmasq mid-call throws here). */
   afterCall: (() => void) | null = null
 
@@ -34,10 +42,22 @@ export class FakeDnsmasqMinions {
     return new RegExp(`^${target.replace(/\*/g, '.*')}$`).test(id)
   }
 
-  async local(target: string, fun: string, args: readonly string[], opts: LocalOptions = {}): Promise<Record<string, unknown>> {
+  async local(
+    target: string,
+    fun: string,
+    args: readonly string[],
+    opts: LocalOptions = {},
+  ): Promise<Record<string, unknown>> {
     const tgtType = opts.tgtType ?? 'glob'
     const kwarg = (opts.kwarg ?? {}) as { files: PublishFile[], apply: string, force_apply: boolean }
-    this.calls.push({ target, tgtType, fun, bytes: Buffer.byteLength(JSON.stringify(kwarg)), files: kwarg.files, forceApply: kwarg.force_apply })
+    this.calls.push({
+      target,
+      tgtType,
+      fun,
+      bytes: Buffer.byteLength(JSON.stringify(kwarg)),
+      files: kwarg.files,
+      forceApply: kwarg.force_apply,
+    })
     const out: Record<string, unknown> = {}
     for (const [id, m] of this.minions) {
       if (!this.#matches(id, target, tgtType)) continue
@@ -46,13 +66,19 @@ export class FakeDnsmasqMinions {
         out[id] = 'Minion did not return. [Not connected]'
         continue
       }
-      out[id] = fun === 'saltmasq.publish' ? this.#publish(m, kwarg) : { result: true, released: [], comment: `${fun} ${args.join(' ')}` }
+      out[id] =
+        fun === 'saltmasq.publish'
+          ? this.#publish(m, kwarg)
+          : { result: true, released: [], comment: `${fun} ${args.join(' ')}` }
     }
     this.afterCall?.()
     return out
   }
 
-  #publish(m: FakeMinion, { files, apply, force_apply: force }: { files: PublishFile[], apply: string, force_apply: boolean }): unknown {
+  #publish(
+    m: FakeMinion,
+    { files, apply, force_apply: force }: { files: PublishFile[], apply: string, force_apply: boolean },
+  ): unknown {
     const plan: Array<[string, string]> = []
     const report: Record<string, { status: string, hash: string | null }> = {}
     let stale = false
@@ -61,7 +87,10 @@ export class FakeDnsmasqMinions {
       const hash = current === null ? null : sha256(current)
       let wanted: string | null = null
       if (f.deflate !== undefined) wanted = inflateSync(Buffer.from(f.deflate, 'base64')).toString('utf8')
-      else if (f.base === hash && current !== null) wanted = applyHunks(splitLines(current), f.hunks ?? []).map((l) => `${l}\n`).join('')
+      else if (f.base === hash && current !== null)
+        wanted = applyHunks(splitLines(current), f.hunks ?? [])
+          .map((l) => `${l}\n`)
+          .join('')
       if (wanted === null || sha256(wanted) !== f.hash) {
         report[f.role] = { status: 'stale', hash }
         stale = true
@@ -75,7 +104,8 @@ export class FakeDnsmasqMinions {
       m.files.set(path, wanted)
       report[path] = { status: written ? 'written' : 'unchanged', hash: sha256(wanted) }
     }
-    if (apply === 'none' || (changed === 0 && !force)) return { result: true, files: report, applied: false, comment: `${changed} file(s) written` }
+    if (apply === 'none' || (changed === 0 && !force))
+      return { result: true, files: report, applied: false, comment: `${changed} file(s) written` }
     if (m.failApply !== null) return { result: false, files: report, applied: false, comment: m.failApply }
     m.applies++
     return { result: true, files: report, applied: true, comment: `${changed} file(s) written; reloaded` }

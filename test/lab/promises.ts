@@ -17,7 +17,11 @@ import { waitFor } from '../../lab/processes.js'
 import { SaltLab } from '../../lab/salt-lab.js'
 import { SaltmasqProcess } from '../../lab/saltmasq-process.js'
 
-interface Reservation { minionId: string, ip: string, staleSince?: string }
+interface Reservation {
+  minionId: string
+  ip: string
+  staleSince?: string
+}
 
 export type LabFormat = 'hostsdir' | 'hostsfile'
 
@@ -56,7 +60,14 @@ export async function provePromises(format: LabFormat): Promise<void> {
     masterNetns: net.master,
     masterAddress: MASTER_IP,
     // The saltmasq module takes its paths from the minion's config, never from the caller.
-    minions: [{ id: 'dns-host', ips: ['127.0.0.1'], netns: net.master, extraConfig: ['saltmasq:', '  dnsmasq:', `    pidfile: ${dns.pidFile}`, `    leasefile: ${dns.leaseFile}`] }],
+    minions: [
+      {
+        id: 'dns-host',
+        ips: ['127.0.0.1'],
+        netns: net.master,
+        extraConfig: ['saltmasq:', '  dnsmasq:', `    pidfile: ${dns.pidFile}`, `    leasefile: ${dns.leaseFile}`],
+      },
+    ],
     webhookUrl: 'http://127.0.0.1:18080/hooks/salt',
     webhookToken: token,
     grants: [{ target: 'dns-host', functions: ['saltmasq.reload', 'saltmasq.release_lease'] }],
@@ -64,10 +75,18 @@ export async function provePromises(format: LabFormat): Promise<void> {
 
   // The project's dnsmasq state points dnsmasq at saltmasq's files (no service management here:
   // the lab starts dnsmasq itself, with its own pid file).
-  const pillar = { saltmasq: { dnsmasq: { format, conf_dir: dns.confDir, hosts_dir: dns.hostsDir, manage_service: false } } }
-  const applied = await salt.salt(['dns-host', 'state.apply', 'saltmasq.dnsmasq', `pillar=${JSON.stringify(pillar)}`]) as Record<string, Record<string, { result: boolean }>>
+  const pillar = {
+    saltmasq: { dnsmasq: { format, conf_dir: dns.confDir, hosts_dir: dns.hostsDir, manage_service: false } },
+  }
+  const applied = (await salt.salt([
+    'dns-host',
+    'state.apply',
+    'saltmasq.dnsmasq',
+    `pillar=${JSON.stringify(pillar)}`,
+  ])) as Record<string, Record<string, { result: boolean }>>
   const stateResults = Object.values(applied['dns-host'] ?? {})
-  if (stateResults.length === 0 || !stateResults.every((s) => s.result)) throw new Error(`saltmasq.dnsmasq state failed: ${JSON.stringify(applied)}`)
+  if (stateResults.length === 0 || !stateResults.every((s) => s.result))
+    throw new Error(`saltmasq.dnsmasq state failed: ${JSON.stringify(applied)}`)
   let dnsmasqPid = await dns.start()
 
   const KEY_GONE_S = 5
@@ -112,9 +131,14 @@ export async function provePromises(format: LabFormat): Promise<void> {
     // hostsfile: the base file and the delta files beside it; hostsdir: a file per reservation.
     const texts = [
       ...(format === 'hostsfile' ? [await readFile(dns!.dhcpHostsFile, 'utf8')] : []),
-      ...await Promise.all((await readdir(dns!.dhcpHostsDir)).map(async (name) => await readFile(join(dns!.dhcpHostsDir, name), 'utf8'))),
+      ...(await Promise.all(
+        (await readdir(dns!.dhcpHostsDir)).map(async (name) => await readFile(join(dns!.dhcpHostsDir, name), 'utf8')),
+      )),
     ]
-    return texts.join('').split('\n').filter((l) => l !== '' && !l.startsWith('#'))
+    return texts
+      .join('')
+      .split('\n')
+      .filter((l) => l !== '' && !l.startsWith('#'))
   }
 
   /** How often dnsmasq has read the base dhcp-hostsfile (at start and on each SIGHUP). */
@@ -140,7 +164,14 @@ export async function provePromises(format: LabFormat): Promise<void> {
   let webIp = ''
 
   t.test('1. a new machine gets a dynamic IP, and its created event reserves exactly that IP', async (t) => {
-    t.same((await reservations()).map((r) => [r.minionId, r.ip]), [['app01', appIp], ['db01', dbIp]], 'running machines reserved at their DHCP addresses')
+    t.same(
+      (await reservations()).map((r) => [r.minionId, r.ip]),
+      [
+        ['app01', appIp],
+        ['db01', dbIp],
+      ],
+      'running machines reserved at their DHCP addresses',
+    )
     webIp = await web.dhcp()
     t.match(webIp, /^10\.99\.0\.1\d\d$/, 'a dynamic address from the pool')
     await salt!.startMinion({ id: 'web01', netns: web })
@@ -155,18 +186,36 @@ export async function provePromises(format: LabFormat): Promise<void> {
     t.equal(await reservedIp('web01'), webIp, 'reserved at the address DHCP gave it, with no one supplying it')
     t.ok((await publishedDhcpLines()).includes(`web01,${webIp}`), 'dnsmasq is given the reservation')
     if (format === 'hostsdir') {
-      await waitFor('dnsmasq to read web01\'s file through inotify', async () => (await dns!.log()).includes(`read ${join(dns!.dhcpHostsDir, 'web01')}`), 10_000, 20)
+      await waitFor(
+        'dnsmasq to read web01\'s file through inotify',
+        async () => (await dns!.log()).includes(`read ${join(dns!.dhcpHostsDir, 'web01')}`),
+        10_000,
+        20,
+      )
       const log = await dns!.log()
       t.ok(log.includes(`inotify: ${join(dns!.dhcpHostsDir, 'web01')} new or modified`), 'picked up by inotify')
-      t.equal(log.split(`read ${join(dns!.dhcpHostsDir, 'db01')}`).length - 1, 1, 'db01\'s file was read once, never re-read')
+      t.equal(
+        log.split(`read ${join(dns!.dhcpHostsDir, 'db01')}`).length - 1,
+        1,
+        'db01\'s file was read once, never re-read',
+      )
     } else {
       // The addition is one delta file in the dhcp-hostsdir, read through inotify.
       const news = (await readdir(dns!.dhcpHostsDir)).filter((name) => !deltasBefore.includes(name))
       t.equal(news.length, 1, `one new file in the dhcp-hostsdir: ${news.join(', ')}`)
       t.match(news[0], /^delta-\d{6}$/, 'a delta file')
       const delta = join(dns!.dhcpHostsDir, news[0] ?? '')
-      t.match(await readFile(delta, 'utf8'), new RegExp(`^web01,${webIp.replaceAll('.', '\\.')}$`, 'm'), 'holding web01\'s reservation')
-      await waitFor('dnsmasq to read the delta file through inotify', async () => (await dns!.log()).includes(`inotify: ${delta} new or modified`), 10_000, 20)
+      t.match(
+        await readFile(delta, 'utf8'),
+        new RegExp(`^web01,${webIp.replaceAll('.', '\\.')}$`, 'm'),
+        'holding web01\'s reservation',
+      )
+      await waitFor(
+        'dnsmasq to read the delta file through inotify',
+        async () => (await dns!.log()).includes(`inotify: ${delta} new or modified`),
+        10_000,
+        20,
+      )
       t.ok(reloadsBefore >= 1, `dnsmasq read the base at start (${reloadsBefore} reads so far)`)
       t.equal(await baseReads(), reloadsBefore, 'the base hostsfile was not re-read')
     }
@@ -181,42 +230,48 @@ export async function provePromises(format: LabFormat): Promise<void> {
     t.same(await web.resolve('db01.lab'), [dbIp])
   })
 
-  t.test(format === 'hostsdir'
-    ? '3. lease released (no restart, no reload), MAC changed, pool churned: it gets the same IP again'
-    : '3. lease file wiped, dnsmasq restarted, MAC changed, pool churned: it gets the same IP again', async (t) => {
-    const oldMac = await web.mac()
-    if (format === 'hostsdir') {
-      // The reservation dnsmasq picked up by inotify alone must hold: no restart re-reads it.
-      await net!.master.mustRun('dhcp_release', ['br0', webIp, oldMac])
-      await waitFor('web01\'s lease gone', async () => !(await dns!.leases()).some((l) => l.ip === webIp), 10_000, 50)
-    } else {
-      await dns!.stop()
-      await rm(dns!.leaseFile, { force: true })
-      dnsmasqPid = await dns!.start()
-    }
-    await web.setMac(randomMac())
-    t.not(await web.mac(), oldMac, 'new MAC')
-    await web.flushAddress()
-    // Seven other clients take every address of the ten-address pool that is not reserved.
-    const churned = new Set<string>()
-    for (let i = 0; i < 7; i++) {
-      await churn.setMac(randomMac())
-      await churn.flushAddress()
-      churned.add(await churn.dhcp())
-    }
-    t.equal(churned.size, 7, 'seven distinct addresses handed out to others')
-    t.notOk(churned.has(webIp), 'none of them got web01\'s address')
-    t.equal(await web.dhcp(), webIp, 'web01 is given its reserved address')
-    if (format === 'hostsdir') await assertSamePid(t, 'through the whole scenario')
-  })
+  t.test(
+    format === 'hostsdir'
+      ? '3. lease released (no restart, no reload), MAC changed, pool churned: it gets the same IP again'
+      : '3. lease file wiped, dnsmasq restarted, MAC changed, pool churned: it gets the same IP again',
+    async (t) => {
+      const oldMac = await web.mac()
+      if (format === 'hostsdir') {
+        // The reservation dnsmasq picked up by inotify alone must hold: no restart re-reads it.
+        await net!.master.mustRun('dhcp_release', ['br0', webIp, oldMac])
+        await waitFor('web01\'s lease gone', async () => !(await dns!.leases()).some((l) => l.ip === webIp), 10_000, 50)
+      } else {
+        await dns!.stop()
+        await rm(dns!.leaseFile, { force: true })
+        dnsmasqPid = await dns!.start()
+      }
+      await web.setMac(randomMac())
+      t.not(await web.mac(), oldMac, 'new MAC')
+      await web.flushAddress()
+      // Seven other clients take every address of the ten-address pool that is not reserved.
+      const churned = new Set<string>()
+      for (let i = 0; i < 7; i++) {
+        await churn.setMac(randomMac())
+        await churn.flushAddress()
+        churned.add(await churn.dhcp())
+      }
+      t.equal(churned.size, 7, 'seven distinct addresses handed out to others')
+      t.notOk(churned.has(webIp), 'none of them got web01\'s address')
+      t.equal(await web.dhcp(), webIp, 'web01 is given its reserved address')
+      if (format === 'hostsdir') await assertSamePid(t, 'through the whole scenario')
+    },
+  )
 
   t.test('4. its minion stops and leaves the mine; after a resync the reservation stays', async (t) => {
     await salt!.stopMinion('web01')
     await salt!.saltRun(['cache.clear_mine', 'tgt=web01'])
-    await waitFor('web01 gone from the mine', async () => !('web01' in await salt!.mine()))
+    await waitFor('web01 gone from the mine', async () => !('web01' in (await salt!.mine())))
     const res = await svc!.request('POST', '/resync?wait=true')
     t.equal(res.status, 200)
-    t.same(res.body.stale.map((s: Reservation) => s.minionId), ['web01'])
+    t.same(
+      res.body.stale.map((s: Reservation) => s.minionId),
+      ['web01'],
+    )
     const r = (await reservations()).find((x) => x.minionId === 'web01')
     t.equal(r?.ip, webIp, 'same IP')
     t.ok(r?.staleSince, 'marked stale, with a date')
@@ -224,93 +279,149 @@ export async function provePromises(format: LabFormat): Promise<void> {
     await assertSamePid(t, 'after the resync')
   })
 
-  t.test('5. a destroy the way salt-cloud does it (the event, then the key deleted) removes reservation, DNS name and lease; the IP can be handed out again', async (t) => {
-    t.ok((await dns!.leases()).some((l) => l.ip === webIp), 'web01 holds a lease')
-    // The driver destroys the machine: its address no longer answers (dnsmasq pings an address before offering it).
-    await salt!.stopMinion('web01')
-    await web.flushAddress()
-    // salt-cloud fires the driver's destroyed event first and deletes the key afterwards (after
-    // the whole batch for `-d a b c`): meanwhile the event alone releases nothing, and no sync
-    // brings anything back.
-    // Two more machines in the same `salt-cloud -d web01 batch000 batch001`: their keys too go
-    // only after the last event.
-    const batch = await salt!.registerFakeMinions(2, '10.99.0', 'batch')
-    await svc!.request('POST', '/resync?wait=true')
-    t.ok((await reservations()).filter((r) => batch.includes(r.minionId)).length === 2, 'the batch reserved')
-    const clearsBefore = await cacheClears()
-    for (const id of ['web01', ...batch]) await salt!.fireEvent(`salt/cloud/${id}/destroyed`, { name: id, event: 'destroyed instance' })
-    await svc!.request('POST', '/resync?wait=true')
-    await new Promise((resolve) => setTimeout(resolve, 1000))
-    t.equal(await reservedIp('web01'), webIp, 'kept while its key is accepted')
-    t.ok((await reservations()).filter((r) => batch.includes(r.minionId)).length === 2, 'and the batch too: nothing released, nothing resurrected')
-    t.equal(await cacheClears(), clearsBefore, 'and dnsmasq told nothing')
-    // salt-cloud removes the batch's key files one after another once the drivers returned.
-    for (const id of ['web01', ...batch]) await salt!.removeAcceptedKey(id)
-    await waitFor('web01 unreserved', async () => (await reservedIp('web01')) === undefined, 60_000, 100)
-    await waitFor('the batch unreserved', async () => !(await reservations()).some((r) => batch.includes(r.minionId)), 60_000, 100)
-    await waitFor('the lease released', async () => !(await dns!.leases()).some((l) => l.ip === webIp), 10_000, 100)
-    t.notOk((await publishedDhcpLines()).some((l) => l.endsWith(',web01') || l.startsWith('web01,')), 'the reservation is gone from dnsmasq\'s files')
-    if (format === 'hostsdir') {
-      // A deleted dhcp-hostsdir file is forgotten only on SIGHUP: the first deletion reloads at once.
-      await waitFor('the reload for the deletion', async () => (await cacheClears()) === clearsBefore + 1, 10_000, 50)
-      t.match(await dns!.log(), new RegExp(`inotify: ${join(dns!.dnsHostsDir, 'web01').replaceAll('.', '\\.')} removed`), 'the DNS file\'s removal seen by inotify')
-    }
-    t.same(await db.resolve('web01.lab'), [], 'the name no longer resolves')
-    await churn.setMac(randomMac())
-    await churn.flushAddress()
-    t.equal(await churn.dhcp({ requestIp: webIp }), webIp, 'another machine can now be given the address')
-    await assertSamePid(t, 'after the destroy')
-  })
+  t.test(
+    '5. a destroy the way salt-cloud does it (the event, then the key deleted) removes reservation, DNS name and lease; the IP can be handed out again',
+    async (t) => {
+      t.ok(
+        (await dns!.leases()).some((l) => l.ip === webIp),
+        'web01 holds a lease',
+      )
+      // The driver destroys the machine: its address no longer answers (dnsmasq pings an address before offering it).
+      await salt!.stopMinion('web01')
+      await web.flushAddress()
+      // salt-cloud fires the driver's destroyed event first and deletes the key afterwards (after
+      // the whole batch for `-d a b c`): meanwhile the event alone releases nothing, and no sync
+      // brings anything back.
+      // Two more machines in the same `salt-cloud -d web01 batch000 batch001`: their keys too go
+      // only after the last event.
+      const batch = await salt!.registerFakeMinions(2, '10.99.0', 'batch')
+      await svc!.request('POST', '/resync?wait=true')
+      t.ok((await reservations()).filter((r) => batch.includes(r.minionId)).length === 2, 'the batch reserved')
+      const clearsBefore = await cacheClears()
+      for (const id of ['web01', ...batch])
+        await salt!.fireEvent(`salt/cloud/${id}/destroyed`, { name: id, event: 'destroyed instance' })
+      await svc!.request('POST', '/resync?wait=true')
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      t.equal(await reservedIp('web01'), webIp, 'kept while its key is accepted')
+      t.ok(
+        (await reservations()).filter((r) => batch.includes(r.minionId)).length === 2,
+        'and the batch too: nothing released, nothing resurrected',
+      )
+      t.equal(await cacheClears(), clearsBefore, 'and dnsmasq told nothing')
+      // salt-cloud removes the batch's key files one after another once the drivers returned.
+      for (const id of ['web01', ...batch]) await salt!.removeAcceptedKey(id)
+      await waitFor('web01 unreserved', async () => (await reservedIp('web01')) === undefined, 60_000, 100)
+      await waitFor(
+        'the batch unreserved',
+        async () => !(await reservations()).some((r) => batch.includes(r.minionId)),
+        60_000,
+        100,
+      )
+      await waitFor('the lease released', async () => !(await dns!.leases()).some((l) => l.ip === webIp), 10_000, 100)
+      t.notOk(
+        (await publishedDhcpLines()).some((l) => l.endsWith(',web01') || l.startsWith('web01,')),
+        'the reservation is gone from dnsmasq\'s files',
+      )
+      if (format === 'hostsdir') {
+        // A deleted dhcp-hostsdir file is forgotten only on SIGHUP: the first deletion reloads at once.
+        await waitFor('the reload for the deletion', async () => (await cacheClears()) === clearsBefore + 1, 10_000, 50)
+        t.match(
+          await dns!.log(),
+          new RegExp(`inotify: ${join(dns!.dnsHostsDir, 'web01').replaceAll('.', '\\.')} removed`),
+          'the DNS file\'s removal seen by inotify',
+        )
+      }
+      t.same(await db.resolve('web01.lab'), [], 'the name no longer resolves')
+      await churn.setMac(randomMac())
+      await churn.flushAddress()
+      t.equal(await churn.dhcp({ requestIp: webIp }), webIp, 'another machine can now be given the address')
+      await assertSamePid(t, 'after the destroy')
+    },
+  )
 
-  t.test('6. two minions claiming one IP: one conflict reported, the file stays valid, dnsmasq keeps answering', async (t) => {
-    // The pool is full after the churn: clash01 gets a static address outside it, and its mine
-    // claims app01's address.
-    await clash.setAddress('10.99.0.50')
-    await salt!.startMinion({ id: 'clash01', netns: clash, ips: [appIp] })
-    await salt!.waitForMinions(['clash01'])
-    await salt!.refreshMine(['clash01'])
-    const res = await svc!.request('POST', '/resync?wait=true')
-    t.equal(res.status, 200)
-    t.same(res.body.conflicts, [{ minionId: 'clash01', reason: 'ip-taken', heldBy: 'app01', ip: appIp }])
-    t.same((await svc!.request('GET', '/reservations')).body.lastSync.conflicts.map((c: { minionId: string }) => c.minionId), ['clash01'])
-    const lines = await publishedDhcpLines()
-    t.notOk(lines.some((l) => l.includes('clash01')))
-    const ips = lines.map((l) => l.split(',')[1])
-    t.equal(new Set(ips).size, ips.length, 'no IP given to dnsmasq twice')
-    t.same(await db.resolve('app01.lab'), [appIp])
-    t.same(await app.resolve('db01.lab'), [dbIp])
-    t.match(await readFile(svc!.logFile, 'utf8'), /reservation conflict/)
-    await assertSamePid(t, format === 'hostsdir' ? 'through the whole lab' : 'through every saltmasq operation since the deliberate restart')
-  })
+  t.test(
+    '6. two minions claiming one IP: one conflict reported, the file stays valid, dnsmasq keeps answering',
+    async (t) => {
+      // The pool is full after the churn: clash01 gets a static address outside it, and its mine
+      // claims app01's address.
+      await clash.setAddress('10.99.0.50')
+      await salt!.startMinion({ id: 'clash01', netns: clash, ips: [appIp] })
+      await salt!.waitForMinions(['clash01'])
+      await salt!.refreshMine(['clash01'])
+      const res = await svc!.request('POST', '/resync?wait=true')
+      t.equal(res.status, 200)
+      t.same(res.body.conflicts, [{ minionId: 'clash01', reason: 'ip-taken', heldBy: 'app01', ip: appIp }])
+      t.same(
+        (await svc!.request('GET', '/reservations')).body.lastSync.conflicts.map(
+          (c: { minionId: string }) => c.minionId,
+        ),
+        ['clash01'],
+      )
+      const lines = await publishedDhcpLines()
+      t.notOk(lines.some((l) => l.includes('clash01')))
+      const ips = lines.map((l) => l.split(',')[1])
+      t.equal(new Set(ips).size, ips.length, 'no IP given to dnsmasq twice')
+      t.same(await db.resolve('app01.lab'), [appIp])
+      t.same(await app.resolve('db01.lab'), [dbIp])
+      t.match(await readFile(svc!.logFile, 'utf8'), /reservation conflict/)
+      await assertSamePid(
+        t,
+        format === 'hostsdir'
+          ? 'through the whole lab'
+          : 'through every saltmasq operation since the deliberate restart',
+      )
+    },
+  )
 
-  t.test('7. a machine destroyed while saltmasq is down loses reservation, DNS name and lease once saltmasq is back; its address goes to a new machine', async (t) => {
-    // clash01 leaves too (it claimed app01's address in scenario 6 and would claim it again).
-    await salt!.destroyMinion('clash01')
-    // app01 renews its lease (hostsfile's scenario 3 wiped the lease file).
-    await app.flushAddress()
-    t.equal(await app.dhcp(), appIp, 'app01 holds its reserved address')
-    await svc!.stop()
-    await salt!.destroyMinion('app01')
-    await app.flushAddress()
-    // salt-cloud fires its destroyed event; nobody is listening (the reactor's post is refused).
-    await salt!.fireEvent('salt/cloud/app01/destroyed', { name: 'app01', event: 'destroyed instance' })
-    t.ok((await dns!.leases()).some((l) => l.ip === appIp), 'app01 still holds its lease')
-    t.same(await db.resolve('app01.lab'), [appIp], 'and its name still resolves')
+  t.test(
+    '7. a machine destroyed while saltmasq is down loses reservation, DNS name and lease once saltmasq is back; its address goes to a new machine',
+    async (t) => {
+      // clash01 leaves too (it claimed app01's address in scenario 6 and would claim it again).
+      await salt!.destroyMinion('clash01')
+      // app01 renews its lease (hostsfile's scenario 3 wiped the lease file).
+      await app.flushAddress()
+      t.equal(await app.dhcp(), appIp, 'app01 holds its reserved address')
+      await svc!.stop()
+      await salt!.destroyMinion('app01')
+      await app.flushAddress()
+      // salt-cloud fires its destroyed event; nobody is listening (the reactor's post is refused).
+      await salt!.fireEvent('salt/cloud/app01/destroyed', { name: 'app01', event: 'destroyed instance' })
+      t.ok(
+        (await dns!.leases()).some((l) => l.ip === appIp),
+        'app01 still holds its lease',
+      )
+      t.same(await db.resolve('app01.lab'), [appIp], 'and its name still resolves')
 
-    const back = Date.now()
-    svc = await SaltmasqProcess.start(svcEnv, join(tmp, 'saltmasq.log'), net!.master)
-    await waitFor('app01 released by its missing key', async () => (await reservedIp('app01')) === undefined, (KEY_GONE_S + 60) * 1000, 200)
-    t.ok(Date.now() - back >= KEY_GONE_S * 1000, 'not before DESTROY_WHEN_KEY_GONE_S')
-    await waitFor('the lease released', async () => !(await dns!.leases()).some((l) => l.ip === appIp), 15_000, 100)
-    t.match(await readFile(svc.logFile, 'utf8'), /"minionId":"app01".*key-gone\)/, 'released with the reason key-gone')
-    t.notOk((await publishedDhcpLines()).some((l) => l.includes('app01')), 'gone from dnsmasq\'s files')
-    await waitFor('the name gone from DNS', async () => (await db.resolve('app01.lab')).length === 0, 15_000, 100)
-    t.pass('app01.lab no longer resolves')
-    t.ok((await reservations()).some((r) => r.minionId === 'db01'), 'the machines still there keep theirs')
-    await churn.setMac(randomMac())
-    await churn.flushAddress()
-    t.equal(await churn.dhcp({ requestIp: appIp }), appIp, 'a new machine is given app01\'s address')
-  })
+      const back = Date.now()
+      svc = await SaltmasqProcess.start(svcEnv, join(tmp, 'saltmasq.log'), net!.master)
+      await waitFor(
+        'app01 released by its missing key',
+        async () => (await reservedIp('app01')) === undefined,
+        (KEY_GONE_S + 60) * 1000,
+        200,
+      )
+      t.ok(Date.now() - back >= KEY_GONE_S * 1000, 'not before DESTROY_WHEN_KEY_GONE_S')
+      await waitFor('the lease released', async () => !(await dns!.leases()).some((l) => l.ip === appIp), 15_000, 100)
+      t.match(
+        await readFile(svc.logFile, 'utf8'),
+        /"minionId":"app01".*key-gone\)/,
+        'released with the reason key-gone',
+      )
+      t.notOk(
+        (await publishedDhcpLines()).some((l) => l.includes('app01')),
+        'gone from dnsmasq\'s files',
+      )
+      await waitFor('the name gone from DNS', async () => (await db.resolve('app01.lab')).length === 0, 15_000, 100)
+      t.pass('app01.lab no longer resolves')
+      t.ok(
+        (await reservations()).some((r) => r.minionId === 'db01'),
+        'the machines still there keep theirs',
+      )
+      await churn.setMac(randomMac())
+      await churn.flushAddress()
+      t.equal(await churn.dhcp({ requestIp: appIp }), appIp, 'a new machine is given app01\'s address')
+    },
+  )
 
   t.test('8. a machine added after a deletion was applied gets its reserved address, with no signal', async (t) => {
     // Its own address is outside the exhausted pool; the reservation makes DHCP hand it back.

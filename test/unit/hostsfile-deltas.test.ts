@@ -11,23 +11,54 @@ import { openPublisher } from '../../src/dnsmasq/open-publisher.js'
 import type { Reservation } from '../../src/ledger/reservation.js'
 
 const at = '2026-11-26T00:00:00.000Z'
-const r = (minionId: string, ip: string, mac?: string): Reservation => ({ minionId, ip, ...(mac === undefined ? {} : { mac }), firstSeen: at, lastSeen: at })
-const sorted = (rs: Reservation[]): Reservation[] => [...rs].sort((a, b) => a.minionId < b.minionId ? -1 : 1)
+const r = (minionId: string, ip: string, mac?: string): Reservation => ({
+  minionId,
+  ip,
+  ...(mac === undefined ? {} : { mac }),
+  firstSeen: at,
+  lastSeen: at,
+})
+const sorted = (rs: Reservation[]): Reservation[] => [...rs].sort((a, b) => (a.minionId < b.minionId ? -1 : 1))
 
 async function setup(t: Test, env: Record<string, string> = {}) {
   const dir = t.testdir({ 'dhcp-hosts.d': {}, 'hosts.d': {} })
   let now = 1_000_000
   const applies: number[] = []
   const config = loadConfig({
-    SALT_API_URL: 'http://salt.invalid:8000', SALT_API_USER: 'u', SALT_API_PASSWORD: 'p', WEBHOOK_TOKEN: 'x'.repeat(32), MANAGED_SUBNETS: '10.0.0.0/8',
-    DHCP_HOSTSFILE: join(dir, 'dhcp-hosts'), ADDN_HOSTS_FILE: join(dir, 'addn-hosts'), DHCP_HOSTSDIR: join(dir, 'dhcp-hosts.d'), DNS_HOSTSDIR: join(dir, 'hosts.d'),
-    STATE_FILE: join(dir, 'state.json'), DNSMASQ_MINION: 'dns', DNSMASQ_RELEASE_FUNCTION: '', RELOAD_MIN_INTERVAL_S: '30', DNS_DOMAIN: 'lab',
+    SALT_API_URL: 'http://salt.invalid:8000',
+    SALT_API_USER: 'u',
+    SALT_API_PASSWORD: 'p',
+    WEBHOOK_TOKEN: 'x'.repeat(32),
+    MANAGED_SUBNETS: '10.0.0.0/8',
+    DHCP_HOSTSFILE: join(dir, 'dhcp-hosts'),
+    ADDN_HOSTS_FILE: join(dir, 'addn-hosts'),
+    DHCP_HOSTSDIR: join(dir, 'dhcp-hosts.d'),
+    DNS_HOSTSDIR: join(dir, 'hosts.d'),
+    STATE_FILE: join(dir, 'state.json'),
+    DNSMASQ_MINION: 'dns',
+    DNSMASQ_RELEASE_FUNCTION: '',
+    RELOAD_MIN_INTERVAL_S: '30',
+    DNS_DOMAIN: 'lab',
     ...env,
   })
-  const client = { local: async () => { applies.push(now); return { dns: true } } }
+  const client = {
+    local: async () => {
+      applies.push(now)
+      return { dns: true }
+    },
+  }
   const open = async () => await openPublisher({ config, client, logger: pino({ level: 'silent' }), clock: () => now })
   const deltaFiles = async (): Promise<string[]> => (await readdir(join(dir, 'dhcp-hosts.d'))).sort()
-  return { dir, applies, open, deltaFiles, tick: (ms: number) => { now += ms }, read: async (name: string) => await readFile(join(dir, name), 'utf8') }
+  return {
+    dir,
+    applies,
+    open,
+    deltaFiles,
+    tick: (ms: number) => {
+      now += ms
+    },
+    read: async (name: string) => await readFile(join(dir, name), 'utf8'),
+  }
 }
 
 t.test('a first sync writes the base with one apply; additions then go as delta files with none', async (t) => {
@@ -43,7 +74,11 @@ t.test('a first sync writes the base with one apply; additions then go as delta 
   t.equal(added.applied, false, 'dnsmasq is told nothing')
   t.equal(added.applyDueInMs, null)
   t.same(added.filesChanged, [join(dir, 'dhcp-hosts.d', 'delta-000001'), join(dir, 'hosts.d', 'delta-000001')])
-  t.match(await read('hosts.d/delta-000001'), /^# Managed by saltmasq.*\n10\.0\.0\.4 aa01 aa01\.lab\n10\.0\.0\.3 c01 c01\.lab\n$/, 'a small fleet: the names as a DNS delta file')
+  t.match(
+    await read('hosts.d/delta-000001'),
+    /^# Managed by saltmasq.*\n10\.0\.0\.4 aa01 aa01\.lab\n10\.0\.0\.3 c01 c01\.lab\n$/,
+    'a small fleet: the names as a DNS delta file',
+  )
   t.equal(added.entriesWritten, 2)
   t.same(await deltaFiles(), ['delta-000001'])
   t.match(await read('dhcp-hosts.d/delta-000001'), /^# Managed by saltmasq.*\naa01,10\.0\.0\.4\nc01,10\.0\.0\.3\n$/)
@@ -59,7 +94,13 @@ t.test('a first sync writes the base with one apply; additions then go as delta 
 
   // A lost ledger is rebuilt from the base and the deltas together.
   const back = await p.readBack()
-  t.same(back.text!.split('\n').filter((l) => l !== '' && !l.startsWith('#')).sort(), ['a01,10.0.0.1', 'aa01,10.0.0.4', 'b01,10.0.0.2', 'c01,10.0.0.3', 'd01,10.0.0.5'])
+  t.same(
+    back
+      .text!.split('\n')
+      .filter((l) => l !== '' && !l.startsWith('#'))
+      .sort(),
+    ['a01,10.0.0.1', 'aa01,10.0.0.4', 'b01,10.0.0.2', 'c01,10.0.0.3', 'd01,10.0.0.5'],
+  )
 })
 
 t.test('a removal compacts: everything into the base, the deltas gone, one apply, paced', async (t) => {
@@ -75,7 +116,11 @@ t.test('a removal compacts: everything into the base, the deltas gone, one apply
   t.same(await deltaFiles(), [], 'the delta files are gone at once')
   t.same(await readdir(join(dir, 'hosts.d')), [], 'the DNS ones too')
   t.match(await read('dhcp-hosts'), /a01,10\.0\.0\.1\nc01,10\.0\.0\.3\n$/)
-  t.match(await read('addn-hosts'), /10\.0\.0\.3 c01 c01\.lab\n$/, 'the names of earlier additions are in addn-hosts now')
+  t.match(
+    await read('addn-hosts'),
+    /10\.0\.0\.3 c01 c01\.lab\n$/,
+    'the names of earlier additions are in addn-hosts now',
+  )
   // An addition while the compaction's apply is owed: a delta file still, live at once.
   const meanwhile = await p.publish([r('a01', '10.0.0.1'), r('c01', '10.0.0.3'), r('e01', '10.0.0.6')])
   t.same(await deltaFiles(), ['delta-000001'])
@@ -86,37 +131,45 @@ t.test('a removal compacts: everything into the base, the deltas gone, one apply
   t.equal(applies.length, 2)
 })
 
-t.test('a changed MAC compacts (dnsmasq keeps the base line over a delta with its address), and so do too many deltas, at a quiet moment', async (t) => {
-  const { applies, open, deltaFiles, read, tick } = await setup(t, { RELOAD_MIN_INTERVAL_S: '0' })
-  const p = await open()
-  await p.publish([r('a01', '10.0.0.1', '02:00:00:00:00:aa')])
-  const changed = await p.publish([r('a01', '10.0.0.1', '02:00:00:00:00:bb')])
-  t.equal(changed.applied, true)
-  t.match(await read('dhcp-hosts'), /^02:00:00:00:00:bb,10\.0\.0\.1,a01$/m)
-  t.same(await deltaFiles(), [])
+t.test(
+  'a changed MAC compacts (dnsmasq keeps the base line over a delta with its address), and so do too many deltas, at a quiet moment',
+  async (t) => {
+    const { applies, open, deltaFiles, read, tick } = await setup(t, { RELOAD_MIN_INTERVAL_S: '0' })
+    const p = await open()
+    await p.publish([r('a01', '10.0.0.1', '02:00:00:00:00:aa')])
+    const changed = await p.publish([r('a01', '10.0.0.1', '02:00:00:00:00:bb')])
+    t.equal(changed.applied, true)
+    t.match(await read('dhcp-hosts'), /^02:00:00:00:00:bb,10\.0\.0\.1,a01$/m)
+    t.same(await deltaFiles(), [])
 
-  const fleet = [r('a01', '10.0.0.1', '02:00:00:00:00:bb')]
-  for (let i = 0; i < DELTA_BOUNDS.files; i++) {
-    fleet.push(r(`n${String(i).padStart(3, '0')}`, `10.0.1.${i + 1}`))
-    tick(1)
-    t.equal((await p.publish(sorted(fleet))).applied, false)
-  }
-  t.equal((await deltaFiles()).length, DELTA_BOUNDS.files)
-  fleet.push(r('busy', '10.0.2.1'))
-  await p.publish(sorted(fleet))
-  t.equal((await deltaFiles()).length, DELTA_BOUNDS.files + 1, 'a sync that adds is not the moment')
-  const quiet = await p.publish(sorted(fleet))
-  t.equal(quiet.applied, true, 'the next quiet sync compacts')
-  t.same(await deltaFiles(), [])
-  t.equal((await read('dhcp-hosts')).split('\n').filter((l) => /^n\d{3},/.test(l)).length, DELTA_BOUNDS.files)
-  t.equal(applies.length, 3)
-})
+    const fleet = [r('a01', '10.0.0.1', '02:00:00:00:00:bb')]
+    for (let i = 0; i < DELTA_BOUNDS.files; i++) {
+      fleet.push(r(`n${String(i).padStart(3, '0')}`, `10.0.1.${i + 1}`))
+      tick(1)
+      t.equal((await p.publish(sorted(fleet))).applied, false)
+    }
+    t.equal((await deltaFiles()).length, DELTA_BOUNDS.files)
+    fleet.push(r('busy', '10.0.2.1'))
+    await p.publish(sorted(fleet))
+    t.equal((await deltaFiles()).length, DELTA_BOUNDS.files + 1, 'a sync that adds is not the moment')
+    const quiet = await p.publish(sorted(fleet))
+    t.equal(quiet.applied, true, 'the next quiet sync compacts')
+    t.same(await deltaFiles(), [])
+    t.equal((await read('dhcp-hosts')).split('\n').filter((l) => /^n\d{3},/.test(l)).length, DELTA_BOUNDS.files)
+    t.equal(applies.length, 3)
+  },
+)
 
 t.test('a batch larger than the bounds goes into the base; HOSTSFILE_DELTAS=false applies every change', async (t) => {
   const { open, deltaFiles } = await setup(t)
   const p = await open()
   await p.publish([r('a01', '10.0.0.1')])
-  const many = sorted([r('a01', '10.0.0.1'), ...Array.from({ length: DELTA_BOUNDS.lines + 1 }, (_, i) => r(`m${String(i).padStart(5, '0')}`, `10.1.${i >> 8}.${i & 255}`))])
+  const many = sorted([
+    r('a01', '10.0.0.1'),
+    ...Array.from({ length: DELTA_BOUNDS.lines + 1 }, (_, i) =>
+      r(`m${String(i).padStart(5, '0')}`, `10.1.${i >> 8}.${i & 255}`),
+    ),
+  ])
   t.equal((await p.publish(many)).applied, false, 'paced: the first apply was just now')
   t.same(await deltaFiles(), [])
 
@@ -128,7 +181,20 @@ t.test('a batch larger than the bounds goes into the base; HOSTSFILE_DELTAS=fals
 })
 
 t.test('the delta directory must not hold the base files', async (t) => {
-  t.throws(() => loadConfig({ SALT_API_URL: 'http://s:8000', SALT_API_USER: 'u', SALT_API_PASSWORD: 'p', WEBHOOK_TOKEN: 'x'.repeat(32), MANAGED_SUBNETS: '10.0.0.0/8', DNSMASQ_MINION: 'd', DHCP_HOSTSFILE: '/etc/x/dhcp-hosts', DHCP_HOSTSDIR: '/etc/x' }), { code: 'SALTMASQ_BAD_CONFIG', message: /DHCP_HOSTSDIR: the delta directory/ })
+  t.throws(
+    () =>
+      loadConfig({
+        SALT_API_URL: 'http://s:8000',
+        SALT_API_USER: 'u',
+        SALT_API_PASSWORD: 'p',
+        WEBHOOK_TOKEN: 'x'.repeat(32),
+        MANAGED_SUBNETS: '10.0.0.0/8',
+        DNSMASQ_MINION: 'd',
+        DHCP_HOSTSFILE: '/etc/x/dhcp-hosts',
+        DHCP_HOSTSDIR: '/etc/x',
+      }),
+    { code: 'SALTMASQ_BAD_CONFIG', message: /DHCP_HOSTSDIR: the delta directory/ },
+  )
 })
 
 t.test('a hand-written file in the delta directory is left alone and reported', async (t) => {
@@ -139,12 +205,17 @@ t.test('a hand-written file in the delta directory is left alone and reported', 
   t.same(out.unownedFiles, [join(dir, 'dhcp-hosts.d', 'mine')])
 })
 
-t.test('above 10,000 reservations a new name waits for its lease and the next compaction: no DNS delta file', async (t) => {
-  const { open, dir } = await setup(t)
-  const p = await open()
-  const fleet = Array.from({ length: 10_000 }, (_, i) => r(`m${String(i).padStart(5, '0')}`, `10.1.${i >> 8}.${i & 255}`))
-  await p.publish(fleet)
-  const out = await p.publish([...fleet, r('zz01', '10.2.0.1')])
-  t.same(out.filesChanged, [join(dir, 'dhcp-hosts.d', 'delta-000001')])
-  t.same(await readdir(join(dir, 'hosts.d')), [])
-})
+t.test(
+  'above 10,000 reservations a new name waits for its lease and the next compaction: no DNS delta file',
+  async (t) => {
+    const { open, dir } = await setup(t)
+    const p = await open()
+    const fleet = Array.from({ length: 10_000 }, (_, i) =>
+      r(`m${String(i).padStart(5, '0')}`, `10.1.${i >> 8}.${i & 255}`),
+    )
+    await p.publish(fleet)
+    const out = await p.publish([...fleet, r('zz01', '10.2.0.1')])
+    t.same(out.filesChanged, [join(dir, 'dhcp-hosts.d', 'delta-000001')])
+    t.same(await readdir(join(dir, 'hosts.d')), [])
+  },
+)

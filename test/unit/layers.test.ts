@@ -29,13 +29,13 @@ const src = join(repoRoot, 'src')
 async function sources(dir: string): Promise<string[]> {
   const out: string[] = []
   for (const e of await readdir(dir, { withFileTypes: true })) {
-    if (e.isDirectory()) out.push(...await sources(join(dir, e.name)))
+    if (e.isDirectory()) out.push(...(await sources(join(dir, e.name))))
     else if (e.name.endsWith('.ts')) out.push(join(dir, e.name))
   }
   return out
 }
 
-/** The room of a source file: its first folder under src/, or the file itself at the top (the API's shapes are a room of their own). */
+/** A source file's room: its first folder under src/, or the file at the top (the API's shapes are a room). */
 function roomOf(file: string): string {
   const path = relative(src, file)
   return path === 'http/schemas.ts' ? path : path.split('/')[0]!
@@ -53,17 +53,19 @@ t.test('no import points back up the data path, so no two rooms depend on each o
     for (const m of text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
       const target = resolve(dirname(file), m[1]!).replace(/\.js$/, '.ts')
       const [from, to] = [roomOf(file), roomOf(target)]
-      if (from !== to && rank.get(from)! >= rank.get(to)!) upward.push(`${relative(src, file)} → ${relative(src, target)}`)
+      if (from !== to && rank.get(from)! >= rank.get(to)!)
+        upward.push(`${relative(src, file)} → ${relative(src, target)}`)
     }
   }
   t.same(upward, [], 'imports that point up (or sideways) the path')
 })
 
-/** The relative imports of one source file, as source paths (type-only imports included: they are still a circle to read). */
+/** A source file's relative imports, as source paths (type-only ones too: still a circle to read). */
 async function importsOf(file: string): Promise<string[]> {
   const text = await readFile(file, 'utf8')
-  return [...text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)]
-    .map((m) => resolve(dirname(file), m[1]!).replace(/\.js$/, '.ts'))
+  return [...text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)].map((m) =>
+    resolve(dirname(file), m[1]!).replace(/\.js$/, '.ts'),
+  )
 }
 
 t.test('no import circle between files of src/, even inside one room', async (t) => {

@@ -13,4 +13,5 @@ export function confFiles(config: Config): (reservations: readonly DnsmasqHost[]
   return (reservations) => [[config.files.conf, renderer.confFile(reservations)]]
 }
 
-export const openConf: OpenFormat = async (config) => wholeFilesFormat('conf', confFiles(config), 'checked-apply', config.files.conf)
+export const openConf: OpenFormat = async (config) =>
+  wholeFilesFormat('conf', confFiles(config), 'checked-apply', config.files.conf)

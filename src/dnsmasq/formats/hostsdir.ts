@@ -18,7 +18,9 @@ export const openHostsdir: OpenFormat = async (config) => {
   return {
     name: 'hostsdir',
     pacedApply: true,
-    get unownedFiles() { return unowned() },
+    get unownedFiles() {
+      return unowned()
+    },
     legacyOwedMarker: join(dhcp.path, '.saltmasq-reload-owed'),
     prepare: async (reservations) => {
       const entries = renderer.entries(reservations)
@@ -28,9 +30,14 @@ export const openHostsdir: OpenFormat = async (config) => {
         need: dhcpPlan.gone.length > 0 || dhcpPlan.replaced.size > 0 ? 'apply' : 'none',
         lines: () => [...dhcp.planLines(dhcpPlan), ...dns.planLines(dnsPlan)],
         commit: async () => {
-          const changes = [[dhcp, await dhcp.write(dhcpPlan)], [dns, await dns.write(dnsPlan)]] as const
+          const changes = [
+            [dhcp, await dhcp.write(dhcpPlan)],
+            [dns, await dns.write(dnsPlan)],
+          ] as const
           return {
-            filesChanged: changes.filter(([, c]) => c.created.length + c.replaced.size + c.removed.size > 0).map(([dir]) => dir.path),
+            filesChanged: changes
+              .filter(([, c]) => c.created.length + c.replaced.size + c.removed.size > 0)
+              .map(([dir]) => dir.path),
             entriesWritten: changes.reduce((n, [, c]) => n + c.created.length + c.replaced.size, 0),
             entriesRemoved: changes.reduce((n, [, c]) => n + c.removed.size, 0),
             blocked: [...new Set(changes.flatMap(([, c]) => c.blocked))].sort(),

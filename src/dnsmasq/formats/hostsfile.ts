@@ -43,10 +43,16 @@ function rendererFor(config: Config): LineRenderer {
 }
 
 /** The base files, whole: the dhcp-hostsfile first, then addn-hosts (salt publishing sends the same). */
-export function hostsfileFiles(config: Config, renderer = rendererFor(config)): (reservations: readonly DnsmasqHost[]) => WholeFiles {
+export function hostsfileFiles(
+  config: Config,
+  renderer = rendererFor(config),
+): (reservations: readonly DnsmasqHost[]) => WholeFiles {
   return (reservations) => {
     const files = renderer.hostsFiles(reservations)
-    return [[config.files.dhcpHosts, files.dhcpHosts], [config.files.addnHosts, files.addnHosts]]
+    return [
+      [config.files.dhcpHosts, files.dhcpHosts],
+      [config.files.addnHosts, files.addnHosts],
+    ]
   }
 }
 
@@ -69,11 +75,17 @@ export const openHostsfile: OpenFormat = async (config) => {
     name: 'hostsfile',
     // Only compactions (removals, changes, bounds) are applied; they are paced.
     pacedApply: true,
-    get unownedFiles() { return [...deltas.unowned.map((name) => join(deltas.path, name)), ...dnsDeltas.unowned.map((name) => join(dnsDeltas.path, name))] },
+    get unownedFiles() {
+      return [
+        ...deltas.unowned.map((name) => join(deltas.path, name)),
+        ...dnsDeltas.unowned.map((name) => join(dnsDeltas.path, name)),
+      ]
+    },
     prepare: async (reservations) => {
       const sorted = inOrder(reservations)
       // Whole files only for a compaction: a sync that adds or changes nothing joins no 50,000 lines.
-      const whole = async (): Promise<PendingWrite> => await compaction(await prepareFiles(render(sorted), 'apply'), [deltas, dnsDeltas])
+      const whole = async (): Promise<PendingWrite> =>
+        await compaction(await prepareFiles(render(sorted), 'apply'), [deltas, dnsDeltas])
       const base = await readIfExists(dhcpHosts)
       // No base yet (a first start): it is written whole, with the one SIGHUP that takes it in.
       if (base === null) return await whole()
@@ -94,7 +106,12 @@ export const openHostsfile: OpenFormat = async (config) => {
       if (removed || added.length > DELTA_BOUNDS.lines || (overBounds && added.length === 0)) return await whole()
       if (added.length === 0) return noChange()
       const names = reservations.length <= DNS_DELTA_MAX_RESERVATIONS ? added.map((r) => renderer.hostsLine(r)) : []
-      return deltaWrite(deltas, added.map((r) => renderer.dhcpLine(r)), dnsDeltas, names)
+      return deltaWrite(
+        deltas,
+        added.map((r) => renderer.dhcpLine(r)),
+        dnsDeltas,
+        names,
+      )
     },
     readBack: async () => ({
       source: `${dhcpHosts} and ${deltas.path}`,
@@ -144,7 +161,12 @@ async function compaction(base: PendingWrite, dirs: readonly HostsDirectory[]): 
   const clears = dirs.map((dir) => [dir, dir.plan(new Map())] as const)
   return {
     need: 'apply',
-    lines: () => [...base.lines(), ...clears.flatMap(([dir, clear]) => clear.gone.map((name) => ({ path: join(dir.path, name), ...lineChanges(dir.owned.get(name) ?? null, null) })))],
+    lines: () => [
+      ...base.lines(),
+      ...clears.flatMap(([dir, clear]) =>
+        clear.gone.map((name) => ({ path: join(dir.path, name), ...lineChanges(dir.owned.get(name) ?? null, null) })),
+      ),
+    ],
     commit: async () => {
       const written = await base.commit()
       let removed = 0

@@ -40,7 +40,12 @@ export async function prepareFiles(wanted: WholeFiles, need: Exclude<ApplyNeed, 
  * A format that renders its whole files every sync and writes those that changed; `dhcpSource`
  * is the file its DHCP reservations are read back from when the state file is lost.
  */
-export function wholeFilesFormat(name: FormatName, render: (reservations: readonly DnsmasqHost[]) => WholeFiles, need: Exclude<ApplyNeed, 'none'>, dhcpSource: string): Format {
+export function wholeFilesFormat(
+  name: FormatName,
+  render: (reservations: readonly DnsmasqHost[]) => WholeFiles,
+  need: Exclude<ApplyNeed, 'none'>,
+  dhcpSource: string,
+): Format {
   return {
     name,
     pacedApply: false,
