@@ -387,6 +387,12 @@ export class SaltLab {
     )
   }
 
+  /** `salt` for a call expected to fail on the minion (salt exits non-zero then): its returns all the same. */
+  async saltFailing(args: string[]): Promise<unknown> {
+    const res = await this.#exec(join(venvBin, 'salt'), ['-c', this.masterConf, '--out=json', '--static', ...args])
+    return JSON.parse(res.stdout)
+  }
+
   async saltRun(args: string[]): Promise<unknown> {
     return JSON.parse(await this.#mustExec(join(venvBin, 'salt-run'), ['-c', this.masterConf, '--out=json', ...args]))
   }

@@ -106,7 +106,8 @@ export class FakeDnsmasqMinions {
     }
     if (apply === 'none' || (changed === 0 && !force))
       return { result: true, files: report, applied: false, comment: `${changed} file(s) written` }
-    if (m.failApply !== null) return { result: false, files: report, applied: false, comment: m.failApply }
+    // The module raises: Salt hands the caller its message as an ERROR string.
+    if (m.failApply !== null) return `ERROR: ${m.failApply}`
     m.applies++
     return { result: true, files: report, applied: true, comment: `${changed} file(s) written; reloaded` }
   }

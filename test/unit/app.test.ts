@@ -295,7 +295,7 @@ t.test('conf format: when dnsmasq --test rejects the new file, the previous one 
   await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
   const before = await readFile(join(dir, 'reservations.conf'), 'utf8')
   fake.mine = { web01: ['10.0.0.5'], web02: ['10.0.0.6'] }
-  fake.local.set('saltmasq.check', { result: false, comment: 'dnsmasq: duplicate dhcp-host IP address 10.0.0.6 at line 3 of /etc/dnsmasq.d/manual.conf' })
+  fake.local.set('saltmasq.check', 'ERROR: dnsmasq --test: dnsmasq: duplicate dhcp-host IP address 10.0.0.6 at line 3 of /etc/dnsmasq.d/manual.conf')
   const restartsBefore = fake.calls.filter((c) => JSON.stringify(c.body).includes('service.restart')).length
   const res = await app.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
   t.equal(res.statusCode, 502)
@@ -336,7 +336,7 @@ t.test('destroyed: the reservation goes, then the lease is released through salt
   const ok = (await app.inject({ method: 'DELETE', url: '/reservations/web01?wait=true', headers: auth })).json()
   t.same(ok.released, ['10.0.0.5'])
   t.match(localCalls(fake).at(-1), [{ client: 'local', tgt: 'dns', fun: 'saltmasq.release_lease', arg: ['10.0.0.5', 'interface=br0'] }])
-  fake.local.set('saltmasq.release_lease', { result: false, comment: 'dhcp_release: no such interface' })
+  fake.local.set('saltmasq.release_lease', 'ERROR: dhcp_release failed: no such interface')
   const failed = await app.inject({ method: 'DELETE', url: '/reservations/web02?wait=true', headers: auth })
   t.equal(failed.statusCode, 200)
   t.same(failed.json().removed.map((r: { minionId: string }) => r.minionId), ['web02'])

@@ -1,6 +1,6 @@
-// The saltmasq execution module (salt/states/_modules/saltmasq.py) run by the venv's Python with
-// a stand-in for Salt's config.get: its paths come from configuration, never from the caller,
-// and reload signals only a process that is dnsmasq.
+// The saltmasq execution module (salt/states/_modules/saltmasq.py) loaded by Salt's own loader
+// (test/helpers/salt_module.py): its paths come from configuration, never from the caller, reload
+// signals only a process that is dnsmasq, and a refusal is raised as Salt's modules raise it.
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { deflateSync } from 'node:zlib'
@@ -9,28 +9,23 @@ import { join } from 'node:path'
 import t from 'tap'
 import { lineDelta } from '../../src/dnsmasq/line-delta.js'
 import { run } from '../../lab/processes.js'
-import { saltFiles, venvBin } from '../../lab/paths.js'
+import { repoRoot, saltFiles, venvBin } from '../../lab/paths.js'
 
-async function call(settings: Record<string, unknown>, expr: string): Promise<{ result: boolean, comment: string }> {
-  const script = [
-    'import json, sys',
-    `sys.path.insert(0, ${JSON.stringify(join(saltFiles, 'states', '_modules'))})`,
-    'import saltmasq',
-    `settings = json.loads(${JSON.stringify(JSON.stringify(settings))})`,
-    // The service functions record that they were called (in the result of `calls()`).
-    'service_calls = []',
-    'saltmasq.__salt__ = {\'config.get\': lambda key, default=None: settings.get(key, default), \'service.reload\': lambda name: service_calls.append(\'reload \' + name) or True, \'service.restart\': lambda name: service_calls.append(\'restart \' + name) or True}',
-    'calls = lambda: service_calls',
-    `print(json.dumps(${expr}))`,
-  ].join('\n')
-  const res = await run(join(venvBin, 'python3'), ['-c', script])
+const HARNESS = join(repoRoot, 'test', 'helpers', 'salt_module.py')
+const MODULES = join(saltFiles, 'states', '_modules')
+
+/** The value of `expr` with the module loaded under `settings`, or `{ error, message }` for what it raised. */
+async function call(settings: Record<string, unknown>, expr: string): Promise<any> {
+  const res = await run(join(venvBin, 'python3'), [HARNESS, MODULES, JSON.stringify(settings), expr])
   if (res.code !== 0) throw new Error(res.stderr)
-  return JSON.parse(res.stdout) as { result: boolean, comment: string }
+  return JSON.parse(res.stdout)
 }
 
 t.test('no function takes a path argument', async (t) => {
-  const res = await run(join(venvBin, 'python3'), ['-c', `import inspect, sys; sys.path.insert(0, ${JSON.stringify(join(saltFiles, 'states', '_modules'))}); import saltmasq; print([str(inspect.signature(f)) for f in (saltmasq.reload, saltmasq.check, saltmasq.release_lease, saltmasq.publish)])`])
-  t.equal(res.stdout.trim(), '[\'()\', \'()\', \'(ip, interface)\', "(files, apply=\'none\', force_apply=False)"]')
+  const signatures = await call({}, '[str(__import__("inspect").signature(saltmasq.__getattr__(f).func)) for f in ("reload", "check", "release_lease", "publish")]')
+  t.same(signatures, ['()', '()', '(ip, interface)', '(files, apply=\'none\', force_apply=False)'])
+  const listed = await call({}, 'sorted(f for f in mods if f.startswith("saltmasq."))')
+  t.same(listed, ['saltmasq.check', 'saltmasq.publish', 'saltmasq.release_lease', 'saltmasq.reload'], 'the loader sees the four functions, and no helper')
 })
 
 t.test('reload by pid file refuses a pid that is not dnsmasq, and says why', async (t) => {
@@ -41,34 +36,26 @@ t.test('reload by pid file refuses a pid that is not dnsmasq, and says why', asy
   const pidfile = join(dir, 'dnsmasq.pid')
   await writeFile(pidfile, `${victim.pid}\n`)
   const refused = await call({ 'saltmasq:dnsmasq:reload': 'pidfile', 'saltmasq:dnsmasq:pidfile': pidfile }, 'saltmasq.reload()')
-  t.equal(refused.result, false)
-  t.match(refused.comment, new RegExp(`names pid ${victim.pid}, which is not a running dnsmasq`))
+  t.equal(refused.error, 'CommandExecutionError')
+  t.match(refused.message, new RegExp(`names pid ${victim.pid}, which is not a running dnsmasq`))
   t.equal(victim.exitCode, null, 'the process was not signalled')
   t.equal(victim.signalCode, null)
 
   const missing = await call({ 'saltmasq:dnsmasq:reload': 'pidfile', 'saltmasq:dnsmasq:pidfile': join(dir, 'nope.pid') }, 'saltmasq.reload()')
-  t.match(missing, { result: false, comment: /cannot read dnsmasq's pid from .*nope\.pid/ })
+  t.match(missing, { error: 'CommandExecutionError', message: /cannot read dnsmasq's pid from .*nope\.pid/ })
   await writeFile(pidfile, '1\n')
-  t.match(await call({ 'saltmasq:dnsmasq:reload': 'pidfile', 'saltmasq:dnsmasq:pidfile': pidfile }, 'saltmasq.reload()'), { result: false }, 'never pid 1')
+  t.match(await call({ 'saltmasq:dnsmasq:reload': 'pidfile', 'saltmasq:dnsmasq:pidfile': pidfile }, 'saltmasq.reload()'), { error: 'CommandExecutionError' }, 'never pid 1')
 })
 
 t.test('reload asks the service manager when told to (or under systemd)', async (t) => {
-  const out = await run(join(venvBin, 'python3'), ['-c', [
-    'import json, sys',
-    `sys.path.insert(0, ${JSON.stringify(join(saltFiles, 'states', '_modules'))})`,
-    'import saltmasq',
-    'calls = []',
-    'saltmasq.__salt__ = {\'config.get\': lambda key, default=None: {\'saltmasq:dnsmasq:reload\': \'service\'}.get(key, default), \'service.reload\': lambda name: calls.append(name) or True}',
-    'print(json.dumps([saltmasq.reload(), calls]))',
-  ].join('\n')])
-  t.same(JSON.parse(out.stdout), [{ result: true, comment: 'service.reload dnsmasq' }, ['dnsmasq']])
+  t.same(await call({ 'saltmasq:dnsmasq:reload': 'service' }, '[saltmasq.reload(), calls()]'), [true, ['reload dnsmasq']])
 })
 
 t.test('release_lease reads the configured lease file', async (t) => {
   const dir = t.testdir({ leases: '' })
   const res = await call({ 'saltmasq:dnsmasq:leasefile': join(dir, 'leases') }, 'saltmasq.release_lease(\'10.0.0.5\', \'br0\')')
-  t.match(res, { result: true, comment: 'released 0 lease(s) of 10.0.0.5' })
-  t.match(await call({}, 'saltmasq.release_lease(\'10.0.0.5\', \'br0; rm -rf /\')'), { result: false, comment: /not an interface name/ })
+  t.same(res, { released: [], comment: 'released 0 lease(s) of 10.0.0.5' })
+  t.match(await call({}, 'saltmasq.release_lease(\'10.0.0.5\', \'br0; rm -rf /\')'), { error: 'SaltInvocationError', message: /not an interface name/ })
 })
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex')
@@ -114,11 +101,11 @@ t.test('publish writes only the path each role is set to, and only reservation l
   await symlink('/etc/passwd', join(dir, 'hosts', 'link'))
   const settings = { 'saltmasq:dnsmasq:files': { 'dhcp-hosts': dhcp, 'reservations-conf': conf, 'addn-hosts': addn, 'other': '/etc/passwd' } }
   const one = (role: string, content: string): string => `saltmasq.publish([{'role': ${JSON.stringify(role)}, 'hash': '${sha256(content)}', 'content': ${JSON.stringify(content)}}])`
-  t.match(await call({}, one('dhcp-hosts', `${HEAD}web01,10.0.0.5\n`)), { result: false, comment: /saltmasq:dnsmasq:files is not set/ })
+  t.match(await call({}, one('dhcp-hosts', `${HEAD}web01,10.0.0.5\n`)), { error: 'CommandExecutionError', message: /saltmasq:dnsmasq:files is not set/ })
   for (const role of ['other', '/etc/passwd', 'dhcp-hostsx', '']) {
-    t.match(await call(settings, one(role, `${HEAD}web01,10.0.0.5\n`)), { result: false, comment: /refused role .*sets a path only for addn-hosts, dhcp-hosts, reservations-conf/ }, role)
+    t.match(await call(settings, one(role, `${HEAD}web01,10.0.0.5\n`)), { error: 'CommandExecutionError', message: /refused role .*sets a path only for addn-hosts, dhcp-hosts, reservations-conf/ }, role)
   }
-  t.match(await call({ 'saltmasq:dnsmasq:files': { 'dhcp-hosts': join(dir, 'hosts', 'link') } }, one('dhcp-hosts', `${HEAD}web01,10.0.0.5\n`)), { result: false }, 'a role set to a link is not written')
+  t.match(await call({ 'saltmasq:dnsmasq:files': { 'dhcp-hosts': join(dir, 'hosts', 'link') } }, one('dhcp-hosts', `${HEAD}web01,10.0.0.5\n`)), { error: 'CommandExecutionError' }, 'a role set to a link is not written')
   // What a holder of saltmasq's credential could try: every one refused before anything is written or checked.
   const hostile: Array<[string, string]> = [
     ['reservations-conf', 'conf-script=/bin/sh -c "id > /tmp/pwned"'],
@@ -134,7 +121,7 @@ t.test('publish writes only the path each role is set to, and only reservation l
     ['addn-hosts', 'web01 10.0.0.5'],
   ]
   for (const [role, line] of hostile) {
-    t.match(await call(settings, one(role, `${HEAD}${line}\n`)), { result: false, comment: new RegExp(`refused ${role}: .*nothing was written`) }, `${role}: ${JSON.stringify(line)}`)
+    t.match(await call(settings, one(role, `${HEAD}${line}\n`)), { error: 'CommandExecutionError', message: new RegExp(`refused ${role}: .*nothing was written`) }, `${role}: ${JSON.stringify(line)}`)
   }
   t.same(await readdir(join(dir, 'dnsmasq.d')), [], 'nothing written in the conf-dir')
   t.same(await readdir(join(dir, 'hosts')), ['link'])
@@ -148,7 +135,7 @@ t.test('publish writes only the path each role is set to, and only reservation l
     t.equal(await readFile(path, 'utf8'), content)
   }
   t.equal((await lstat(join(dir, 'hosts', 'link'))).isSymbolicLink(), true, 'the link is still a link')
-  t.match(await call(settings, `saltmasq.publish([], apply='restart everything')`), { result: false, comment: /apply must be one of/ })
+  t.match(await call(settings, `saltmasq.publish([], apply='restart everything')`), { error: 'SaltInvocationError', message: /apply must be one of/ })
 })
 
 t.test('publish with checked-restart puts the previous file back when dnsmasq --test rejects the new one', async (t) => {
@@ -159,8 +146,9 @@ t.test('publish with checked-restart puts the previous file back when dnsmasq --
   const settings = { 'saltmasq:dnsmasq:files': { 'reservations-conf': path }, 'saltmasq:dnsmasq:conf_file': path }
   // Reservation lines, each well-formed, that dnsmasq still refuses together: one address twice.
   const broken = `${HEAD}dhcp-host=web01,10.0.0.5\ndhcp-host=web02,10.0.0.5\n`
-  const rejected = await call(settings, `[saltmasq.publish([{'role': 'reservations-conf', 'hash': '${sha256(broken)}', 'content': ${JSON.stringify(broken)}}], apply='checked-restart'), calls()]`) as unknown as [Record<string, unknown>, string[]]
-  t.match(rejected, [{ result: false, applied: false, comment: /dnsmasq --test rejected the files/, files: { 'reservations-conf': { status: 'rolled-back', hash: sha256(good) } } }, []])
+  const rejected = await call(settings, `saltmasq.publish([{'role': 'reservations-conf', 'hash': '${sha256(broken)}', 'content': ${JSON.stringify(broken)}}], apply='checked-restart')`)
+  t.match(rejected, { error: 'CommandExecutionError', message: /dnsmasq --test rejected the files, so the previous ones were put back: .*duplicate/ })
+  t.same(await call(settings, 'calls()'), [], 'no restart')
   t.equal(await readFile(path, 'utf8'), good, 'the previous file is back')
   const next = `${HEAD}dhcp-host=web01,10.0.0.5\ndhcp-host=web02,10.0.0.6\n`
   const accepted = await call(settings, `[saltmasq.publish([{'role': 'reservations-conf', 'hash': '${sha256(next)}', 'content': ${JSON.stringify(next)}}], apply='checked-restart'), calls()]`) as unknown as [Record<string, unknown>, string[]]

@@ -116,12 +116,12 @@ t.test('a created minion that never shows up is given up after MINE_WAIT_MS, and
 t.test('a failed sync is retried on its own, and converges once salt-api answers again', async (t) => {
   const { scheduler, readiness, api } = await setup(t)
   api.mine = { a: ['10.0.0.1'] }
-  api.local.set('saltmasq.reload', { result: false, comment: 'dnsmasq is down' })
+  api.local.set('saltmasq.reload', 'ERROR: cannot read dnsmasq\'s pid from /run/dnsmasq/dnsmasq.pid: dnsmasq is down')
   await t.rejects(scheduler.sync(), { code: 'SALTMASQ_APPLY_FAILED' })
   await readiness.refresh()
   t.match(readiness.report(), {
     ready: false,
-    reason: /last sync failed: saltmasq\.reload on dns failed: dnsmasq is down/,
+    reason: /last sync failed: saltmasq\.reload on dns failed: ERROR: .*dnsmasq is down/,
   })
   t.ok(scheduler.nextFollowUpAt !== null, 'a retry is set')
   api.local.set('saltmasq.reload', true)
@@ -282,7 +282,7 @@ for (const format of ['hostsdir', 'hostsfile', 'conf'] as const) {
       api.mine = { a: ['10.0.0.1'], b: ['10.0.0.2'] }
       await scheduler.sync()
       api.deleteKey('a')
-      api.local.set(apply, { result: false, comment: 'dnsmasq is not running' })
+      api.local.set(apply, 'ERROR: dnsmasq is not running')
       await t.rejects(scheduler.destroyed('a')!, { code: 'SALTMASQ_APPLY_FAILED' })
       t.ok((await readdir(dir)).includes('state.json.apply-owed'), 'the owed apply is on disk')
       await sync.close()

@@ -21,17 +21,28 @@ from the minion's configuration or its pillar (``config.get``), under ``saltmasq
                                                 set is refused (nothing is written until one is)
 
 Every argument is checked before it reaches a command line, and commands run without a shell.
+A function that cannot do its job raises ``CommandExecutionError`` (``SaltInvocationError`` for a
+bad argument), as Salt's own modules do.
+
+:depends: dnsmasq (``dnsmasq-base``); ``dhcp_release`` and ``dhcp_release6`` (``dnsmasq-utils``)
+    for ``release_lease``
 """
 import base64
 import binascii
 import hashlib
 import ipaddress
+import logging
 import os
 import re
 import signal
-import subprocess
 import tempfile
 import zlib
+
+import salt.utils.path
+import salt.utils.systemd
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+log = logging.getLogger(__name__)
 
 __virtualname__ = "saltmasq"
 
@@ -56,23 +67,25 @@ _MAX_FILE_BYTES = 256 * 1024 * 1024
 
 
 def __virtual__():
-    return __virtualname__
+    """
+    Only on a minion with dnsmasq installed.
+    """
+    if salt.utils.path.which("dnsmasq"):
+        return __virtualname__
+    return (False, "The saltmasq module cannot be loaded: dnsmasq is not installed.")
 
 
 def _run(cmd):
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
-    return proc.returncode, (proc.stdout + proc.stderr).strip()
+    """Runs ``cmd`` (a list, no shell); its exit code and its output, stdout then stderr."""
+    ret = __salt__["cmd.run_all"](cmd, python_shell=False, ignore_retcode=True, timeout=60)
+    out = "\n".join(part for part in (ret.get("stdout"), ret.get("stderr")) if part)
+    return ret["retcode"], out.strip()
 
 
 def _setting(name):
     """``saltmasq:dnsmasq:<name>`` from the minion's config or pillar, else the default."""
-    get = globals().get("__salt__", {}).get("config.get")
-    value = get("saltmasq:dnsmasq:" + name, None) if get else None
+    value = __salt__["config.get"]("saltmasq:dnsmasq:" + name, None)
     return _DEFAULTS[name] if value in (None, "") else value
-
-
-def _systemd_booted():
-    return os.path.isdir("/run/systemd/system")
 
 
 def _is_dnsmasq(pid):
@@ -91,39 +104,52 @@ def reload():
     without a service manager (Debian's init script has no reload), SIGHUP to the dnsmasq
     whose pid the configured pid file holds, and only if that process is dnsmasq.
 
-    CLI Example: ``salt dns01 saltmasq.reload``
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt dns01 saltmasq.reload
     """
     how = _setting("reload")
-    if how == "service" or (how == "auto" and _systemd_booted()):
-        ok = __salt__["service.reload"]("dnsmasq")
-        return {"result": bool(ok), "comment": "service.reload dnsmasq"}
+    if how == "service" or (how == "auto" and salt.utils.systemd.booted(__context__)):
+        if not __salt__["service.reload"]("dnsmasq"):
+            raise CommandExecutionError("service.reload dnsmasq failed")
+        return True
     pidfile = _setting("pidfile")
     try:
         with open(pidfile, encoding="ascii") as handle:
             pid = int(handle.read().strip())
     except (OSError, ValueError) as exc:
-        return {"result": False, "comment": "cannot read dnsmasq's pid from {}: {}".format(pidfile, exc)}
+        raise CommandExecutionError("cannot read dnsmasq's pid from {}: {}".format(pidfile, exc))
     if pid <= 1 or not _is_dnsmasq(pid):
-        return {"result": False, "comment": "{} names pid {}, which is not a running dnsmasq".format(pidfile, pid)}
+        raise CommandExecutionError("{} names pid {}, which is not a running dnsmasq".format(pidfile, pid))
     try:
         os.kill(pid, signal.SIGHUP)
     except OSError as exc:
-        return {"result": False, "comment": "cannot signal dnsmasq pid {}: {}".format(pid, exc)}
-    return {"result": True, "comment": "sent SIGHUP to dnsmasq pid {} ({})".format(pid, pidfile), "pid": pid}
+        raise CommandExecutionError("cannot signal dnsmasq pid {}: {}".format(pid, exc))
+    log.debug("saltmasq: sent SIGHUP to dnsmasq pid %s (%s)", pid, pidfile)
+    return True
 
 
 def check():
     """
     ``dnsmasq --test``: does dnsmasq accept its configuration (conf-dir files included)?
+    True, or ``CommandExecutionError`` with what dnsmasq said.
 
-    CLI Example: ``salt dns01 saltmasq.check``
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt dns01 saltmasq.check
     """
     cmd = ["dnsmasq", "--test"]
     conf_file = _setting("conf_file")
     if conf_file is not None:
         cmd.append("--conf-file={}".format(conf_file))
     code, out = _run(cmd)
-    return {"result": code == 0, "comment": out}
+    if code != 0:
+        raise CommandExecutionError("dnsmasq --test: {}".format(out))
+    return True
 
 
 def _read_leases(leasefile):
@@ -158,14 +184,18 @@ def release_lease(ip, interface):
     The MAC, client id, IAID and DUIDs come from the lease file. No lease for that address is
     not an error.
 
-    CLI Example: ``salt dns01 saltmasq.release_lease 10.0.0.5 interface=br0``
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt dns01 saltmasq.release_lease 10.0.0.5 interface=br0
     """
     try:
         address = ipaddress.ip_address(str(ip))
     except ValueError:
-        return {"result": False, "comment": "not an IP address: {!r}".format(ip)}
+        raise SaltInvocationError("not an IP address: {!r}".format(ip))
     if not _INTERFACE.match(str(interface)):
-        return {"result": False, "comment": "not an interface name: {!r}".format(interface)}
+        raise SaltInvocationError("not an interface name: {!r}".format(interface))
     v4, v6, server_duid = _read_leases(_setting("leasefile"))
     released = []
     if address.version == 4:
@@ -177,7 +207,7 @@ def release_lease(ip, interface):
                 cmd.append(fields[4])
             code, out = _run(cmd)
             if code != 0:
-                return {"result": False, "comment": "dhcp_release failed: {}".format(out)}
+                raise CommandExecutionError("dhcp_release failed: {}".format(out))
             released.append(fields[1])
     else:
         # IPv6 lines: <expiry> <IAID> <address> <hostname> <client DUID>, after `duid <server DUID>`.
@@ -190,10 +220,10 @@ def release_lease(ip, interface):
                    "--server-id", server_duid, "--client-id", fields[4], "--iaid", fields[1]]
             code, out = _run(cmd)
             if code != 0:
-                return {"result": False, "comment": "dhcp_release6 failed: {}".format(out)}
+                raise CommandExecutionError("dhcp_release6 failed: {}".format(out))
             released.append(fields[4])
-    comment = "released {} lease(s) of {}".format(len(released), address)
-    return {"result": True, "released": released, "comment": comment}
+    log.info("saltmasq: released %d lease(s) of %s", len(released), address)
+    return {"released": released, "comment": "released {} lease(s) of {}".format(len(released), address)}
 
 
 def _role_paths():
@@ -345,16 +375,26 @@ def _inflated(text):
     return data if inflater.eof and not inflater.unconsumed_tail else None
 
 
-def _dnsmasq_takes_in(apply):
-    """Make dnsmasq take the written files in: a reload, or a check and then a restart."""
+def _dnsmasq_takes_in(apply, changed, report):
+    """
+    Make dnsmasq take the written files in: a reload, or a check and then a restart. When the
+    check fails the previous files are put back before the error is raised.
+    """
     if apply == "reload":
-        done = reload()
-        return done["result"], done["comment"]
-    checked = check()
-    if not checked["result"]:
-        return False, "dnsmasq --test rejected the files: {}".format(checked["comment"])
-    ok = __salt__["service.restart"]("dnsmasq")
-    return bool(ok), "service.restart dnsmasq"
+        reload()
+        return "saltmasq.reload"
+    try:
+        check()
+    except CommandExecutionError as exc:
+        for role, path, current in changed:
+            _put_back(path, current)
+            report[role] = {"status": "rolled-back", "hash": _digest(current)}
+        raise CommandExecutionError(
+            "dnsmasq --test rejected the files, so the previous ones were put back: {}".format(exc)
+        )
+    if not __salt__["service.restart"]("dnsmasq"):
+        raise CommandExecutionError("service.restart dnsmasq failed")
+    return "service.restart dnsmasq"
 
 
 def publish(files, apply="none", force_apply=False):
@@ -362,7 +402,8 @@ def publish(files, apply="none", force_apply=False):
     Make files saltmasq renders hold their new content, and have dnsmasq take them in, in one
     call. Each file is ``{"role", "hash"}`` (the sha256 of the content wanted) with either
     ``"content"`` (the whole file), ``"deflate"`` (the whole file, zlib-compressed and base64)
-    or ``"base"`` (the sha256 of the content the caller last saw here) and ``"hunks"`` (``[start, delete, [lines]]`` against that content's lines). A file
+    or ``"base"`` (the sha256 of the content the caller last saw here) and ``"hunks"``
+    (``[start, delete, [lines]]`` against that content's lines). A file
     whose content is not ``base`` (new minion, restored or hand-edited file) is reported
     ``stale`` with its hash and nothing is written: the caller sends it whole. Files are
     written only if their content changes (temp file, fsync, rename, fsync directory), only
@@ -373,24 +414,34 @@ def publish(files, apply="none", force_apply=False):
 
     ``apply``: ``none`` (dnsmasq reads them itself), ``reload`` (``saltmasq.reload``) or
     ``checked-restart`` (``dnsmasq --test``, then ``service.restart dnsmasq``; the previous files
-    are put back when the check fails). dnsmasq is told only when a file changed, or when
+    are put back when the check fails, and the call fails). dnsmasq is told only when a file changed, or when
     ``force_apply`` says it still owes an earlier change.
 
-    CLI Example: ``salt dns01 saltmasq.publish '[{"role": "dhcp-hosts", "hash": "...", "content": "..."}]' apply=reload``
+    Returns ``{"result": True, "files": {role: {"status", "hash"}}, "applied", "comment"}``, or
+    ``{"result": False, "stale": True, "files": ...}`` when some file must be sent whole. Anything
+    refused raises ``CommandExecutionError`` (``SaltInvocationError`` for a bad argument).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt dns01 saltmasq.publish '[{"role": "dhcp-hosts", "hash": "...", "content": "..."}]' apply=reload
     """
     if apply not in _APPLY:
-        return {"result": False, "comment": "apply must be one of {}, not {!r}".format(", ".join(_APPLY), apply)}
+        raise SaltInvocationError("apply must be one of {}, not {!r}".format(", ".join(_APPLY), apply))
     if not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
-        return {"result": False, "comment": "files must be a list of objects"}
+        raise SaltInvocationError("files must be a list of objects")
     paths = _role_paths()
     if not paths:
-        return {"result": False, "comment": "saltmasq:dnsmasq:files is not set on this minion: nothing may be written"}
+        raise CommandExecutionError("saltmasq:dnsmasq:files is not set on this minion: nothing may be written")
     plan, report, stale = [], {}, False
     for spec in files:
         role = spec.get("role")
         path = paths.get(role) if isinstance(role, str) else None
         if path is None:
-            return {"result": False, "comment": "refused role {!r}: saltmasq:dnsmasq:files sets a path only for {}".format(role, ", ".join(sorted(paths)))}
+            raise CommandExecutionError(
+                "refused role {!r}: saltmasq:dnsmasq:files sets a path only for {}".format(role, ", ".join(sorted(paths)))
+            )
         current = _read_bytes(path)
         if "content" in spec:
             wanted = spec["content"].encode("utf-8") if isinstance(spec["content"], str) else None
@@ -406,7 +457,8 @@ def publish(files, apply="none", force_apply=False):
             continue
         problem = _content_problem(role, wanted)
         if problem is not None:
-            return {"result": False, "applied": False, "comment": "refused {}: {}; nothing was written".format(role, problem)}
+            log.warning("saltmasq: publish refused: %s: %s", role, problem)
+            raise CommandExecutionError("refused {}: {}; nothing was written".format(role, problem))
         plan.append((role, path, current, wanted))
     if stale:
         for role, _, current, _ in plan:
@@ -421,10 +473,6 @@ def publish(files, apply="none", force_apply=False):
         report[role] = {"status": "written" if current != wanted else "unchanged", "hash": _digest(wanted)}
     if apply == "none" or not (changed or force_apply):
         return {"result": True, "files": report, "applied": False, "comment": "{} file(s) written".format(len(changed))}
-    ok, how = _dnsmasq_takes_in(apply)
-    if not ok and apply == "checked-restart" and how.startswith("dnsmasq --test"):
-        for role, path, current in changed:
-            _put_back(path, current)
-            report[role] = {"status": "rolled-back", "hash": _digest(current)}
-    comment = "{} file(s) written; {}".format(len(changed), how)
-    return {"result": ok, "files": report, "applied": ok, "comment": comment}
+    how = _dnsmasq_takes_in(apply, changed, report)
+    log.info("saltmasq: %d file(s) written; %s", len(changed), how)
+    return {"result": True, "files": report, "applied": True, "comment": "{} file(s) written; {}".format(len(changed), how)}
