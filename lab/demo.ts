@@ -2,8 +2,8 @@
 // salt-api and minions, a real dnsmasq answering DNS on loopback, and saltmasq between them,
 // hearing events on salt-api's stream and from the reactor.
 // Fires a salt-cloud created event on the master bus and shows what came of it: the
-// reservation, the files dnsmasq reads (one per reservation, picked up by inotify), and dnsmasq
-// answering for the new name.
+// reservation, the files dnsmasq reads (the default format: the base files, and the new machine
+// as one delta file picked up by inotify), and dnsmasq answering for the new name.
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pino } from 'pino'
@@ -22,8 +22,8 @@ try {
   const { dns } = lab
   say(`- dnsmasq (pid ${await dns.pid()}) answers DNS on 127.0.0.1:${dns.port}`)
   const app = await lab.startSaltmasq(
-    // A small fleet: the format where a new machine needs no reload at all.
-    lab.saltmasqEnv('hostsdir', { DNS_DOMAIN: 'lab', LOG_LEVEL: 'warn' }),
+    // The default format: a new machine is a delta file dnsmasq reads by inotify, with no reload.
+    lab.saltmasqEnv('hostsfile', { DNS_DOMAIN: 'lab', LOG_LEVEL: 'warn' }),
     pino({ level: 'warn' }, pino.destination({ dest: join(lab.dir, 'saltmasq.log'), sync: true })),
   )
   say(`- saltmasq listens on ${lab.url}; salt-api on ${lab.salt.apiUrl}`)
@@ -52,9 +52,14 @@ try {
     say(`  ${r.minionId.padEnd(10)} ${r.ip.padEnd(15)} since ${r.firstSeen}`)
   }
   say()
+  const body = (text: string): string[] => text.split('\n').filter((l) => l !== '' && !l.startsWith('#'))
+  for (const [file, option] of [[dns.dhcpHostsFile, 'dhcp-hostsfile'], [dns.addnHostsFile, 'addn-hosts']] as const) {
+    say(`${file} (${option}), the base: ${body(await readFile(file, 'utf8')).join(' | ') || '(empty)'}`)
+  }
   for (const [dir, option] of [[dns.dhcpHostsDir, 'dhcp-hostsdir'], [dns.dnsHostsDir, 'hostsdir']] as const) {
-    say(`${dir} (${option}), one file per reservation:`)
-    for (const name of (await readdir(dir)).sort()) say(`  ${name}: ${(await readFile(join(dir, name), 'utf8')).split('\n')[1]}`)
+    for (const name of (await readdir(dir)).sort()) {
+      say(`${join(dir, name)} (${option}), a delta: ${body(await readFile(join(dir, name), 'utf8')).join(' | ')}`)
+    }
   }
   say()
   say(`dnsmasq answers: web01.lab → ${addresses.join(', ')}; db01.lab → ${(await dns.resolve('db01.lab')).join(', ')}`)

@@ -8,7 +8,7 @@ import fastifyEnv from '@fastify/env'
 import formbody from '@fastify/formbody'
 import rateLimit from '@fastify/rate-limit'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyError } from 'fastify'
+import Fastify, { LogController, type FastifyError } from 'fastify'
 import { pino, type Logger } from 'pino'
 import type { Dispatcher } from 'undici'
 import { envSchema, toConfig, type Config, type Env } from './config/index.js'
@@ -79,7 +79,7 @@ export async function buildApp(opts: BuildOptions) {
     requestTimeout: 120_000,
     keepAliveTimeout: 5_000,
     // Probes come every few seconds: one debug line per request, not Fastify's two at info.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.addHook('onResponse', async (request, reply) => {
     request.log.debug(

@@ -11,7 +11,7 @@ import { SaltApiStandIn, STANDIN_URL } from '../../lab/salt-api-standin.js'
 export const TOKEN = 'unit-test-webhook-token-0123456789abcdef'
 export const auth = { authorization: `Bearer ${TOKEN}` }
 
-export async function setup(t: Test, env: Record<string, string | undefined> = {}) {
+export async function setup(t: Test, env: Record<string, string | undefined> = {}, logger = pino({ level: 'silent' })) {
   const dir = await mkdtemp(join(tmpdir(), 'smq-app-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const fake = new SaltApiStandIn()
@@ -35,7 +35,7 @@ export async function setup(t: Test, env: Record<string, string | undefined> = {
       EVENT_STREAM: 'false',
       ...env,
     },
-    logger: pino({ level: 'silent' }),
+    logger,
     dispatcher: fake.mockAgent(),
   })
   t.teardown(async () => { await app.close() })

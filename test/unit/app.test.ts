@@ -14,6 +14,19 @@ function localCalls(fake: SaltApiStandIn): unknown[] {
   return fake.calls.map((c) => c.body).filter((b) => Array.isArray(b) && (b as Array<{ client?: string }>).some((x) => x.client === 'local'))
 }
 
+t.test('each request is one debug line (probes included), and a first start logs its empty ledger at info', async (t) => {
+  const lines: Array<{ level: number, msg: string, url?: string }> = []
+  const logger = pino({ level: 'debug' }, { write: (line: string) => { lines.push(JSON.parse(line)) } })
+  const { app } = await setup(t, { LOG_LEVEL: 'debug' }, logger)
+  await app.inject({ method: 'GET', url: '/health' })
+  await app.inject({ method: 'GET', url: '/ready' })
+  const requests = lines.filter((l) => l.url === '/health' || l.url === '/ready')
+  t.same(requests.map((l) => [l.level, l.msg, l.url]), [[20, 'request', '/health'], [20, 'request', '/ready']])
+  t.notOk(lines.some((l) => l.msg === 'incoming request' || l.msg === 'request completed'), 'not Fastify\'s two lines')
+  const start = lines.find((l) => /state file/.test(l.msg))
+  t.match(start, { level: 30, msg: /no state file and no reservations published yet/ }, 'info, not a warning')
+})
+
 t.test('health needs no token', async (t) => {
   const { app } = await setup(t)
   const res = await app.inject({ method: 'GET', url: '/health' })
