@@ -7,6 +7,7 @@ import t, { type Test } from 'tap'
 import { pino } from 'pino'
 import { loadConfig } from '../../src/config/index.js'
 import { DELTA_BOUNDS } from '../../src/dnsmasq/formats/hostsfile.js'
+import { bodyLines, HEADER } from '../../src/dnsmasq/lines.js'
 import { openPublisher } from '../../src/dnsmasq/open-publisher.js'
 import type { Reservation } from '../../src/ledger/reservation.js'
 
@@ -48,7 +49,12 @@ async function setup(t: Test, env: Record<string, string> = {}) {
     },
   }
   const open = async () => await openPublisher({ config, client, logger: pino({ level: 'silent' }), clock: () => now })
-  const deltaFiles = async (): Promise<string[]> => (await readdir(join(dir, 'dhcp-hosts.d'))).sort()
+  // The delta files that hold a reservation: a compaction empties them, keeping their names.
+  const deltaFiles = async (sub = 'dhcp-hosts.d'): Promise<string[]> => {
+    const names = (await readdir(join(dir, sub))).sort()
+    const held = await Promise.all(names.map(async (n) => bodyLines(await readFile(join(dir, sub, n), 'utf8')).length > 0))
+    return names.filter((_, i) => held[i])
+  }
   return {
     dir,
     applies,
@@ -113,8 +119,10 @@ t.test('a removal compacts: everything into the base, the deltas gone, one apply
   const removed = await p.publish([r('a01', '10.0.0.1'), r('c01', '10.0.0.3')])
   t.equal(removed.applied, false, 'the first apply was 5 s ago: this one waits for its turn')
   t.equal(removed.applyDueInMs, 25_000)
-  t.same(await deltaFiles(), [], 'the delta files are gone at once')
-  t.same(await readdir(join(dir, 'hosts.d')), [], 'the DNS ones too')
+  t.same(await deltaFiles(), [], 'the delta files are emptied at once')
+  t.same(await deltaFiles('hosts.d'), [], 'the DNS ones too')
+  t.same(await readdir(join(dir, 'dhcp-hosts.d')), ['delta-000001'], 'kept: dnsmasq logs the removal of a watched file as an error')
+  t.equal(await readFile(join(dir, 'dhcp-hosts.d', 'delta-000001'), 'utf8'), HEADER, 'holding only the header')
   t.match(await read('dhcp-hosts'), /a01,10\.0\.0\.1\nc01,10\.0\.0\.3\n$/)
   t.match(
     await read('addn-hosts'),

@@ -18,7 +18,7 @@ import type { Config } from '../../config/index.js'
 import type { OpenFormat, PendingWrite } from '../format.js'
 import { HostsDirectory } from '../hosts-directory.js'
 import type { DnsmasqHost } from '../../ledger/reservation.js'
-import { bodyLines, HEADER, inOrder, LineRenderer, lineChanges } from '../lines.js'
+import { bodyLines, HEADER, inOrder, LineRenderer } from '../lines.js'
 import { readIfExists } from '../../store/atomic-file.js'
 import { prepareFiles, wholeFilesFormat, type WholeFiles } from './single-files.js'
 
@@ -28,14 +28,21 @@ export const DELTA_BOUNDS = { files: 32, lines: 5000 }
 /** Up to this many reservations, new names also go into DNS as a delta file (cheap there, B5). */
 export const DNS_DELTA_MAX_RESERVATIONS = 10_000
 
-/** delta-000001, delta-000002…: names dnsmasq reads (no dot, no ~) and that sort by age. */
-function nextDeltaName(existing: Iterable<string>): string {
-  let last = 0
-  for (const name of existing) {
-    const m = /^delta-(\d+)$/.exec(name)
-    if (m !== null) last = Math.max(last, Number(m[1]))
+/** A delta file that holds no reservation (emptied by a compaction, kept for its name). */
+function isEmpty(content: string | undefined): boolean {
+  return content === undefined || bodyLines(content).length === 0
+}
+
+/**
+ * delta-000001, delta-000002…: names dnsmasq reads (no dot, no ~). The lowest name that is free
+ * in both directories (absent, or emptied by a compaction) is used again, so the directories
+ * never hold more than the bound of files.
+ */
+function nextDeltaName(...dirs: readonly HostsDirectory[]): string {
+  for (let n = 1; ; n++) {
+    const name = `delta-${String(n).padStart(6, '0')}`
+    if (dirs.every((dir) => isEmpty(dir.owned.get(name)))) return name
   }
-  return `delta-${String(last + 1).padStart(6, '0')}`
 }
 
 function rendererFor(config: Config): LineRenderer {
@@ -101,7 +108,8 @@ export const openHostsfile: OpenFormat = async (config) => {
       let onDisk = inBase.size
       for (const line of inDeltas) if (!inBase.has(line)) onDisk++
       const removed = onDisk > sorted.length - added.length
-      const overBounds = deltas.owned.size >= DELTA_BOUNDS.files || deltaLines.length >= DELTA_BOUNDS.lines
+      const deltaFiles = [...deltas.owned.values()].filter((content) => !isEmpty(content)).length
+      const overBounds = deltaFiles >= DELTA_BOUNDS.files || deltaLines.length >= DELTA_BOUNDS.lines
       // A batch larger than the bounds (a first start, a restored fleet) goes into the base at once.
       if (removed || added.length > DELTA_BOUNDS.lines || (overBounds && added.length === 0)) return await whole()
       if (added.length === 0) return noChange()
@@ -131,7 +139,7 @@ function noChange(): PendingWrite {
 
 /** The new lines as one more delta file (and their names as another): read through inotify, with no signal. */
 function deltaWrite(deltas: HostsDirectory, added: string[], dnsDeltas: HostsDirectory, names: string[]): PendingWrite {
-  const name = nextDeltaName([...deltas.owned.keys(), ...dnsDeltas.owned.keys()])
+  const name = nextDeltaName(deltas, dnsDeltas)
   const file = (lines: string[]): string => HEADER + lines.map((l) => `${l}\n`).join('')
   const plan = deltas.plan(new Map([...deltas.owned, [name, file(added)]]))
   const dnsPlan = names.length === 0 ? null : dnsDeltas.plan(new Map([...dnsDeltas.owned, [name, file(names)]]))
@@ -154,29 +162,27 @@ function deltaWrite(deltas: HostsDirectory, added: string[], dnsDeltas: HostsDir
 }
 
 /**
- * Everything into the base files, the delta files removed, one SIGHUP. The base is written
- * first: a crash before the delta files go leaves lines twice, which dnsmasq takes once.
+ * Everything into the base files, the delta files emptied, one SIGHUP. The base is written
+ * first: a crash before the delta files are emptied leaves lines twice, which dnsmasq takes once.
+ * Emptied, not removed: dnsmasq answers the removal of a watched file with "cannot read" in its log.
  */
 async function compaction(base: PendingWrite, dirs: readonly HostsDirectory[]): Promise<PendingWrite> {
-  const clears = dirs.map((dir) => [dir, dir.plan(new Map())] as const)
+  const emptied = (dir: HostsDirectory): Map<string, string> =>
+    new Map([...dir.owned].map(([name, content]) => [name, isEmpty(content) ? content : HEADER]))
+  const clears = dirs.map((dir) => [dir, dir.plan(emptied(dir))] as const)
   return {
     need: 'apply',
-    lines: () => [
-      ...base.lines(),
-      ...clears.flatMap(([dir, clear]) =>
-        clear.gone.map((name) => ({ path: join(dir.path, name), ...lineChanges(dir.owned.get(name) ?? null, null) })),
-      ),
-    ],
+    lines: () => [...base.lines(), ...clears.flatMap(([dir, clear]) => dir.planLines(clear))],
     commit: async () => {
       const written = await base.commit()
-      let removed = 0
-      const emptied: string[] = []
+      let cleared = 0
+      const dirsChanged: string[] = []
       for (const [dir, clear] of clears) {
         const change = await dir.write(clear)
-        removed += change.removed.size
-        if (change.removed.size > 0) emptied.push(dir.path)
+        cleared += change.replaced.size
+        if (change.replaced.size > 0) dirsChanged.push(dir.path)
       }
-      return { ...written, filesChanged: [...written.filesChanged, ...emptied], entriesRemoved: removed }
+      return { ...written, filesChanged: [...written.filesChanged, ...dirsChanged], entriesRemoved: cleared }
     },
   }
 }
