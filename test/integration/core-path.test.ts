@@ -139,7 +139,7 @@ t.test('conf format published through Salt: the dnsmasq minion\'s real dnsmasq -
   t.teardown(async () => { await viaSalt.close() })
   const res = await viaSalt.inject({ method: 'POST', url: '/resync?wait=true', headers: auth })
   t.equal(res.statusCode, 502)
-  t.match(res.json(), { code: 'SALTMASQ_NO_DNSMASQ_MINION_CURRENT', message: /dns-host: .*dnsmasq --test rejected the files: .*duplicate dhcp-host IP address 10\.77\.9\.8/ })
+  t.match(res.json(), { code: 'SALTMASQ_NO_DNSMASQ_MINION_CURRENT', message: /dns-host: .*dnsmasq --test rejected the files, so the previous ones were put back: .*duplicate dhcp-host IP address 10\.77\.9\.8/ })
   t.equal(await reservationsFile(), before, 'the minion put the previous file back')
   t.equal(await dns.pid(), pidBefore, 'dnsmasq kept running, not restarted')
   t.match((await viaSalt.inject({ method: 'GET', url: '/reservations', headers: auth })).json().dnsmasqMinions, [{ minion: 'dns-host', state: 'behind', reason: /dnsmasq --test rejected/ }])
