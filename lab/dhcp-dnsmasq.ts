@@ -57,21 +57,10 @@ export class DhcpDnsmasq {
   async writeConfig(range: { first: string, last: string }, domain: string): Promise<void> {
     await mkdir(this.confDir, { recursive: true })
     await writeFile(this.confFile, [
-      'interface=br0',
-      'bind-interfaces',
-      'no-resolv',
-      'no-hosts',
-      `domain=${domain}`,
-      `local=/${domain}/`,
-      `dhcp-range=${range.first},${range.last},255.255.255.0,1h`,
-      'dhcp-authoritative',
-      `dhcp-leasefile=${this.leaseFile}`,
-      'log-dhcp',
-      'user=root',
-      `pid-file=${this.pidFile}`,
-      `log-facility=${this.logFile}`,
-      `conf-dir=${this.confDir},*.conf`,
-      '',
+      'interface=br0', 'bind-interfaces', 'no-resolv', 'no-hosts', `domain=${domain}`, `local=/${domain}/`,
+      `dhcp-range=${range.first},${range.last},255.255.255.0,1h`, 'dhcp-authoritative',
+      `dhcp-leasefile=${this.leaseFile}`, 'log-dhcp', 'user=root', `pid-file=${this.pidFile}`,
+      `log-facility=${this.logFile}`, `conf-dir=${this.confDir},*.conf`, '',
     ].join('\n'))
   }
 

@@ -43,15 +43,9 @@ export interface LabOptions {
  */
 function dnsModuleConfig(dns: LoopbackDnsmasq): string[] {
   return [
-    'saltmasq:',
-    '  dnsmasq:',
-    '    files:',
-    `      dhcp-hosts: ${dns.dhcpHostsFile}`,
-    `      addn-hosts: ${dns.addnHostsFile}`,
-    `      reservations-conf: ${dns.reservationsConf}`,
-    `    pidfile: ${dns.pidFile}`,
-    '    reload: pidfile',
-    `    conf_file: ${dns.confFile}`,
+    'saltmasq:', '  dnsmasq:', '    files:', `      dhcp-hosts: ${dns.dhcpHostsFile}`,
+    `      addn-hosts: ${dns.addnHostsFile}`, `      reservations-conf: ${dns.reservationsConf}`,
+    `    pidfile: ${dns.pidFile}`, '    reload: pidfile', `    conf_file: ${dns.confFile}`,
   ]
 }
 

@@ -50,28 +50,15 @@ export class LoopbackDnsmasq {
     await writeFile(d.dhcpHostsFile, '', { flag: 'a' })
     await writeFile(d.addnHostsFile, '', { flag: 'a' })
     await writeFile(d.confFile, [
-      `port=${d.port}`,
-      'listen-address=127.0.0.1',
-      'bind-interfaces',
-      'no-resolv',
-      'no-hosts',
-      'user=root',
-      `pid-file=${d.pidFile}`,
-      `log-facility=${d.logFile}`,
-      `conf-dir=${join(dir, 'dnsmasq.d')},*.conf`,
-      `dhcp-hostsfile=${d.dhcpHostsFile}`,
-      `addn-hosts=${d.addnHostsFile}`,
-      `dhcp-hostsdir=${d.dhcpHostsDir}`,
-      `hostsdir=${d.dnsHostsDir}`,
-      '',
+      `port=${d.port}`, 'listen-address=127.0.0.1', 'bind-interfaces', 'no-resolv', 'no-hosts', 'user=root',
+      `pid-file=${d.pidFile}`, `log-facility=${d.logFile}`, `conf-dir=${join(dir, 'dnsmasq.d')},*.conf`,
+      `dhcp-hostsfile=${d.dhcpHostsFile}`, `addn-hosts=${d.addnHostsFile}`, `dhcp-hostsdir=${d.dhcpHostsDir}`,
+      `hostsdir=${d.dnsHostsDir}`, '',
     ].join('\n'))
     await writeFile(d.restartScript, [
-      '#!/bin/sh',
-      `pid=$(cat ${d.pidFile} 2>/dev/null)`,
+      '#!/bin/sh', `pid=$(cat ${d.pidFile} 2>/dev/null)`,
       'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done; fi',
-      `date +%s.%N >> ${join(dir, 'restarts.log')}`,
-      `exec dnsmasq --conf-file=${d.confFile}`,
-      '',
+      `date +%s.%N >> ${join(dir, 'restarts.log')}`, `exec dnsmasq --conf-file=${d.confFile}`, '',
     ].join('\n'))
     await writeFile(d.reloadScript, `#!/bin/sh\nexec kill -HUP "$(cat ${d.pidFile})"\n`)
     await chmod(d.restartScript, 0o755)

@@ -142,12 +142,9 @@ export class NetLab {
     await writeFile(
       lab.#script,
       [
-        '#!/bin/sh',
-        '# udhcpc calls this on lease events: configure eth0 with what DHCP gave us.',
-        'case "$1" in',
+        '#!/bin/sh', '# udhcpc calls this on lease events: configure eth0 with what DHCP gave us.', 'case "$1" in',
         '  deconfig) ip -4 addr flush dev "$interface"; ip link set "$interface" up ;;',
-        '  bound|renew) ip -4 addr flush dev "$interface"; ip addr add "$ip/${mask:-24}" dev "$interface" ;;',
-        'esac',
+        '  bound|renew) ip -4 addr flush dev "$interface"; ip addr add "$ip/${mask:-24}" dev "$interface" ;;', 'esac',
         '',
       ].join('\n'),
     )
@@ -175,18 +172,7 @@ export class NetLab {
     await this.#addNamespace(ns.name)
     const port = `s${index}`
     await mustRun('ip', [
-      '-n',
-      this.master.name,
-      'link',
-      'add',
-      port,
-      'type',
-      'veth',
-      'peer',
-      'name',
-      'mgmt0',
-      'netns',
-      ns.name,
+      '-n', this.master.name, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'mgmt0', 'netns', ns.name,
     ])
     await this.master.mustRun('ip', ['link', 'set', port, 'master', 'br0'])
     await this.master.mustRun('ip', ['link', 'set', port, 'up'])
@@ -207,18 +193,7 @@ export class NetLab {
     // Both ends are created straight inside their namespaces: nothing appears on the host.
     const port = `p${index}`
     await mustRun('ip', [
-      '-n',
-      segment.name,
-      'link',
-      'add',
-      port,
-      'type',
-      'veth',
-      'peer',
-      'name',
-      'eth0',
-      'netns',
-      machine.name,
+      '-n', segment.name, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', machine.name,
     ])
     await segment.mustRun('ip', ['link', 'set', port, 'master', 'br0'])
     await segment.mustRun('ip', ['link', 'set', port, 'up'])

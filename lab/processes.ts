@@ -103,6 +103,16 @@ export interface RunResult {
   stderr: string
 }
 
+/** What a child process writes, as it comes. */
+export function captured(
+  child: { stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream },
+): { stdout: string, stderr: string } {
+  const out = { stdout: '', stderr: '' }
+  child.stdout.on('data', (d: Buffer) => { out.stdout += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { out.stderr += d.toString() })
+  return out
+}
+
 export async function run(
   command: string,
   args: string[],
@@ -110,14 +120,7 @@ export async function run(
 ): Promise<RunResult> {
   return await new Promise((resolve, reject) => {
     const child = spawn(command, args, { env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString()
-    })
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString()
-    })
+    const output = captured(child)
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000)
     child.once('error', (err) => {
       clearTimeout(timer)
@@ -125,7 +128,7 @@ export async function run(
     })
     child.once('close', (code) => {
       clearTimeout(timer)
-      resolve({ code, stdout, stderr })
+      resolve({ code, stdout: output.stdout, stderr: output.stderr })
     })
   })
 }

@@ -70,6 +70,8 @@ export class SaltApiStandIn {
   /** Answer GET /events with 404 (a proxy in front of salt-api that does not pass it). */
   eventsDisabled = false
   readonly #seenInMine = new Set<string>()
+  /** Over a loopback port: how long mine.update takes to answer (minions that are slow to). */
+  mineUpdateDelayMs = 0
   /** Called when saltmasq asks for mine.update: lets a test make a late minion's data appear. */
   onMineUpdate?: (chunk: { kwarg: { tgt: string } }) => void
   readonly #opts: StandInOptions
@@ -153,7 +155,8 @@ export class SaltApiStandIn {
   #delayFor(path: string, text: string): number {
     if (path === '/login') return 0
     const local = text.includes('"client":"local"')
-    return (this.#opts.latencyMs ?? 0) + (local ? this.#opts.applyDelayMs ?? 0 : 0)
+    const update = text.includes('"fun":"mine.update"') ? this.mineUpdateDelayMs : 0
+    return (this.#opts.latencyMs ?? 0) + (local ? this.#opts.applyDelayMs ?? 0 : 0) + update
   }
 
   #run(c: Chunk): unknown {

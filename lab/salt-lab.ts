@@ -73,12 +73,8 @@ function minionMineConfig(m: LabMinion): string[] {
   if (m.mineFromPillar === true) return []
   if (m.ips === undefined) return ['mine_functions:', '  network.ip_addrs: []']
   return [
-    'grains:',
-    `  lab_ips: ${yamlList(m.ips)}`,
-    'mine_functions:',
-    '  network.ip_addrs:',
-    '    - mine_function: grains.get',
-    '    - lab_ips',
+    'grains:', `  lab_ips: ${yamlList(m.ips)}`, 'mine_functions:', '  network.ip_addrs:',
+    '    - mine_function: grains.get', '    - lab_ips',
   ]
 }
 
@@ -514,14 +510,7 @@ export class SaltLab {
       `minions ${ids.join(', ')} to answer test.ping`,
       async () => {
         const res = await this.#exec(join(venvBin, 'salt'), [
-          '-c',
-          this.masterConf,
-          '--out=json',
-          '--static',
-          '-t',
-          '5',
-          '*',
-          'test.ping',
+          '-c', this.masterConf, '--out=json', '--static', '-t', '5', '*', 'test.ping',
         ])
         const pinged = JSON.parse(res.stdout || '{}') as Record<string, unknown>
         return ids.every((id) => pinged[id] === true)

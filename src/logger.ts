@@ -2,17 +2,8 @@
 import type { LoggerOptions } from 'pino'
 
 export const REDACTED_PATHS = [
-  'req.headers.authorization',
-  'req.headers["x-auth-token"]',
-  'headers.authorization',
-  'headers["x-auth-token"]',
-  'password',
-  'token',
-  '*.password',
-  '*.token',
-  '*.SALT_API_PASSWORD',
-  '*.WEBHOOK_TOKEN',
-  '*.WEBHOOK_HMAC_SECRET',
+  'req.headers.authorization', 'req.headers["x-auth-token"]', 'headers.authorization', 'headers["x-auth-token"]',
+  'password', 'token', '*.password', '*.token', '*.SALT_API_PASSWORD', '*.WEBHOOK_TOKEN', '*.WEBHOOK_HMAC_SECRET',
   '*.METRICS_TOKEN',
 ]
 

@@ -12,17 +12,7 @@ export type FormatName = (typeof FORMAT_NAMES)[number]
 
 /** Salt's tgt_type values that name minions (DNSMASQ_MINION_TGT_TYPE). */
 export const TARGET_TYPES = [
-  'glob',
-  'pcre',
-  'list',
-  'grain',
-  'grain_pcre',
-  'pillar',
-  'pillar_pcre',
-  'nodegroup',
-  'range',
-  'compound',
-  'ipcidr',
+  'glob', 'pcre', 'list', 'grain', 'grain_pcre', 'pillar', 'pillar_pcre', 'nodegroup', 'range', 'compound', 'ipcidr',
 ] as const
 export type TargetType = (typeof TARGET_TYPES)[number]
 

@@ -18,6 +18,7 @@ import {
   MinionStatusSchema,
   ReservationSchema,
   StreamStateSchema,
+  SyncReplies,
   SyncResultSchema,
   WaitQuery,
 } from './schemas.js'
@@ -111,15 +112,7 @@ const reservations: FastifyPluginAsyncTypebox<ReservationsOptions> = async (
       schema: {
         params: Type.Object({ minionId: Type.String({ maxLength: 512 }) }),
         querystring: WaitQuery,
-        response: {
-          200: SyncResultSchema,
-          202: Type.Object({ accepted: Type.Literal(true) }),
-          400: ErrorReply,
-          401: ErrorReply,
-          404: ErrorReply,
-          502: ErrorReply,
-          504: ErrorReply,
-        },
+        response: { ...SyncReplies, 404: ErrorReply },
       },
     },
     async (request, reply) => {

@@ -1,9 +1,8 @@
 // POST /resync: a full sync on demand (curl, cron). With ?wait=true the answer is the sync's
 // result; otherwise 202 at once.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
 import type { SyncScheduler } from '../sync/scheduler.js'
-import { ErrorReply, SyncResultSchema, WaitQuery } from './schemas.js'
+import { SyncReplies, WaitQuery } from './schemas.js'
 
 const resync: FastifyPluginAsyncTypebox<{ scheduler: SyncScheduler, rateLimit: number }> = async (
   app,
@@ -15,14 +14,7 @@ const resync: FastifyPluginAsyncTypebox<{ scheduler: SyncScheduler, rateLimit: n
       config: { rateLimit: { max: rateLimit, timeWindow: 60_000 } },
       schema: {
         querystring: WaitQuery,
-        response: {
-          200: SyncResultSchema,
-          202: Type.Object({ accepted: Type.Literal(true) }),
-          400: ErrorReply,
-          401: ErrorReply,
-          502: ErrorReply,
-          504: ErrorReply,
-        },
+        response: SyncReplies,
       },
     },
     async (request, reply) => {

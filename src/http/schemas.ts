@@ -120,6 +120,16 @@ export const SyncResultSchema = Type.Object({
   ),
 })
 
+/** What a route that runs a sync answers: its result with ?wait=true, else 202; the errors a sync can end in. */
+export const SyncReplies = {
+  200: SyncResultSchema,
+  202: Type.Object({ accepted: Type.Literal(true) }),
+  400: ErrorReply,
+  401: ErrorReply,
+  502: ErrorReply,
+  504: ErrorReply,
+}
+
 // The dry run behind GET /reservations/diff.
 export const DiffSchema = Type.Object({
   at: Type.String(),

@@ -13,10 +13,7 @@ export interface SaltFunction {
 }
 
 const FAILURE_PREFIXES = [
-  'ERROR',
-  'The minion function caused an exception',
-  'Passed invalid arguments',
-  'Minion did not return',
+  'ERROR', 'The minion function caused an exception', 'Passed invalid arguments', 'Minion did not return',
 ]
 
 /** Why a function's return value means it failed, or null when it succeeded. */

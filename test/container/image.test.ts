@@ -47,16 +47,7 @@ t.test('docker/Dockerfile builds on a local Node 22 base', async (t) => {
   await podman.build(base, tag)
   const node = (
     await podman.must([
-      'run',
-      '--rm',
-      '--ulimit',
-      'host',
-      '--network',
-      'host',
-      '--no-healthcheck',
-      tag,
-      'node',
-      '--version',
+      'run', '--rm', '--ulimit', 'host', '--network', 'host', '--no-healthcheck', tag, 'node', '--version',
     ])
   ).trim()
   t.match(node, /^v22\./, `the image runs Node ${node}`)
@@ -64,16 +55,7 @@ t.test('docker/Dockerfile builds on a local Node 22 base', async (t) => {
   t.equal(user, '10080:10080', 'an unprivileged user')
   const listing = (
     await podman.must([
-      'run',
-      '--rm',
-      '--ulimit',
-      'host',
-      '--network',
-      'host',
-      '--no-healthcheck',
-      tag,
-      'sh',
-      '-c',
+      'run', '--rm', '--ulimit', 'host', '--network', 'host', '--no-healthcheck', tag, 'sh', '-c',
       'ls -A /app; ls /app/dist/src',
     ])
   ).split('\n')
@@ -94,12 +76,7 @@ t.test('run as compose runs it, against the real Salt lab', async (t) => {
   const env = lab.saltmasqEnv('hostsfile', { HOST: '127.0.0.1', PORT: String(port), DNS_DOMAIN: 'lab' })
   // The container uses the default paths, under the mounted directories.
   for (const key of [
-    'RESERVATIONS_FILE',
-    'DHCP_HOSTSFILE',
-    'ADDN_HOSTS_FILE',
-    'DHCP_HOSTSDIR',
-    'DNS_HOSTSDIR',
-    'STATE_FILE',
+    'RESERVATIONS_FILE', 'DHCP_HOSTSFILE', 'ADDN_HOSTS_FILE', 'DHCP_HOSTSDIR', 'DNS_HOSTSDIR', 'STATE_FILE',
   ])
     delete env[key]
   const envFile = join(lab.dir, 'saltmasq.env')
@@ -111,25 +88,9 @@ t.test('run as compose runs it, against the real Salt lab', async (t) => {
     { mode: 0o600 },
   )
   await podman.must([
-    'run',
-    '--detach',
-    '--name',
-    name,
-    '--ulimit',
-    'host',
-    '--network',
-    'host',
-    '--no-healthcheck',
-    '--read-only',
-    '--user',
-    '10080:10080',
-    '--env-file',
-    envFile,
-    '-v',
-    `${hostsDir}:/etc/dnsmasq.saltmasq`,
-    '-v',
-    `${stateDir}:/var/lib/saltmasq`,
-    tag,
+    'run', '--detach', '--name', name, '--ulimit', 'host', '--network', 'host', '--no-healthcheck', '--read-only',
+    '--user', '10080:10080', '--env-file', envFile, '-v', `${hostsDir}:/etc/dnsmasq.saltmasq`, '-v',
+    `${stateDir}:/var/lib/saltmasq`, tag,
   ])
 
   await waitFor('/health', async () => (await get('/health')).status === 200, 60_000, 200)

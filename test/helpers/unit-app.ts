@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import { pino } from 'pino'
+import { fileEnv } from './file-env.js'
 import { buildApp } from '../../src/app.js'
 import { SaltApiStandIn, STANDIN_URL } from '../../lab/salt-api-standin.js'
 
@@ -23,12 +24,7 @@ export async function setup(t: Test, env: Record<string, string | undefined> = {
       WEBHOOK_TOKEN: TOKEN,
       MANAGED_SUBNETS: '10.0.0.0/16',
       RESERVATIONS_FORMAT: 'conf',
-      RESERVATIONS_FILE: join(dir, 'reservations.conf'),
-      DHCP_HOSTSFILE: join(dir, 'dhcp-hosts'),
-      ADDN_HOSTS_FILE: join(dir, 'addn-hosts'),
-      DHCP_HOSTSDIR: join(dir, 'dhcp-hosts.d'),
-      DNS_HOSTSDIR: join(dir, 'hosts.d'),
-      STATE_FILE: join(dir, 'state.json'),
+      ...fileEnv(dir),
       DNSMASQ_MINION: 'dns',
       LOG_LEVEL: 'silent',
       // The event stream has tests of its own (event-stream.test.ts): MockAgent cannot stream.

@@ -44,10 +44,8 @@ t.test('a full resync reserves every minion with its address in the managed subn
   t.same(result.filesChanged, [dns.reservationsConf])
   t.equal(result.applied, true)
   t.equal(await reservationsFile(), [
-    '# Managed by saltmasq. Any change made here will be overwritten.',
-    'dhcp-host=db01.example.com,10.77.0.12',
-    'dhcp-host=web01,10.77.0.11',
-    '',
+    '# Managed by saltmasq. Any change made here will be overwritten.', 'dhcp-host=db01.example.com,10.77.0.12',
+    'dhcp-host=web01,10.77.0.11', '',
   ].join('\n'))
   const pidAfter = await dns.pid()
   t.ok(pidAfter, 'dnsmasq runs with the new file')

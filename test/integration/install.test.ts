@@ -248,10 +248,7 @@ t.test(
       },
     }
     const shown = (await salt!.salt([
-      'dns01',
-      'state.show_sls',
-      'saltmasq.service',
-      `pillar=${JSON.stringify(pillar)}`,
+      'dns01', 'state.show_sls', 'saltmasq.service', `pillar=${JSON.stringify(pillar)}`,
     ])) as Record<string, Record<string, Record<string, unknown>>>
     const states = shown.dns01!
     t.ok(typeof states === 'object' && !Array.isArray(states), `rendered: ${JSON.stringify(states).slice(0, 300)}`)

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { repoRoot } from '../../lab/paths.js'
-import { freePort, mustRun, run, waitFor } from '../../lab/processes.js'
+import { captured, freePort, mustRun, run, waitFor } from '../../lab/processes.js'
 import { SaltApiStandIn } from '../../lab/salt-api-standin.js'
 
 const TOKEN = 'startup-test-webhook-token-0123456789abcdef'
@@ -20,23 +20,12 @@ t.teardown(async () => {
 /** What a .env for this machine holds (JSON values quoted, as .env.example shows). */
 function dotenv(port: number, state: string): string {
   return [
-    `SALT_API_URL=${api.url}`,
-    'SALT_API_USER=saltmasq',
-    `SALT_API_PASSWORD=${api.password}`,
-    'SALT_API_EAUTH=sharedsecret',
-    `WEBHOOK_TOKEN=${TOKEN}`,
-    'MANAGED_SUBNETS=10.0.0.0/16',
-    'DNSMASQ_MINION=dns',
-    `PORT=${port}`,
-    `DHCP_HOSTSFILE=${join(dir, 'hosts', 'dhcp-hosts')}`,
-    `DHCP_HOSTSDIR=${join(dir, 'hosts', 'dhcp-hosts.d')}`,
-    `DNS_HOSTSDIR=${join(dir, 'hosts', 'hosts.d')}`,
-    `ADDN_HOSTS_FILE=${join(dir, 'hosts', 'addn-hosts')}`,
-    `STATE_FILE=${state}`,
-    'DNSMASQ_APPLY_ARGS=\'["dnsmasq"]\'',
-    'DNSMASQ_RELEASE_FUNCTION=',
-    'EVENT_STREAM=false',
-    '',
+    `SALT_API_URL=${api.url}`, 'SALT_API_USER=saltmasq', `SALT_API_PASSWORD=${api.password}`,
+    'SALT_API_EAUTH=sharedsecret', `WEBHOOK_TOKEN=${TOKEN}`, 'MANAGED_SUBNETS=10.0.0.0/16', 'DNSMASQ_MINION=dns',
+    `PORT=${port}`, `DHCP_HOSTSFILE=${join(dir, 'hosts', 'dhcp-hosts')}`,
+    `DHCP_HOSTSDIR=${join(dir, 'hosts', 'dhcp-hosts.d')}`, `DNS_HOSTSDIR=${join(dir, 'hosts', 'hosts.d')}`,
+    `ADDN_HOSTS_FILE=${join(dir, 'hosts', 'addn-hosts')}`, `STATE_FILE=${state}`, 'DNSMASQ_APPLY_ARGS=\'["dnsmasq"]\'',
+    'DNSMASQ_RELEASE_FUNCTION=', 'EVENT_STREAM=false', '',
   ].join('\n')
 }
 
@@ -54,14 +43,7 @@ async function start(
     env: { PATH: process.env.PATH!, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString()
-  })
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString()
-  })
+  const output = captured(child)
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
   let code: number | null = null
   if (until === undefined) {
@@ -74,7 +56,7 @@ async function start(
       code = await exited
     }
   }
-  return { stdout, stderr, code }
+  return { stdout: output.stdout, stderr: output.stderr, code }
 }
 
 async function get(port: number, path: string): Promise<{ status: number, body: any }> {
@@ -190,6 +172,36 @@ t.test(
     }
   },
 )
+
+t.test('SIGTERM while a new minion\'s mine.update waits on slow minions: says so, and exits at once', async (t) => {
+  const cwd = join(dir, 'slow-update')
+  await mkdir(cwd, { recursive: true })
+  const port = await freePort()
+  await writeFile(join(cwd, '.env'), dotenv(port, join(cwd, 'state.json')))
+  api.keys = new Set(['web01', 'late01'])
+  api.mineUpdateDelayMs = 20_000
+  t.teardown(() => {
+    api.keys = null
+    api.mineUpdateDelayMs = 0
+  })
+  let stoppedAt = 0
+  const out = await start(cwd, {}, [], async (p) => {
+    const hook = await fetch(`http://127.0.0.1:${p}/hooks/salt`, {
+      method: 'POST',
+      headers: { 'authorization': `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ tag: 'salt/cloud/late01/created', data: { name: 'late01' } }),
+    }).catch(() => null)
+    if (hook?.status !== 202 || api.counts.mineUpdate === 0) return false
+    stoppedAt = Date.now()
+    return true
+  }, port)
+  const tookMs = Date.now() - stoppedAt
+  t.equal(out.code, 0, 'a clean exit')
+  t.ok(tookMs < 5000, `SIGTERM to exit: ${tookMs} ms, not the 15 s grace nor mine.update's 20 s`)
+  t.match(out.stdout, /new minions are not in the mine yet: asking them for mine\.update/, 'the wait is said')
+  t.match(out.stdout, /"signal":"SIGTERM".*shutting down/, 'and the shutdown')
+  t.notMatch(out.stdout, /killed by timeout/)
+})
 
 t.test('--help lists every variable with its default', async (t) => {
   const out = await start(dir, {}, ['--help'])

@@ -79,10 +79,7 @@ export async function provePromises(format: LabFormat): Promise<void> {
     saltmasq: { dnsmasq: { format, conf_dir: dns.confDir, hosts_dir: dns.hostsDir, manage_service: false } },
   }
   const applied = (await salt.salt([
-    'dns-host',
-    'state.apply',
-    'saltmasq.dnsmasq',
-    `pillar=${JSON.stringify(pillar)}`,
+    'dns-host', 'state.apply', 'saltmasq.dnsmasq', `pillar=${JSON.stringify(pillar)}`,
   ])) as Record<string, Record<string, { result: boolean }>>
   const stateResults = Object.values(applied['dns-host'] ?? {})
   if (stateResults.length === 0 || !stateResults.every((s) => s.result))

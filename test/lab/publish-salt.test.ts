@@ -87,14 +87,9 @@ const dnsMinion = (site: Site): Parameters<SaltLab['startMinion']>[0] => ({
   bindMount: [site.own, published],
   // The module writes only the paths set for its roles; pid and lease file are this host's dnsmasq's.
   extraConfig: [
-    'saltmasq:',
-    '  dnsmasq:',
-    '    files:',
-    `      dhcp-hosts: ${join(published, 'dhcp-hosts')}`,
-    `      addn-hosts: ${join(published, 'addn-hosts')}`,
-    `    pidfile: ${site.dns.pidFile}`,
-    `    leasefile: ${site.dns.leaseFile}`,
-    '    reload: pidfile',
+    'saltmasq:', '  dnsmasq:', '    files:', `      dhcp-hosts: ${join(published, 'dhcp-hosts')}`,
+    `      addn-hosts: ${join(published, 'addn-hosts')}`, `    pidfile: ${site.dns.pidFile}`,
+    `    leasefile: ${site.dns.leaseFile}`, '    reload: pidfile',
   ],
 })
 
@@ -116,10 +111,7 @@ for (const site of sites) {
     },
   }
   const applied = (await salt.salt([
-    site.name,
-    'state.apply',
-    'saltmasq.dnsmasq',
-    `pillar=${JSON.stringify(pillar)}`,
+    site.name, 'state.apply', 'saltmasq.dnsmasq', `pillar=${JSON.stringify(pillar)}`,
   ])) as Record<string, Record<string, { result: boolean }>>
   const results = Object.values(applied[site.name] ?? {})
   if (results.length === 0 || !results.every((s) => s.result))
@@ -193,12 +185,7 @@ let b1: { machine: Machine, ip: string }
 t.test('saltmasq runs unprivileged and cannot write either dnsmasq host\'s files', async (t) => {
   for (const site of sites) {
     const probe = await run('setpriv', [
-      `--reuid=${NOBODY}`,
-      `--regid=${NOBODY}`,
-      '--clear-groups',
-      'sh',
-      '-c',
-      `: > ${join(site.own, 'dhcp-hosts')}`,
+      `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'sh', '-c', `: > ${join(site.own, 'dhcp-hosts')}`,
     ])
     t.not(probe.code, 0, `${site.name}: saltmasq's user cannot write its dhcp-hosts`)
   }

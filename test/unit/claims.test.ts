@@ -1,6 +1,7 @@
 // Salt's state is the truth: the mine claims a newcomer may make, the key list's mass-release
 // guard, and destroyed events that wait for the key list to confirm them.
 import t from 'tap'
+import { mineOnly } from '../helpers/ledger-input.js'
 import { pino } from 'pino'
 import { emptyLedger, type Ledger, type MineSnapshot } from '../../src/ledger/ledger.js'
 import { MAX_CANDIDATES, updateLedger } from '../../src/ledger/update.js'
@@ -16,15 +17,7 @@ function mine(entries: Record<string, string[]>): MineSnapshot {
 }
 
 function reserve(subnets: Subnets, m: MineSnapshot, previous: Ledger = emptyLedger()) {
-  return updateLedger(previous, {
-    mine: m,
-    destroyed: new Set(),
-    subnets,
-    byMac: false,
-    keys: null,
-    keyGoneAfterMs: 0,
-    now,
-  })
+  return updateLedger(previous, mineOnly(m, subnets, now))
 }
 
 t.test('network, broadcast and excluded addresses are never reserved', async (t) => {

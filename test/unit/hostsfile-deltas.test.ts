@@ -3,6 +3,7 @@
 // the base and the deltas read back together (a lost ledger is rebuilt from both).
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { fileEnv } from '../helpers/file-env.js'
 import t, { type Test } from 'tap'
 import { pino } from 'pino'
 import { loadConfig } from '../../src/config/index.js'
@@ -31,11 +32,7 @@ async function setup(t: Test, env: Record<string, string> = {}) {
     SALT_API_PASSWORD: 'p',
     WEBHOOK_TOKEN: 'x'.repeat(32),
     MANAGED_SUBNETS: '10.0.0.0/8',
-    DHCP_HOSTSFILE: join(dir, 'dhcp-hosts'),
-    ADDN_HOSTS_FILE: join(dir, 'addn-hosts'),
-    DHCP_HOSTSDIR: join(dir, 'dhcp-hosts.d'),
-    DNS_HOSTSDIR: join(dir, 'hosts.d'),
-    STATE_FILE: join(dir, 'state.json'),
+    ...fileEnv(dir),
     DNSMASQ_MINION: 'dns',
     DNSMASQ_RELEASE_FUNCTION: '',
     RELOAD_MIN_INTERVAL_S: '30',

@@ -1,5 +1,6 @@
 import fc from 'fast-check'
 import t from 'tap'
+import { mineOnly } from '../helpers/ledger-input.js'
 import { emptyLedger, listReservations, type Ledger, type MineSnapshot } from '../../src/ledger/ledger.js'
 import { updateLedger, type LedgerInput } from '../../src/ledger/update.js'
 import { Subnets } from '../../src/ledger/validate.js'
@@ -18,16 +19,7 @@ function mine(entries: Record<string, Array<string | { ip: string, mac?: string 
 }
 
 function step(ledger: Ledger, m: MineSnapshot, extra: Partial<LedgerInput> = {}) {
-  return updateLedger(ledger, {
-    mine: m,
-    destroyed: new Set(),
-    subnets,
-    byMac: false,
-    keys: null,
-    keyGoneAfterMs: 0,
-    now: t0,
-    ...extra,
-  })
+  return updateLedger(ledger, mineOnly(m, subnets, t0, extra))
 }
 
 const ips = (l: Ledger) => Object.fromEntries([...l].map(([id, r]) => [id, r.ip]))

@@ -23,11 +23,8 @@ t.test('conf format: the seed\'s dhcp-host lines, sorted, with a managed header'
     file,
     HEADER
     + [
-      'dhcp-host=db,[fd00::7]',
-      'dhcp-host=aa:bb:cc:dd:ee:ff,10.0.0.9,mac1',
-      'dhcp-host=web01,10.0.0.5',
-      'dhcp-host=web02,10.0.0.6',
-      '',
+      'dhcp-host=db,[fd00::7]', 'dhcp-host=aa:bb:cc:dd:ee:ff,10.0.0.9,mac1', 'dhcp-host=web01,10.0.0.5',
+      'dhcp-host=web02,10.0.0.6', '',
     ].join('\n'),
   )
 })

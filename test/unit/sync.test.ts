@@ -3,6 +3,7 @@
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileEnv } from '../helpers/file-env.js'
 import t, { type Test } from 'tap'
 import { pino } from 'pino'
 import { loadConfig } from '../../src/config/index.js'
@@ -24,12 +25,7 @@ async function setup(t: Test, env: Record<string, string> = {}, latencyMs = 0, m
     WEBHOOK_TOKEN: 'x'.repeat(32),
     MANAGED_SUBNETS: '10.0.0.0/16',
     RECONCILE_INTERVAL_S: '0',
-    RESERVATIONS_FILE: join(dir, 'r.conf'),
-    DHCP_HOSTSFILE: join(dir, 'dhcp-hosts'),
-    ADDN_HOSTS_FILE: join(dir, 'addn-hosts'),
-    DHCP_HOSTSDIR: join(dir, 'dhcp-hosts.d'),
-    DNS_HOSTSDIR: join(dir, 'hosts.d'),
-    STATE_FILE: join(dir, 'state.json'),
+    ...fileEnv(dir),
     DNSMASQ_MINION: 'dns',
     DNSMASQ_TEST_FUNCTION: '',
     DNSMASQ_RELEASE_FUNCTION: '',
