@@ -7,7 +7,7 @@ import { pino } from 'pino'
 import { waitFor } from '../../lab/processes.js'
 import { buildApp } from '../../src/app.js'
 import { STANDIN_URL, type SaltApiStandIn } from '../../lab/salt-api-standin.js'
-import { auth, setup, TOKEN } from '../helpers/unit-app.js'
+import { auth, setup, TOKEN } from '../helpers/app.js'
 
 /** The local-client calls made, in order (the background probe and key list reads left out). */
 function localCalls(fake: SaltApiStandIn): unknown[] {

@@ -3,7 +3,7 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { auth, setup } from '../helpers/unit-app.js'
+import { auth, setup } from '../helpers/app.js'
 
 async function snapshotDir(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {}

@@ -5,7 +5,7 @@ import { pino } from 'pino'
 import { buildApp } from '../../src/app.js'
 import { SaltApiStandIn } from '../../lab/salt-api-standin.js'
 import { waitFor } from '../../lab/processes.js'
-import { auth, setup, TOKEN } from '../helpers/unit-app.js'
+import { auth, setup, TOKEN } from '../helpers/app.js'
 
 /** The value of one sample (`name{labels} value`), or undefined when the text has none. */
 function sample(text: string, series: string): number | undefined {

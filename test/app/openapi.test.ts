@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { repoRoot } from '../../lab/paths.js'
-import { setup } from '../helpers/unit-app.js'
+import { setup } from '../helpers/app.js'
 
 /** `METHOD /path` → needs the bearer token, from the README's "HTTP interface" table. */
 async function readmeRoutes(): Promise<Map<string, boolean>> {
