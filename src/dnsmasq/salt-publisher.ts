@@ -4,6 +4,7 @@
 // confirmed (publish-payload.ts), so an addition at 50k reservations is a line, not a file. A
 // minion that fails or does not answer is behind (publish-round.ts): recorded, reported, and
 // caught up at the next sync while the others go on being updated.
+// Over 200 lines: the calls to every minion and the catch-up of those behind share its state.
 import type { Logger } from 'pino'
 import type { Config } from '../config/index.js'
 import { errors } from '../errors.js'

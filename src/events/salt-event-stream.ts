@@ -3,6 +3,7 @@
 // (re)connect is followed by a full sync: whatever happened while the stream was down is found
 // then. The whole bus comes through (job returns included): events are filtered by tag before
 // their data is even parsed, and nothing saltmasq does not use is logged or kept.
+// Over 200 lines: the connection loop, its state for /ready and the busy-bus rule share the counters.
 import type { Logger } from 'pino'
 import type { Static } from 'typebox'
 import type { StreamStateSchema } from '../http/schemas.js'

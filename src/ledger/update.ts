@@ -6,6 +6,7 @@
 // - A newcomer takes its first reservable address inside the managed subnets (MAX_CANDIDATES
 //   looked at); an IP, MAC or host name is never held twice: the older reservation wins and the
 //   newcomer is reported as a conflict.
+// Over 200 lines: the rules are one reading (review, then reserve); their helpers stay beside them.
 import { Holders, holdersOf, shareHolders } from './holders.js'
 import { asReservation, Ledger, type StoredReservation, type MineAddress, type MineSnapshot } from './ledger.js'
 import { byMinionId, type Conflict, type Removal, type Reservation, type Skipped } from './reservation.js'

@@ -1,5 +1,6 @@
 // The salt-api calls saltmasq makes, and what their answers mean. HTTP is transport.ts's job,
 // the login token session.ts's, retries retry.ts's; this file only builds lowstate and decodes.
+// Over 200 lines: one method per salt-api call saltmasq makes, with what its answer means.
 import type { Dispatcher } from 'undici'
 import type { Logger } from 'pino'
 import { errors } from '../errors.js'

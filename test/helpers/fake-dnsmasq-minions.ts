@@ -3,7 +3,7 @@
 // behaviour is tested against Python in salt-module.test.ts, and end to end in the lab).
 import { inflateSync } from 'node:zlib'
 import { applyHunks, sha256, splitLines, type Hunk } from '../../src/dnsmasq/line-delta.js'
-import type { LocalOptions } from '../../src/salt/client.js'
+import type { LocalClient } from '../../src/salt/local-call.js'
 
 interface FakeMinion {
   files: Map<string, string>
@@ -42,12 +42,8 @@ export class FakeDnsmasqMinions {
     return new RegExp(`^${target.replace(/\*/g, '.*')}$`).test(id)
   }
 
-  async local(
-    target: string,
-    fun: string,
-    args: readonly string[],
-    opts: LocalOptions = {},
-  ): Promise<Record<string, unknown>> {
+  /** The local client's call, as Salt answers it for these minions. */
+  local: LocalClient['local'] = async (target, fun, args, opts = {}) => {
     const tgtType = opts.tgtType ?? 'glob'
     const kwarg = (opts.kwarg ?? {}) as { files: PublishFile[], apply: string, force_apply: boolean }
     this.calls.push({
