@@ -4,6 +4,7 @@
 // flood of events costs one read, not one each. A list that would take many reservations
 // away at once (or an empty one) is held until a second read at least HOLD_MS later agrees:
 // a truncated answer must not release a fleet.
+import { sleep, type Timers } from '../util/timers.js'
 import type { Logger } from 'pino'
 import type { Ledger } from '../ledger/ledger.js'
 import type { AcceptedKeys, SaltClient } from '../salt/client.js'
@@ -36,6 +37,7 @@ export interface KeyWatchOptions {
   clock: Clock
   /** The reservations a list is weighed against. */
   ledger: () => Ledger
+  timers?: Timers
 }
 
 /** How many reservations a list would newly take away (whose key-gone clock has not started). */
@@ -99,7 +101,7 @@ export class KeyWatch {
 
   async #paced(): Promise<void> {
     const wait = this.#lastEnd + Math.max(MIN_READ_GAP_MS, this.#lastDuration) - this.#opts.clock()
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+    if (wait > 0) await sleep(wait, this.#opts.timers)
   }
 
   /** Whether the latest list shows a reserved minion's key gone whose clock has not started. */

@@ -1,5 +1,6 @@
 // The sync side of saltmasq wired together: publisher, durable ledger, scheduler (running the
 // pass) and readiness. The app builds it once; the tests and benchmarks build the same thing.
+import { systemTimers, type Timers } from '../util/timers.js'
 import type { Logger } from 'pino'
 import type { Config } from '../config/index.js'
 import { openPublisher } from '../dnsmasq/open-publisher.js'
@@ -36,6 +37,8 @@ export interface SyncServiceOptions {
   logger: Logger
   clock: Clock
   maxBacklog?: number
+  /** Tests pass timers they move by hand, with the clock. */
+  timers?: Timers
 }
 
 export async function openSyncService({
@@ -44,11 +47,12 @@ export async function openSyncService({
   logger,
   clock,
   maxBacklog,
+  timers = systemTimers,
 }: SyncServiceOptions): Promise<SyncService> {
   const publisher = await openPublisher({ config, client, logger, clock })
   const ledger = await DurableLedger.open(config.files.state, publisher, clock, logger)
   publisher.remember([...ledger.current.values()])
-  const keys = new KeyWatch({ client, logger, clock, ledger: () => ledger.current })
+  const keys = new KeyWatch({ client, logger, clock, timers, ledger: () => ledger.current })
   const scheduler = new SyncScheduler({
     pass: async (request) => await runPass({ config, client, keys, ledger, publisher, clock, logger }, request),
     isReserved: (id) => ledger.has(id),
@@ -58,6 +62,7 @@ export async function openSyncService({
     destroyConfirmMs: config.destroyConfirmMs,
     clock,
     logger,
+    timers,
     ...(maxBacklog === undefined ? {} : { maxBacklog }),
   })
   let lastSuccessAt: number | null = null

@@ -22,6 +22,15 @@ export class FakeTimers implements Timers {
     return this.#due.size
   }
 
+  /** Moves time forward in steps until `promise` settles (at most `maxMs`), and returns what it did. */
+  async until<T>(promise: Promise<T>, stepMs = 250, maxMs = 600_000): Promise<T> {
+    let settled = false
+    void promise.then(() => { settled = true }, () => { settled = true })
+    await settle()
+    for (let waited = 0; !settled && waited < maxMs; waited += stepMs) await this.advance(stepMs)
+    return await promise
+  }
+
   /** Moves time forward, firing every timer that falls due on the way, in order, letting promises settle between. */
   async advance(ms: number): Promise<void> {
     const end = this.now + ms

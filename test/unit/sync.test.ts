@@ -12,10 +12,20 @@ import { waitFor } from '../../lab/processes.js'
 import { SaltClient } from '../../src/salt/client.js'
 import { openSyncService } from '../../src/sync/service.js'
 import { systemClock } from '../../src/util/clock.js'
+import { FakeTimers } from '../helpers/fake-timers.js'
 
 const logger = pino({ level: 'silent' })
 
-async function setup(t: Test, env: Record<string, string> = {}, latencyMs = 0, maxBacklog?: number) {
+/** Timers the test moves by hand, from a day in 2026. */
+function fakeTimers(): FakeTimers {
+  const timers = new FakeTimers()
+  timers.now = Date.parse('2026-01-01T00:00:00Z')
+  return timers
+}
+
+async function setup(
+  t: Test, env: Record<string, string> = {}, latencyMs = 0, maxBacklog?: number, timers?: FakeTimers,
+) {
   const dir = await mkdtemp(join(tmpdir(), 'smq-sync-'))
   const api = new SaltApiStandIn({ latencyMs })
   const config = loadConfig({
@@ -37,7 +47,8 @@ async function setup(t: Test, env: Record<string, string> = {}, latencyMs = 0, m
       config,
       client,
       logger,
-      clock: systemClock,
+      clock: timers?.clock ?? systemClock,
+      ...(timers === undefined ? {} : { timers }),
       ...(maxBacklog === undefined ? {} : { maxBacklog }),
     })
   const sync = await open()
@@ -76,14 +87,13 @@ t.test('a resync while a sync runs joins the follow-up rather than running in pa
 t.test(
   'a created minion missing from the mine is chased with mine.update and reserved once its data arrives',
   async (t) => {
-    const { scheduler, ledger, api, count } = await setup(t)
+    const timers = fakeTimers()
+    const { scheduler, ledger, api, count } = await setup(t, {}, 0, undefined, timers)
     api.mine = {}
     api.keys = new Set(['late01'])
     api.onMineUpdate = (chunk) => {
       t.equal(chunk.kwarg.tgt, 'late01')
-      setTimeout(() => {
-        api.mine = { late01: ['10.0.7.7'] }
-      }, 100)
+      api.mine = { late01: ['10.0.7.7'] }
     }
     const first = await scheduler.created('late01')
     t.same(first?.added, [], 'not in the mine yet')
@@ -91,20 +101,27 @@ t.test(
     t.equal(scheduler.nextFollowUpAt, null, 'no mine read is set before mine.update has answered')
     await scheduler.idle()
     t.ok(scheduler.nextFollowUpAt !== null, 'a retry is set once mine.update answered')
-    await waitFor('late01 reserved without another event', () => ledger.has('late01'), 15_000, 20)
+    t.ok(scheduler.nextFollowUpAt! - timers.now <= 750, 'within the first backoff step')
+    await timers.advance(1000)
     await scheduler.idle()
+    t.ok(ledger.has('late01'), 'late01 reserved without another event')
     t.equal(count('mine.update'), 1, 'asked once')
     t.equal(scheduler.backlog, 0)
   },
 )
 
 t.test('a created minion that never shows up is given up after MINE_WAIT_MS, and no retry is left set', async (t) => {
-  const { scheduler, api, count } = await setup(t, { MINE_WAIT_MS: '400' })
+  const timers = fakeTimers()
+  const { scheduler, api, count } = await setup(t, { MINE_WAIT_MS: '400' }, 0, undefined, timers)
   api.mine = {}
   api.keys = new Set(['ghost'])
   await scheduler.created('ghost')
-  await waitFor('ghost given up', () => scheduler.backlog === 0, 15_000, 20)
+  for (let i = 0; i < 10 && scheduler.backlog > 0; i++) {
+    await scheduler.idle()
+    await timers.advance(500)
+  }
   await scheduler.idle()
+  t.equal(scheduler.backlog, 0, 'ghost given up')
   t.ok(count('mine.get') >= 2, `retried the mine read (${count('mine.get')} reads)`)
   t.equal(scheduler.nextFollowUpAt, null, 'nothing more is scheduled: no more retries after the deadline')
 })
@@ -140,10 +157,15 @@ t.test('the backlog is bounded: past it, a created hint is dropped for one full 
 })
 
 t.test('the periodic reconcile syncs without any event', async (t) => {
-  const { scheduler, ledger, api, count } = await setup(t)
+  const timers = fakeTimers()
+  const { scheduler, ledger, api, count } = await setup(t, {}, 0, undefined, timers)
   api.mine = { a: ['10.0.0.1'] }
-  scheduler.startReconcile(100)
-  await waitFor('two reconcile runs', () => count('mine.get') >= 2, 5000, 20)
+  scheduler.startReconcile(100_000)
+  for (let i = 0; i < 2; i++) {
+    await timers.advance(100_000)
+    await scheduler.idle()
+  }
+  t.equal(count('mine.get'), 2, 'two reconcile runs, one per interval')
   t.equal(ledger.current.size, 1)
 })
 
@@ -324,7 +346,8 @@ t.test('hostsdir: a reload owed by a saltmasq that kept the marker in the direct
 
 t.test('a burst of destroyed events spread over a second is one sync and one apply', async (t) => {
   // Every apply at once (no pacing): the count is the burst's folding, not RELOAD_MIN_INTERVAL_S.
-  const { scheduler, ledger, api, count } = await setup(t, { RELOAD_MIN_INTERVAL_S: '0' }, 20)
+  const timers = fakeTimers()
+  const { scheduler, ledger, api, count } = await setup(t, { RELOAD_MIN_INTERVAL_S: '0' }, 0, undefined, timers)
   // One machine stays: with every key gone the key list would be empty, and held for a minute.
   api.mine = {
     ...Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`vm${i}`, [`10.0.1.${i + 1}`]])),
@@ -336,9 +359,9 @@ t.test('a burst of destroyed events spread over a second is one sync and one app
   for (let i = 0; i < 50; i++) {
     api.deleteKey(`vm${i}`)
     runs.push(scheduler.destroyed(`vm${i}`)!)
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await timers.advance(20)
   }
-  const results = await Promise.all(runs)
+  const results = await timers.until(Promise.all(runs))
   await scheduler.idle()
   t.equal(ledger.current.size, 1, 'all 50 released')
   t.equal(count('saltmasq.reload') - applies, 1, 'one apply for the burst')
@@ -348,20 +371,26 @@ t.test('a burst of destroyed events spread over a second is one sync and one app
 t.test(
   'a destroyed event releases only once the key list confirms it, with no mine read; a key that stays keeps the reservation',
   async (t) => {
-    const { scheduler, ledger, api, count } = await setup(t, { DESTROY_CONFIRM_S: '2' })
+    const timers = fakeTimers()
+    const { scheduler, ledger, api, count } = await setup(t, { DESTROY_CONFIRM_S: '2' }, 0, undefined, timers)
     api.mine = { a: ['10.0.0.1'], b: ['10.0.0.2'], c: ['10.0.0.3'] }
     await scheduler.sync()
     const reads = count('mine.get')
+    const started = timers.now
     const kept = scheduler.destroyed('b')
     // salt-cloud's order: the event, then the key deleted ~100 ms later.
     const released = scheduler.destroyed('a')
-    setTimeout(() => {
-      api.deleteKey('a')
-    }, 100)
+    await timers.advance(100)
+    api.deleteKey('a')
+    await timers.advance(1000)
     const result = await released
     t.match(result?.removed, [{ minionId: 'a', reason: 'destroyed' }])
     t.equal(count('mine.get'), reads, 'releasing read no mine')
     t.ok(ledger.has('b'), 'b, whose key stays, is kept meanwhile')
+    let settled = false
+    void kept!.finally(() => { settled = true })
+    for (let i = 0; i < 20 && !settled; i++) await timers.advance(500)
+    t.ok(timers.now - started >= 2000, 'not before DESTROY_CONFIRM_S')
     t.equal(await kept, null, 'and its event is dropped as not confirmed after DESTROY_CONFIRM_S')
     t.ok(ledger.has('b'))
     t.equal(scheduler.unconfirmedDestroys, 1)
