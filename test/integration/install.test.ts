@@ -218,6 +218,13 @@ t.test(
       200,
     )
 
+    // The name may answer through app01's lease before its sync is done: wait for the reservation.
+    await waitFor(
+      'app01 reserved',
+      async () => (await svc!.request('GET', '/reservations')).body.reservations.some((r: { minionId: string }) => r.minionId === 'app01'),
+      60_000,
+      200,
+    )
     const removed = await svc!.request('DELETE', '/reservations/app01?wait=true')
     t.equal(removed.status, 200)
     t.same(removed.body.released, [appIp], 'saltmasq.release_lease freed its lease')
