@@ -1,8 +1,12 @@
-// Reading saltmasq's own JSON files against their TypeBox schemas: a file that does not match
-// is named with the first thing wrong, never guessed at.
+// Reading saltmasq's own JSON files against their TypeBox schemas (JSON Schema, checked with the
+// Ajv that env-schema and Fastify load anyway): a file that does not match is named with the
+// first thing wrong, never guessed at.
+import { Ajv, type ValidateFunction } from 'ajv'
 import type { TSchema } from 'typebox'
-import { Value } from 'typebox/value'
 import { errors } from '../errors.js'
+
+const ajv = new Ajv({ allErrors: false, strict: false })
+const compiled = new WeakMap<TSchema, ValidateFunction>()
 
 /** The parsed JSON in `text`, or SALTMASQ_STATE_CORRUPT naming `path`. */
 export function parseJson(path: string, text: string): unknown {
@@ -15,9 +19,11 @@ export function parseJson(path: string, text: string): unknown {
 
 /** Why `value` does not match `schema` (the first error, with where), or null when it does. */
 export function schemaProblem(schema: TSchema, value: unknown): string | null {
-  if (Value.Check(schema, value)) return null
-  const first = Value.Errors(schema, value)[0]
+  let validate = compiled.get(schema)
+  if (validate === undefined) compiled.set(schema, validate = ajv.compile(schema))
+  if (validate(value)) return null
+  const first = validate.errors?.[0]
   if (first === undefined) return 'does not match its schema'
   const where = first.instancePath === '' ? '' : `${first.instancePath}: `
-  return `${where}${first.message}`
+  return `${where}${first.message ?? 'is not valid'}`
 }
