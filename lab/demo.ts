@@ -44,7 +44,7 @@ try {
   await waitFor('the reactor\'s post too', () => app.saltmasq.intake.counts.webhook.accepted > 0, 10_000, 20).catch(() => undefined)
   await app.saltmasq.scheduler.idle()
   const { stream: viaStream, webhook: viaWebhook } = app.saltmasq.intake.counts
-  say(`  heard through salt-api's event stream: ${viaStream.accepted}; through the reactor's webhook: ${viaWebhook.accepted} (both count once: a sync is a full sync)`)
+  say(`  heard through salt-api's event stream: ${viaStream.accepted}; through the reactor's webhook: ${viaWebhook.accepted} (hints both: one key-list read and one sync took web01 in)`)
   say()
   const listed = await app.inject({ method: 'GET', url: '/reservations', headers: lab.auth })
   say('GET /reservations:')
