@@ -115,7 +115,7 @@ async function eventStartedFloor(
       const finished = new Promise<number>((resolve) => {
         waiting = { tag: `saltmasq/lab/noop/${id}`, done: resolve }
       })
-      const { at } = await lab.salt.fireCloudEvents('noop', 1, id)
+      const { at } = await lab.salt.load.fireCloudEvents('noop', 1, id)
       return (await finished) - at
     },
     close: async () => {
@@ -150,7 +150,7 @@ function appliedOnEvent(
         resolve(d)
       }
     })
-    const { at: fired } = await lab.salt.fireCloudEvents('created', 1, 'bench01')
+    const { at: fired } = await lab.salt.load.fireCloudEvents('created', 1, 'bench01')
     const { at, result } = await done
     return { fired, ms: at - fired, result }
   }
@@ -193,7 +193,7 @@ export async function benchLatency(events: number): Promise<LatencyRow[]> {
       await app.inject({ method: 'DELETE', url: '/reservations/bench01?wait=true', headers: auth })
       await settle(app)
       const seen = appliedSeen
-      const { at: fired } = await salt.fireCloudEvents('created', 1, 'bench01')
+      const { at: fired } = await salt.load.fireCloudEvents('created', 1, 'bench01')
       const deadline = Date.now() + 60_000
       while (appliedSeen === seen && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2))
       if (appliedSeen === seen) throw new Error('the created event never led to an apply')
@@ -304,8 +304,8 @@ export async function benchStreamLatency(events: number): Promise<LatencyRow[]> 
     app = await lab.startSaltmasq(env('hostsdir'), pino({ level: 'error' }))
     await connected(app)
     for (let i = 0; i < events; i++) {
-      const [id] = await lab.salt.registerFakeMinions(1, `10.77.${30 + i}`, `ev${i}x`)
-      const { at: fired } = await lab.salt.fireCloudEvents('created', 1, id!)
+      const [id] = await lab.salt.load.registerFakeMinions(1, `10.77.${30 + i}`, `ev${i}x`)
+      const { at: fired } = await lab.salt.load.fireCloudEvents('created', 1, id!)
       const deadline = Date.now() + 60_000
       while ((await lab.dns.resolve(`${id!}.lab`)).length === 0) {
         if (Date.now() > deadline) throw new Error(`${id!}: dnsmasq never answered for it`)

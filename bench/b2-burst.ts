@@ -45,7 +45,7 @@ async function until(done: () => boolean, since: number, timeoutMs: number): Pro
 export async function benchBurstSaltmasq(n: number): Promise<BurstRow> {
   const lab = await Lab.start({ minions: [], proxy: true })
   try {
-    await lab.salt.registerFakeMinions(n, '10.78.0')
+    await lab.salt.load.registerFakeMinions(n, '10.78.0')
     const proxy = lab.proxy!
     let hooks = 0
     let lastHookAt = 0
@@ -60,7 +60,7 @@ export async function benchBurstSaltmasq(n: number): Promise<BurstRow> {
     const { ledger, scheduler } = app.saltmasq
     proxy.calls.length = 0
     const started = performance.now()
-    const { seconds } = await lab.salt.fireCloudEvents('created', n)
+    const { seconds } = await lab.salt.load.fireCloudEvents('created', n)
     const firedAt = performance.now()
     const wall = await until(() => ledger.current.size >= n, started, 180_000)
     const doneAt = performance.now()
@@ -99,7 +99,7 @@ export async function benchBurstStream(n: number): Promise<BurstRow[]> {
     await until(() => stream?.state.connected === true && scheduler.lastResult !== null, performance.now(), 60_000)
     await scheduler.idle()
     // Registered once the stream's connect-time sync is done: only their events can reserve them.
-    await lab.salt.registerFakeMinions(n, '10.78.0')
+    await lab.salt.load.registerFakeMinions(n, '10.78.0')
     const rows: BurstRow[] = []
     for (const kind of ['created', 'destroyed'] as const) {
       if (kind === 'destroyed') await lab.salt.deleteKeys(['vm*'])
@@ -111,7 +111,7 @@ export async function benchBurstStream(n: number): Promise<BurstRow[]> {
       const started = performance.now()
       let lastReceivedAt = started
       const watch = setInterval(() => { if (received() < n) lastReceivedAt = performance.now() }, 5)
-      const { seconds } = await lab.salt.fireCloudEvents(kind, n)
+      const { seconds } = await lab.salt.load.fireCloudEvents(kind, n)
       const firedAt = performance.now()
       const wall = await until(() => done() >= n, started, 180_000)
       const doneAt = performance.now()
@@ -145,9 +145,9 @@ export async function benchBurstSeed(n: number, capSeconds: number): Promise<Bur
   const lab = await startSeedLab([], ['process_count_max: 8'])
   const { dns } = lab
   try {
-    await lab.salt.registerFakeMinions(n, '10.78.0')
+    await lab.salt.load.registerFakeMinions(n, '10.78.0')
     const started = performance.now()
-    const fireSeconds = (await lab.salt.fireCloudEvents('created', n)).seconds
+    const fireSeconds = (await lab.salt.load.fireCloudEvents('created', n)).seconds
     let done: number | null = null
     const deadline = Date.now() + capSeconds * 1000
     while (Date.now() < deadline) {
@@ -185,7 +185,7 @@ export async function benchSeedLatency(events: number): Promise<number[]> {
     const samples: number[] = []
     for (let i = 0; i < events; i++) {
       const before = await dns.restarts()
-      const { at } = await lab.salt.fireCloudEvents('created', 1, 'bench01')
+      const { at } = await lab.salt.load.fireCloudEvents('created', 1, 'bench01')
       const deadline = Date.now() + 120_000
       while (await dns.restarts() === before && Date.now() < deadline) await sleep(5)
       // The restart script logs before it starts dnsmasq again: wait for the new dnsmasq.

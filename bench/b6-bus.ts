@@ -129,14 +129,14 @@ export async function benchBusRealMaster(seconds: number, bytes: number, masterC
     await waitFor('the stream connected', () => stream.state.connected && app.saltmasq.scheduler.lastResult !== null, 60_000, 20)
     await app.saltmasq.scheduler.idle()
     // Registered once the connect-time sync is done: only their events (or a resync) reserve them.
-    await lab.salt.registerFakeMinions(cloudCount, '10.80.1', 'flood')
+    await lab.salt.load.registerFakeMinions(cloudCount, '10.80.1', 'flood')
     const seenBefore = stream.state.eventsSeen
     const usedBefore = stream.state.eventsUsed
     const rssStart = round(process.memoryUsage().rss / 2 ** 20)
     let rssMax = rssStart
     const sampler = setInterval(() => { rssMax = Math.max(rssMax, round(process.memoryUsage().rss / 2 ** 20)) }, 250)
     const cpuStart = process.cpuUsage()
-    const flood = await lab.salt.floodBus(seconds, bytes, Math.max(1, Math.floor(seconds * 2000 / cloudCount)), 'flood', cloudCount)
+    const flood = await lab.salt.load.floodBus(seconds, bytes, Math.max(1, Math.floor(seconds * 2000 / cloudCount)), 'flood', cloudCount)
     // Whatever is still on its way through salt-api.
     await waitFor('the stream to go quiet', async () => {
       const seen = stream.state.eventsSeen

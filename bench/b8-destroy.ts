@@ -27,7 +27,7 @@ export async function benchDestroy(samples: number): Promise<DestroyRow[]> {
     app.saltmasq.scheduler.onSync((r) => {
       for (const x of r.removed) released.set(x.minionId, Date.now())
     })
-    const fleet = await lab.salt.registerFakeMinions(2 * samples, '10.77.8', 'gone')
+    const fleet = await lab.salt.load.registerFakeMinions(2 * samples, '10.77.8', 'gone')
     await app.inject({ method: 'POST', url: '/resync?wait=true', headers: lab.auth })
     const rows: DestroyRow[] = []
     for (const [order, eventFirst] of [
@@ -39,13 +39,13 @@ export async function benchDestroy(samples: number): Promise<DestroyRow[]> {
         await app.saltmasq.scheduler.idle()
         let from = 0
         if (eventFirst) {
-          await lab.salt.fireCloudEvents('destroyed', 1, id)
+          await lab.salt.load.fireCloudEvents('destroyed', 1, id)
           await sleep(150)
           from = Date.now()
           await lab.salt.removeAcceptedKey(id)
         } else {
           await lab.salt.removeAcceptedKey(id)
-          from = (await lab.salt.fireCloudEvents('destroyed', 1, id)).at
+          from = (await lab.salt.load.fireCloudEvents('destroyed', 1, id)).at
         }
         await waitFor(`${id} released`, () => released.has(id), 30_000, 5)
         times.push(released.get(id)! - from)

@@ -2,32 +2,19 @@
 // each with its own config dir under one temporary root, on loopback. The master gets the
 // project's own salt/ files (reactor map, reactor SLS, api config); only ports, paths, the URL
 // saltmasq listens on and a lab-only eauth (sharedsecret) are the lab's own.
-// Over 250 lines: config writing, daemon lifecycle, CLI wrappers and load generators of the lab
-// master; issue #20 splits them (and moves the lab kit out of src/).
+// Over 250 lines: the daemons' lifecycle and the CLI wrappers a test reaches the master with;
+// its YAML is salt-yaml.ts's, its load generators salt-load.ts's.
 import { randomBytes } from 'node:crypto'
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { withBindMount, type BindMount, type Namespace } from './netns.js'
+import { withBindMount, type Namespace } from './netns.js'
 import { freePort, run, startDaemon, stopDaemon, waitFor, type Daemon, type RunResult } from './processes.js'
-import { labScripts, saltFiles, venvBin } from './paths.js'
+import { saltFiles, venvBin } from './paths.js'
+import { grantLines, minionMineConfig, type Grant, type LabMinion } from './salt-yaml.js'
+import { SaltLoad } from './salt-load.js'
 
-export interface LabMinion {
-  id: string
-  /**
-   * What this minion's mine reports for network.ip_addrs (a grain-backed alias). Without it the
-   * mine holds the real network.ip_addrs of the minion's namespace.
-   */
-  ips?: string[]
-  /** Run the minion inside this network namespace (a DHCP lab machine). */
-  netns?: Namespace
-  /** More minion config lines. */
-  extraConfig?: string[]
-  /** No mine_functions in the minion's config: it gets them from pillar (the install path). */
-  mineFromPillar?: boolean
-  /** A directory mounted for this minion alone: its host's view of a path every dnsmasq host has. */
-  bindMount?: BindMount
-}
+export type { Grant, LabMinion }
 
 /**
  * A master configured the way the README's install steps configure one: the lab writes only
@@ -66,34 +53,6 @@ export interface SaltLabOptions {
   masterConfig?: string[]
   /** Configured by the README's install steps, not by the lab. */
   installed?: Installed
-}
-
-/** A minion's mine_functions: from pillar, the real network.ip_addrs, or a grain-backed alias of `ips`. */
-function minionMineConfig(m: LabMinion): string[] {
-  if (m.mineFromPillar === true) return []
-  if (m.ips === undefined) return ['mine_functions:', '  network.ip_addrs: []']
-  return [
-    'grains:', `  lab_ips: ${yamlList(m.ips)}`, 'mine_functions:', '  network.ip_addrs:',
-    '    - mine_function: grains.get', '    - lab_ips',
-  ]
-}
-
-/** Functions the eauth user may run on `target`; a function with `args` only with those (regexes). */
-export interface Grant {
-  target: string
-  functions: Array<string | { fun: string, args: string[] }>
-}
-
-/** One eauth entry per line in YAML's flow style (JSON), so nothing depends on hand indentation. */
-function grantLines(grants: readonly Grant[]): string[] {
-  return grants.map(
-    (g) =>
-      `      - ${JSON.stringify({ [g.target]: g.functions.map((f) => (typeof f === 'string' ? f : { [f.fun]: { args: f.args } })) })}`,
-  )
-}
-
-function yamlList(items: string[]): string {
-  return `[${items.map((i) => JSON.stringify(i)).join(', ')}]`
 }
 
 export class SaltLab {
@@ -398,88 +357,14 @@ export class SaltLab {
     return join(this.root, id, 'minion')
   }
 
-  /**
-   * Registers `count` minions with keys and mine data but no process (`${idPrefix}000`, ...,
-   * addresses `${ipPrefix}.10` onwards): a fleet of many machines on two cores.
-   */
-  async registerFakeMinions(count: number, ipPrefix: string, idPrefix = 'vm'): Promise<string[]> {
-    await this.#mustExec(join(venvBin, 'python3'), [
-      join(labScripts, 'fake_minions.py'),
-      this.minionConfig(this.#opts.minions[0]!.id),
-      join(this.root, 'fake'),
-      String(count),
-      ipPrefix,
-      idPrefix,
-    ])
-    return Array.from({ length: count }, (_, i) => `${idPrefix}${String(i).padStart(3, '0')}`)
-  }
-
-  /**
-   * Fires salt/cloud/<id>/<kind> on the master bus as the master (salt-cloud) does, from one
-   * process, for vm000.. (`count` of them) or one `minionId`. `at`: epoch ms of the first.
-   */
-  async fireCloudEvents(
-    kind: 'created' | 'destroyed' | 'noop',
-    count: number,
-    minionId?: string,
-  ): Promise<{ at: number, seconds: number }> {
-    const out = await this.#mustExec(join(venvBin, 'python3'), [
-      join(labScripts, 'fire_events.py'),
-      join(this.masterConf, 'master'),
-      kind,
-      String(count),
-      ...(minionId === undefined ? [] : [minionId]),
-    ])
-    const [at, seconds] = out.trim().split(' ').map(Number) as [number, number]
-    return { at: at * 1000, seconds }
-  }
-
-  /**
-   * Fires job returns of ~`payload` bytes on the master bus for `seconds`, as fast as one
-   * process can, with a salt/cloud/<prefix>NNN/created every `cloudEvery` events (at most
-   * `cloudCount`): what the bus of a master running states on thousands of minions looks like.
-   */
-  async floodBus(
-    seconds: number,
-    payload: number,
-    cloudEvery: number,
-    cloudPrefix: string,
-    cloudCount: number,
-  ): Promise<{ fired: number, cloud: number, seconds: number }> {
-    const out = await this.#mustExec(join(venvBin, 'python3'), [
-      join(labScripts, 'flood_bus.py'),
-      join(this.masterConf, 'master'),
-      String(seconds),
-      String(payload),
-      String(cloudEvery),
-      cloudPrefix,
-      String(cloudCount),
-    ])
-    const [fired, cloud, took] = out.trim().split(' ').map(Number) as [number, number, number]
-    return { fired, cloud, seconds: took }
-  }
-
-  /**
-   * Sends `load` to the master as minion `id` would, holding only its own key (a fake identity
-   * under the lab's root, registered on first use): any `_minion_event` (tags, `events`,
-   * `pretag`) or `_mine` data a minion that is root on its own host can send.
-   */
-  async asMinion(id: string, load: Record<string, unknown>): Promise<unknown> {
-    const file = join(this.root, `load-${randomBytes(6).toString('hex')}.json`)
-    await writeFile(file, JSON.stringify(load))
-    try {
-      return JSON.parse(
-        await this.#mustExec(join(venvBin, 'python3'), [
-          join(labScripts, 'as_minion.py'),
-          this.minionConfig(this.#opts.minions[0]!.id),
-          join(this.root, 'fake'),
-          id,
-          file,
-        ]),
-      )
-    } finally {
-      await rm(file, { force: true })
-    }
+  /** Load and forgeries on the master's bus: fake fleets, cloud events, floods, a minion's own loads. */
+  get load(): SaltLoad {
+    return new SaltLoad({
+      exec: async (command, args) => await this.#mustExec(command, args),
+      root: this.root,
+      masterConf: this.masterConf,
+      minionConfig: this.minionConfig(this.#opts.minions[0]!.id),
+    })
   }
 
   /** What salt-cloud's destroy does once the driver returned: the accepted key file removed (no event). */

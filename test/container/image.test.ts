@@ -116,8 +116,8 @@ t.test('run as compose runs it, against the real Salt lab', async (t) => {
   )
 
   // A machine created now reaches the container through salt-api's event stream.
-  const [app01] = await lab.salt.registerFakeMinions(1, '10.77.5', 'app')
-  await lab.salt.fireCloudEvents('created', 1, app01)
+  const [app01] = await lab.salt.load.registerFakeMinions(1, '10.77.5', 'app')
+  await lab.salt.load.fireCloudEvents('created', 1, app01)
   await waitFor(
     'app000.lab answered',
     async () => (await lab.dns.resolve('app000.lab')).includes('10.77.5.10'),

@@ -32,8 +32,8 @@ async function connectedAndSynced(): Promise<void> {
 t.test('with no reactor at all, a created event on the bus is reserved through the stream', async (t) => {
   await connectedAndSynced()
   t.ok(reserved().has('web01'), 'the sync at connect reserved what the mine had')
-  const [app01] = await salt.registerFakeMinions(1, '10.77.5', 'app')
-  await salt.fireCloudEvents('created', 1, app01)
+  const [app01] = await salt.load.registerFakeMinions(1, '10.77.5', 'app')
+  await salt.load.fireCloudEvents('created', 1, app01)
   await waitFor('app001 reserved', () => reserved().has(app01!), 30_000, 20)
   await waitFor('app001.lab answered by dnsmasq', async () => (await dns.resolve('app000.lab')).includes('10.77.5.10'), 30_000, 50)
   t.match(app.saltmasq.intake.counts, { stream: { accepted: 1 }, webhook: { accepted: 0 } })
@@ -52,9 +52,9 @@ t.test('a destroyed event a minion sends with event.send removes nothing', async
 t.test('salt-api restarted while a machine is created: the stream reconnects, resyncs, and nothing is lost', async (t) => {
   const reconnects = stream().reconnects
   await salt.stopApi()
-  const [late] = await salt.registerFakeMinions(1, '10.77.6', 'late')
+  const [late] = await salt.load.registerFakeMinions(1, '10.77.6', 'late')
   // Fired while no stream can hear it: gone for good, as rest_cherrypy has no replay.
-  await salt.fireCloudEvents('created', 1, late)
+  await salt.load.fireCloudEvents('created', 1, late)
   await salt.startApi()
   await waitFor('the stream back', () => stream().connected && stream().reconnects > reconnects, 60_000, 50)
   await waitFor('late000 reserved by the resync after the reconnect', () => reserved().has(late!), 30_000, 20)
@@ -65,14 +65,14 @@ t.test('the master and salt-api restarted mid-stream: reconnect, and events afte
   const reconnects = stream().reconnects
   await salt.restartMasterAndApi()
   await waitFor('the stream back', () => stream().connected && stream().reconnects > reconnects, 90_000, 50)
-  const [after] = await salt.registerFakeMinions(1, '10.77.7', 'after')
-  await salt.fireCloudEvents('created', 1, after)
+  const [after] = await salt.load.registerFakeMinions(1, '10.77.7', 'after')
+  await salt.load.fireCloudEvents('created', 1, after)
   await waitFor('after000 reserved through the new stream', () => reserved().has(after!), 30_000, 20)
   t.pass('carried on after the restart')
 })
 
 t.test('20 machines destroyed while saltmasq is down are released by their missing keys; one that only left the mine is kept', async (t) => {
-  const fleet = await salt.registerFakeMinions(20, '10.77.8', 'gone')
+  const fleet = await salt.load.registerFakeMinions(20, '10.77.8', 'gone')
   await app.inject({ method: 'POST', url: '/resync?wait=true', headers: lab.auth })
   t.ok(fleet.every((id) => reserved().has(id)), 'all 20 reserved')
   await lab.stopSaltmasq()
@@ -109,7 +109,7 @@ t.test('an apply that failed (dnsmasq minion down), then saltmasq killed with SI
   let svc = await SaltmasqProcess.start(sighupEnv, processLog)
   await waitFor('the process synced once', async () => (await svc.request('GET', '/reservations')).body?.lastSync != null, 30_000, 100)
   await salt.stopMinion('dns-host')
-  const [owed] = await salt.registerFakeMinions(1, '10.77.9', 'owed')
+  const [owed] = await salt.load.registerFakeMinions(1, '10.77.9', 'owed')
   const res = await svc.request('POST', '/resync?wait=true')
   // No minion answers: salt-api says so after its own timeout, or saltmasq's comes first.
   t.match(res.body, { code: /^SALTMASQ_(APPLY_NO_MINION|SALT_TIMEOUT)$/ })

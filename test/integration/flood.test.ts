@@ -22,11 +22,11 @@ t.test('10,000 forged created events in one load cost a few key-list reads, chas
   const readsBefore = keys.reads
   const seenBefore = stream().eventsSeen
   const events = Array.from({ length: 10_000 }, (_, i) => ({ tag: `ghost${String(i).padStart(5, '0')}/created`, data: { name: `ghost${i}` } }))
-  await salt.asMinion('evil01', { cmd: '_minion_event', tok: 'x', events, pretag: 'salt/cloud' })
+  await salt.load.asMinion('evil01', { cmd: '_minion_event', tok: 'x', events, pretag: 'salt/cloud' })
   // The master fires them slowly (~30 a second reached salt-api here: Salt's cost, whatever
   // listens), so a real event fired now sits behind them on the bus. The reactor's webhook is
   // saltmasq's other door: a real machine posted there is taken at once, not refused.
-  const [real] = await salt.registerFakeMinions(1, '10.77.4', 'real')
+  const [real] = await salt.load.registerFakeMinions(1, '10.77.4', 'real')
   await waitFor('the flood reaching saltmasq', () => stream().eventsSeen - seenBefore > 100, 60_000, 20)
   const posted = Date.now()
   const res = await app.inject({ method: 'POST', url: '/hooks/salt', headers: lab.auth, payload: { tag: `salt/cloud/${real!}/created`, data: { name: real } } })

@@ -32,7 +32,7 @@ const snapshot = () => JSON.stringify([...ledger.current.values()].map((r) => [r
 
 /** A minion's own load, sent as that minion (an attacker holding only the key of `evil01`). */
 async function asEvil(load: Record<string, unknown>): Promise<void> {
-  await salt.asMinion('evil01', { cmd: '_minion_event', tok: 'x', ...load })
+  await salt.load.asMinion('evil01', { cmd: '_minion_event', tok: 'x', ...load })
 }
 
 /**
@@ -42,7 +42,7 @@ async function asEvil(load: Record<string, unknown>): Promise<void> {
  */
 async function settle(): Promise<void> {
   const sentinel = `sentinel${Date.now()}`
-  await salt.fireCloudEvents('destroyed', 1, sentinel)
+  await salt.load.fireCloudEvents('destroyed', 1, sentinel)
   await waitFor('the sentinel through the reactor', () => hookArrivals.includes(`salt/cloud/${sentinel}/destroyed`), 60_000, 20)
   await new Promise((resolve) => setTimeout(resolve, 1000))
   await scheduler.idle()
@@ -52,7 +52,7 @@ let victims: string[] = []
 
 t.test('set-up: a fleet reserved through the real master', async (t) => {
   await waitFor('the event stream connected', () => stream().connected, 30_000, 20)
-  victims = await salt.registerFakeMinions(6, '10.77.3', 'db')
+  victims = await salt.load.registerFakeMinions(6, '10.77.3', 'db')
   const res = await app.inject({ method: 'POST', url: '/resync?wait=true', headers: lab.auth })
   t.equal(res.statusCode, 200)
   t.ok(victims.every((id) => ledger.has(id)), 'db000..db005 reserved')
@@ -95,8 +95,8 @@ t.test('a carriage return in a relayed tag makes no second record', async (t) =>
 t.test('mine squatting: a gateway in EXCLUDED_ADDRESSES and another machine\'s address are never taken', async (t) => {
   const before = snapshot()
   const victimIp = ledger.current.get('db003')!.ip
-  await salt.asMinion('squat01', { cmd: '_mine', tok: 'x', data: { 'network.ip_addrs': [GATEWAY, '10.77.0.0', '10.77.255.255'] } })
-  await salt.asMinion('thief01', { cmd: '_mine', tok: 'x', data: { 'network.ip_addrs': [victimIp] } })
+  await salt.load.asMinion('squat01', { cmd: '_mine', tok: 'x', data: { 'network.ip_addrs': [GATEWAY, '10.77.0.0', '10.77.255.255'] } })
+  await salt.load.asMinion('thief01', { cmd: '_mine', tok: 'x', data: { 'network.ip_addrs': [victimIp] } })
   const res = (await app.inject({ method: 'POST', url: '/resync?wait=true', headers: lab.auth })).json()
   t.match(res.skipped.find((s: { minionId: string }) => s.minionId === 'squat01'), { reason: /no reservable address inside MANAGED_SUBNETS \(mine has: 10\.77\.0\.1, 10\.77\.0\.0, 10\.77\.255\.255\)/ })
   t.match(res.conflicts.find((c: { minionId: string }) => c.minionId === 'thief01'), { reason: 'ip-taken', heldBy: 'db003', ip: victimIp })
@@ -123,10 +123,10 @@ t.test('mine squatting by MAC (MINE_FUNCTION=network.interfaces): another machin
   })
   t.teardown(async () => { await byMac.close() })
   const mac = '02:00:00:00:09:10'
-  await salt.asMinion('macvictim', { cmd: '_mine', tok: 'x', data: { 'network.interfaces': { eth0: { hwaddr: mac, inet: [{ address: '10.77.9.10' }] } } } })
+  await salt.load.asMinion('macvictim', { cmd: '_mine', tok: 'x', data: { 'network.interfaces': { eth0: { hwaddr: mac, inet: [{ address: '10.77.9.10' }] } } } })
   const first = (await byMac.inject({ method: 'POST', url: '/resync?wait=true', headers: lab.auth })).json()
   t.match(first.added.find((r: { minionId: string }) => r.minionId === 'macvictim'), { ip: '10.77.9.10', mac })
-  await salt.asMinion('macthief', { cmd: '_mine', tok: 'x', data: { 'network.interfaces': { eth0: { hwaddr: mac.toUpperCase(), inet: [{ address: '10.77.9.11' }] } } } })
+  await salt.load.asMinion('macthief', { cmd: '_mine', tok: 'x', data: { 'network.interfaces': { eth0: { hwaddr: mac.toUpperCase(), inet: [{ address: '10.77.9.11' }] } } } })
   const second = (await byMac.inject({ method: 'POST', url: '/resync?wait=true', headers: lab.auth })).json()
   t.match(second.conflicts.find((c: { minionId: string }) => c.minionId === 'macthief'), { reason: 'mac-taken', heldBy: 'macvictim', mac })
   t.match(byMac.saltmasq.ledger.current.get('macvictim'), { ip: '10.77.9.10', mac }, 'the victim keeps its reservation')
@@ -134,7 +134,7 @@ t.test('mine squatting by MAC (MINE_FUNCTION=network.interfaces): another machin
 })
 
 t.test('a pending key filed under a destroyed machine\'s id does not keep its reservation', async (t) => {
-  await salt.fireCloudEvents('destroyed', 1, 'db004')
+  await salt.load.fireCloudEvents('destroyed', 1, 'db004')
   await salt.deleteKeys(['db004'])
   await salt.filePendingKey('db004')
   await waitFor('db004 released', () => !ledger.has('db004'), 20_000, 20)
@@ -142,7 +142,7 @@ t.test('a pending key filed under a destroyed machine\'s id does not keep its re
 })
 
 t.test('a genuine destroy the way salt-cloud does it: the event, the key deleted after it; released within a second of the key\'s deletion', async (t) => {
-  await salt.fireCloudEvents('destroyed', 1, 'db005')
+  await salt.load.fireCloudEvents('destroyed', 1, 'db005')
   await new Promise((resolve) => setTimeout(resolve, 1500))
   t.ok(ledger.has('db005'), 'kept while the key is accepted')
   const deleted = Date.now()
@@ -155,10 +155,10 @@ t.test('a genuine destroy the way salt-cloud does it: the event, the key deleted
 })
 
 t.test('a batch destroy whose keys go only after the last event: no reservation resurrected or released in between', async (t) => {
-  const batch = await salt.registerFakeMinions(3, '10.77.5', 'batch')
+  const batch = await salt.load.registerFakeMinions(3, '10.77.5', 'batch')
   await app.inject({ method: 'POST', url: '/resync?wait=true', headers: lab.auth })
   t.ok(batch.every((id) => ledger.has(id)))
-  for (const id of batch) await salt.fireCloudEvents('destroyed', 1, id)
+  for (const id of batch) await salt.load.fireCloudEvents('destroyed', 1, id)
   const held: boolean[] = []
   const watch = setInterval(() => { held.push(batch.every((id) => ledger.has(id))) }, 20)
   // A resync in between, as a reconcile or another event would run.

@@ -204,7 +204,7 @@ t.test(
     const appIp = await app.dhcp()
     await salt!.startMinion({ id: 'app01', netns: app, mineFromPillar: true })
     await salt!.waitForMinions(['app01'])
-    await salt!.fireCloudEvents('created', 1, 'app01')
+    await salt!.load.fireCloudEvents('created', 1, 'app01')
     await waitFor(
       'app01.lab answered (saltmasq.reload by pid file, through salt-api)',
       async () => (await web.resolve('app01.lab')).includes(appIp),

@@ -166,7 +166,7 @@ async function destroyRemovesAll(t: Test, lab: PromisesLab): Promise<void> {
   // brings anything back.
   // Two more machines in the same `salt-cloud -d web01 batch000 batch001`: their keys too go
   // only after the last event.
-  const batch = await salt.registerFakeMinions(2, '10.99.0', 'batch')
+  const batch = await salt.load.registerFakeMinions(2, '10.99.0', 'batch')
   await lab.svc.request('POST', '/resync?wait=true')
   t.ok((await reservations()).filter((r) => batch.includes(r.minionId)).length === 2, 'the batch reserved')
   const clearsBefore = await cacheClears()
