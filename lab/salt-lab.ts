@@ -363,7 +363,7 @@ export class SaltLab {
       exec: async (command, args) => await this.#mustExec(command, args),
       root: this.root,
       masterConf: this.masterConf,
-      minionConfig: this.minionConfig(this.#opts.minions[0]!.id),
+      minionConfig: () => this.minionConfig(this.#opts.minions[0]!.id),
     })
   }
 

@@ -10,8 +10,8 @@ export interface SaltLoadOptions {
   exec: (command: string, args: string[]) => Promise<string>
   root: string
   masterConf: string
-  /** A real minion's config: the fake identities use its master and keys' paths. */
-  minionConfig: string
+  /** A real minion's config (the lab's first): the fake identities use its master and keys' paths. */
+  minionConfig: () => string
 }
 
 export class SaltLoad {
@@ -28,7 +28,7 @@ export class SaltLoad {
   async registerFakeMinions(count: number, ipPrefix: string, idPrefix = 'vm'): Promise<string[]> {
     await this.#opts.exec(join(venvBin, 'python3'), [
       join(labScripts, 'fake_minions.py'),
-      this.#opts.minionConfig,
+      this.#opts.minionConfig(),
       join(this.#opts.root, 'fake'),
       String(count),
       ipPrefix,
@@ -94,7 +94,7 @@ export class SaltLoad {
       return JSON.parse(
         await this.#opts.exec(join(venvBin, 'python3'), [
           join(labScripts, 'as_minion.py'),
-          this.#opts.minionConfig,
+          this.#opts.minionConfig(),
           join(this.#opts.root, 'fake'),
           id,
           file,
