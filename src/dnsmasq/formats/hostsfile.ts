@@ -97,7 +97,9 @@ export const openHostsfile: OpenFormat = async (config) => {
       // No base yet (a first start): it is written whole, with the one SIGHUP that takes it in.
       if (base === null) return await whole()
       const inBase = baseLines(base)
-      const deltaLines = [...deltas.owned.values()].flatMap(bodyLines)
+      // Each delta file's lines, once: emptied files (kept for their names) hold none.
+      const deltaBodies = [...deltas.owned.values()].map(bodyLines).filter((lines) => lines.length > 0)
+      const deltaLines = deltaBodies.flat()
       const inDeltas = new Set(deltaLines)
       const added: DnsmasqHost[] = []
       for (const r of sorted) {
@@ -108,8 +110,7 @@ export const openHostsfile: OpenFormat = async (config) => {
       let onDisk = inBase.size
       for (const line of inDeltas) if (!inBase.has(line)) onDisk++
       const removed = onDisk > sorted.length - added.length
-      const deltaFiles = [...deltas.owned.values()].filter((content) => !isEmpty(content)).length
-      const overBounds = deltaFiles >= DELTA_BOUNDS.files || deltaLines.length >= DELTA_BOUNDS.lines
+      const overBounds = deltaBodies.length >= DELTA_BOUNDS.files || deltaLines.length >= DELTA_BOUNDS.lines
       // A batch larger than the bounds (a first start, a restored fleet) goes into the base at once.
       if (removed || added.length > DELTA_BOUNDS.lines || (overBounds && added.length === 0)) return await whole()
       if (added.length === 0) return noChange()
